@@ -1,0 +1,97 @@
+"""Sample from a (RemeDi) masked diffusion model: `from generate import generate`, or run as a script.
+
+The sampler itself lives in `remedi/sampling.py`; this file keeps LLaDA's entry point and adds a CLI.
+"""
+
+import argparse
+import json
+
+import torch
+
+from remedi.loading import DTYPES, TINY_RANDOM, load_model_and_tokenizer
+from remedi.sampling import CONFIDENCE_SOURCES, add_gumbel_noise, generate, get_num_transfer_tokens
+from remedi.tokenizer import special_token_ids
+
+__all__ = ["generate", "get_num_transfer_tokens", "add_gumbel_noise"]
+
+DEFAULT_PROMPT = "Compute 48 + 37 - 12."
+
+
+def encode_prompts(tokenizer, prompts, chat_template=True):
+    """Left-padded (ids, attention_mask), as LLaDA's batch sampling expects."""
+    if chat_template and tokenizer.chat_template:
+        prompts = [
+            tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
+            for p in prompts
+        ]
+    tokenizer.padding_side = "left"
+    encoded = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
+    return encoded["input_ids"], encoded["attention_mask"]
+
+
+def summarise_trace(trace):
+    """One line per block: masked count after each step and tokens sent back to [MASK]."""
+    lines = []
+    for block in sorted({r["block"] for r in trace}):
+        records = [r for r in trace if r["block"] == block]
+        masked = " ".join(str(r["masked_count"][0]) for r in records)
+        remasked = " ".join(str(len(r["remasked"][0])) for r in records)
+        lines.append(f"block {block}: masked after each step [{masked}] | remasked per step [{remasked}]")
+    total = sum(len(row) for r in trace for row in r["remasked"])
+    lines.append(f"{trace[0]['confidence_source']} confidence, remask={trace[0]['remask']}, "
+                 f"{total} tokens remasked in {len(trace)} steps")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=TINY_RANDOM, help=f"model directory, or {TINY_RANDOM!r}")
+    parser.add_argument("--ups", default=None, help="directory with UPS head weights (ups_config.json)")
+    parser.add_argument("--prompt", action="append", help="a prompt; repeat for a batch")
+    parser.add_argument("--no-chat-template", action="store_true", help="feed prompts raw (base models)")
+    parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--gen-length", type=int, default=32)
+    parser.add_argument("--block-length", type=int, default=32)
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--cfg-scale", type=float, default=0.0)
+    parser.add_argument("--confidence-source", choices=CONFIDENCE_SOURCES, default=None,
+                        help="default: ups if the model has a UPS head, else tps_prob")
+    parser.add_argument("--remask", action=argparse.BooleanOptionalAction, default=None,
+                        help="RemeDi remasking (default: on with ups, off otherwise)")
+    parser.add_argument("--logits-eos-inf", action="store_true")
+    parser.add_argument("--confidence-eos-eot-inf", action="store_true")
+    parser.add_argument("--trace", default=None, help="write one JSON line per step to this file")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
+    ids = special_token_ids(tokenizer)
+    prompts = args.prompt or [DEFAULT_PROMPT]
+    input_ids, attention_mask = encode_prompts(tokenizer, prompts, chat_template=not args.no_chat_template)
+    out, trace = generate(
+        model, input_ids.to(args.device), attention_mask.to(args.device),
+        steps=args.steps, gen_length=args.gen_length, block_length=args.block_length,
+        temperature=args.temperature, cfg_scale=args.cfg_scale, mask_id=ids["mask_id"],
+        logits_eos_inf=args.logits_eos_inf, confidence_eos_eot_inf=args.confidence_eos_eot_inf,
+        confidence_source=args.confidence_source, remask=args.remask,
+        eos_id=ids["eos_id"], eot_id=ids["eot_id"], return_trace=True, progress=True,
+    )
+    answers = tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)
+    for prompt, answer in zip(prompts, answers):
+        print(f"prompt: {prompt}\nanswer: {answer}\n")
+    print(summarise_trace(trace))
+    if args.trace:
+        with open(args.trace, "w") as f:
+            for record in trace:
+                f.write(json.dumps(record) + "\n")
+        print(f"trace written to {args.trace}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Load a model (+ optional UPS head) and its tokenizer from a name or a directory."""
+
+import os
+
+import torch
+from transformers import AutoTokenizer
+
+from .model import LLaDAModelLM
+from .tiny import build_tiny_random
+from .ups import UPS_CONFIG_NAME, RemeDiModel, UPSHead
+
+TINY_RANDOM = "tiny-random"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_model_and_tokenizer(model_path=TINY_RANDOM, ups_path=None, device="cpu", dtype="float32"):
+    """`model_path` is `tiny-random` (built in, untrained) or a directory with config.json, weights and
+    tokenizer files. UPS weights come from `ups_path`, else from a `ups/` folder inside `model_path` if
+    there is one; without them the model has no UPS head and the sampler falls back to TPS confidence."""
+    if model_path == TINY_RANDOM:
+        model, tokenizer = build_tiny_random()
+        if ups_path is not None:
+            model = RemeDiModel(model.backbone, UPSHead.load(ups_path))
+        return model.to(device=device, dtype=DTYPES[dtype]).eval(), tokenizer
+    if not os.path.isdir(model_path):
+        raise FileNotFoundError(f"model directory {model_path!r} does not exist (or use {TINY_RANDOM!r})")
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = LLaDAModelLM.from_pretrained(model_path, torch_dtype=DTYPES[dtype])
+    bundled = os.path.join(model_path, "ups")
+    if ups_path is None and os.path.isfile(os.path.join(bundled, UPS_CONFIG_NAME)):
+        ups_path = bundled
+    if ups_path is not None:
+        model = RemeDiModel(model, UPSHead.load(ups_path))
+    return model.to(device=device, dtype=DTYPES[dtype]).eval(), tokenizer

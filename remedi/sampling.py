@@ -1,0 +1,306 @@
+"""The masked-diffusion sampler, with RemeDi's remasking rule.
+
+A generation starts from `gen_length` [MASK] tokens after the prompt and, block by block (semi-
+autoregressive when block_length < gen_length), runs `steps / num_blocks` denoising steps per block.
+`get_num_transfer_tokens` splits each block's masks evenly over its steps (LLaDA's linear schedule).
+
+Two update rules share that schedule:
+- no remask (LLaDA): at step n, the k_n most confident *masked* positions are filled from the
+  Token Prediction Stream (TPS); a filled token is never revisited.
+- remask (RemeDi): at step n, the K_n = k_1 + ... + k_n most confident positions of the current block,
+  masked or not, are kept (or filled from TPS if masked); every other position of the block goes back
+  to [MASK]. A wrong early token is thereby revisited as soon as something else is more confident, while
+  the masked count after step n is exactly block_length - K_n, as in LLaDA.
+"""
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from .config import LLADA_EOS_ID, LLADA_EOT_ID, LLADA_MASK_ID
+
+CONFIDENCE_SOURCES = ("ups", "tps_prob", "tps_margin", "tps_entropy", "random")
+UPSTREAM_REMASKING = {"low_confidence": "tps_prob", "random": "random"}
+
+
+def add_gumbel_noise(logits, temperature):
+    """Perturb logits so that argmax samples from softmax(logits / temperature).
+
+    exp(logits) / (-log u)^T has the same argmax as logits/T + Gumbel noise. It is done in float64
+    because low-precision Gumbel sampling is known to hurt masked-diffusion generation quality.
+    """
+    if temperature == 0:
+        return logits
+    logits = logits.to(torch.float64)
+    uniform = torch.rand_like(logits, dtype=torch.float64)
+    return logits.exp() / (-torch.log(uniform)) ** temperature
+
+
+def get_num_transfer_tokens(mask_index, steps):
+    """(B, steps) tokens to unmask at each step: an even split, the remainder going to the first steps."""
+    mask_num = mask_index.sum(dim=1, keepdim=True)  # (B, 1)
+    base, remainder = mask_num // steps, mask_num % steps
+    step_ids = torch.arange(steps, device=mask_index.device).unsqueeze(0)  # (1, steps)
+    return (base + (step_ids < remainder).long()).to(torch.int64)
+
+
+def model_ups_logits(output):
+    """UPS scores by duck typing: ours are `ups_logits`, the official RemeDi checkpoints' `confidences`."""
+    for name in ("ups_logits", "confidences"):
+        value = getattr(output, name, None)
+        if value is not None:
+            return value.squeeze(-1) if value.dim() == 3 else value
+    return None
+
+
+def token_confidence(source, logits, ups_logits, candidates, gate_ids=()):
+    """Confidence (B, L) that `candidates` (B, L) is right, higher = keep/fill first.
+
+    TPS-based scores are read from softmax(logits) after setting the logits of `gate_ids` (EOS/EoT when
+    gating is on) to -inf: positions whose candidate is a gated token then get probability 0 and the
+    other positions are scored without the gated tokens' mass, as LLaDA's Appendix B.4 gating does.
+    """
+    if source == "random":
+        return torch.rand(candidates.shape, device=candidates.device)
+    if source == "ups":
+        if ups_logits is None:
+            raise ValueError(
+                "confidence_source='ups' needs a model with a UPS head (its output has no `ups_logits` or "
+                "`confidences`); load UPS weights or use confidence_source='tps_prob'"
+            )
+        confidence = torch.sigmoid(ups_logits.float())
+        if gate_ids:
+            gated = torch.isin(candidates, torch.tensor(gate_ids, device=candidates.device))
+            confidence = confidence.masked_fill(gated, -1.0)
+        return confidence
+    if gate_ids:
+        logits = logits.clone()
+        logits[:, :, list(gate_ids)] = -torch.inf
+    probs = F.softmax(logits, dim=-1)
+    chosen = torch.gather(probs, -1, candidates.unsqueeze(-1)).squeeze(-1)  # (B, L)
+    if source == "tps_prob":
+        return chosen
+    if source == "tps_margin":
+        best_other = probs.scatter(-1, candidates.unsqueeze(-1), -1.0).amax(dim=-1)
+        return chosen - best_other
+    if source == "tps_entropy":
+        return (probs * torch.log(probs.clamp_min(1e-30))).sum(dim=-1)
+    raise ValueError(f"unknown confidence_source {source!r}; choose one of {CONFIDENCE_SOURCES}")
+
+
+def _validate(model, prompt, attention_mask, steps, gen_length, block_length, mask_id, confidence_source):
+    if prompt.dim() != 2:
+        raise ValueError(f"prompt must be a (batch, length) tensor of token ids, got shape {tuple(prompt.shape)}")
+    if attention_mask is not None and attention_mask.shape != prompt.shape:
+        raise ValueError(
+            f"attention_mask shape {tuple(attention_mask.shape)} must equal prompt shape {tuple(prompt.shape)}"
+        )
+    if gen_length <= 0 or block_length <= 0 or steps <= 0:
+        raise ValueError("steps, gen_length and block_length must be positive")
+    if gen_length % block_length != 0:
+        raise ValueError(
+            f"gen_length={gen_length} is not divisible by block_length={block_length}; "
+            "choose a block_length that divides gen_length"
+        )
+    num_blocks = gen_length // block_length
+    if steps % num_blocks != 0:
+        raise ValueError(
+            f"steps={steps} is not divisible by the number of blocks ({num_blocks} = gen_length / block_length); "
+            f"use a multiple of {num_blocks}"
+        )
+    if confidence_source is not None and confidence_source not in CONFIDENCE_SOURCES:
+        raise ValueError(f"unknown confidence_source {confidence_source!r}; choose one of {CONFIDENCE_SOURCES}")
+    is_mask = prompt == mask_id
+    if is_mask.any():
+        if attention_mask is not None and not is_mask[attention_mask.bool()].any():
+            raise ValueError(
+                f"the padding token id equals mask_id={mask_id}: pad with another token (LLaDA pads with EOS)"
+            )
+        raise ValueError(f"the prompt contains mask_id={mask_id}; the prompt must be fully observed")
+    max_len = getattr(getattr(model, "config", None), "max_sequence_length", None)
+    if max_len is not None and prompt.shape[1] + gen_length > max_len:
+        raise ValueError(
+            f"prompt ({prompt.shape[1]} tokens) + gen_length ({gen_length}) exceeds the model's context "
+            f"of {max_len} tokens; shorten the prompt or gen_length"
+        )
+    return num_blocks, steps // num_blocks
+
+
+def _positions(mask_row):
+    return mask_row.nonzero().flatten().tolist()
+
+
+@torch.no_grad()
+def generate(
+    model,
+    prompt,
+    attention_mask=None,
+    steps=128,
+    gen_length=128,
+    block_length=128,
+    temperature=0.0,
+    cfg_scale=0.0,
+    remasking="low_confidence",
+    mask_id=LLADA_MASK_ID,
+    logits_eos_inf=False,
+    confidence_eos_eot_inf=False,
+    *,
+    confidence_source: Optional[str] = None,
+    remask: Optional[bool] = None,
+    return_trace=False,
+    eos_id=LLADA_EOS_ID,
+    eot_id=LLADA_EOT_ID,
+    trace_confidences=False,
+    progress=False,
+):
+    """Sample answers for a batch of prompts with a mask predictor.
+
+    Args:
+        model: mask predictor; `model(x, attention_mask=...)` returns `.logits` (B, L, V) and, if it has a
+            UPS head, `.ups_logits` (or `.confidences`) of shape (B, L).
+        prompt: (B, P) token ids, left-padded when prompts differ in length.
+        attention_mask: (B, P) 1 for real tokens, 0 for padding; None means no padding.
+        steps: total denoising steps, a multiple of the number of blocks.
+        gen_length: answer length in tokens.
+        block_length: tokens per semi-autoregressive block; gen_length must be a multiple of it.
+        temperature: 0 for argmax, > 0 samples TPS tokens with Gumbel noise.
+        cfg_scale: unsupervised classifier-free guidance weight (the prompt masked out for the
+            unconditional pass); 0 disables it.
+        remasking: LLaDA's name for the ordering when no confidence_source is given:
+            'low_confidence' (= 'tps_prob') or 'random'.
+        mask_id: id of [MASK].
+        logits_eos_inf: never predict EOS (its logit is set to -inf before choosing tokens).
+        confidence_eos_eot_inf: rank positions whose candidate is EOS or EoT last (LLaDA Appendix B.4).
+        confidence_source: 'ups', 'tps_prob', 'tps_margin', 'tps_entropy' or 'random'. Default: 'ups'
+            when the model's output carries UPS scores, else the one `remasking` names.
+        remask: RemeDi's rule (see the module docstring). Default: True with 'ups', False otherwise.
+        return_trace: also return a JSON-serialisable list with one record per step.
+        eos_id, eot_id: token ids used by the two gating options.
+        trace_confidences: store each step's block confidences in the trace.
+        progress: show a tqdm bar over steps.
+
+    Returns:
+        (B, P + gen_length) token ids, or (ids, trace) with return_trace=True.
+    """
+    num_blocks, steps_per_block = _validate(
+        model, prompt, attention_mask, steps, gen_length, block_length, mask_id, confidence_source
+    )
+    if remasking not in UPSTREAM_REMASKING:
+        raise ValueError(f"unknown remasking {remasking!r}; choose one of {tuple(UPSTREAM_REMASKING)}")
+    device = getattr(model, "device", prompt.device)
+    batch, prompt_len = prompt.shape
+    x = torch.full((batch, prompt_len + gen_length), mask_id, dtype=torch.long, device=device)
+    x[:, :prompt_len] = prompt.to(device)
+    if attention_mask is not None:
+        answer_ones = torch.ones(batch, gen_length, dtype=attention_mask.dtype, device=device)
+        attention_mask = torch.cat([attention_mask.to(device), answer_ones], dim=-1)
+    prompt_index = x != mask_id
+    gate_ids = (eos_id, eot_id) if confidence_eos_eot_inf else ()
+    source, use_remask = confidence_source, remask
+    trace = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc="denoising", leave=False)
+
+    for block in range(num_blocks):
+        start = prompt_len + block * block_length
+        end = start + block_length
+        schedule = get_num_transfer_tokens(x[:, start:end] == mask_id, steps_per_block)  # (B, S)
+        # The answer starts fully masked, so every row shares one schedule; a scalar k keeps topk batched.
+        schedule = schedule[0].tolist()
+        kept_at_start = int((x[0, start:end] != mask_id).sum())
+        for step in range(steps_per_block):
+            mask_index = x == mask_id
+            logits, ups_logits = _forward(model, x, attention_mask, prompt_index, mask_id, cfg_scale)
+            if source is None:
+                source = "ups" if ups_logits is not None else UPSTREAM_REMASKING[remasking]
+            if use_remask is None:
+                use_remask = source == "ups"
+            if logits_eos_inf:
+                logits[:, :, eos_id] = -torch.inf
+            x0 = torch.argmax(add_gumbel_noise(logits, temperature), dim=-1)  # (B, L)
+
+            if not use_remask:
+                # LLaDA: rank masked positions of this block (and earlier) only; fill the top k.
+                confidence = token_confidence(source, logits, ups_logits, x0, gate_ids if source != "random" else ())
+                confidence[:, end:] = -torch.inf
+                confidence = torch.where(mask_index, confidence, -torch.inf)
+                selected = _topk_mask(confidence, schedule[step])
+                new_x = torch.where(selected, x0, x)
+            else:
+                # RemeDi: rank every position of the block by the confidence of what it would hold
+                # (its token if unmasked, the TPS candidate if masked); keep the top K, mask the rest.
+                candidates = torch.where(mask_index, x0, x)
+                confidence = token_confidence(source, logits, ups_logits, candidates, gate_ids)
+                keep = kept_at_start + sum(schedule[: step + 1])
+                block_selected = _topk_mask(confidence[:, start:end], keep)
+                selected = torch.zeros_like(mask_index)
+                selected[:, start:end] = block_selected
+                new_x = x.clone()
+                new_x[:, start:end] = torch.where(block_selected, candidates[:, start:end], mask_id)
+
+            if return_trace:
+                trace.append(
+                    _trace_record(block, step, x, new_x, selected, mask_id, prompt_len, confidence, start, end,
+                                  trace_confidences, source, use_remask)
+                )
+            x = new_x
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return (x, trace) if return_trace else x
+
+
+def _forward(model, x, attention_mask, prompt_index, mask_id, cfg_scale):
+    """TPS logits and UPS scores for x; with CFG, logits are extrapolated away from a prompt-free pass."""
+    if cfg_scale > 0.0:
+        unconditional = x.clone()
+        unconditional[prompt_index] = mask_id
+        both = torch.cat([x, unconditional], dim=0)
+        mask_both = None if attention_mask is None else torch.cat([attention_mask, attention_mask], dim=0)
+        out = _call(model, both, mask_both)
+        logits, un_logits = torch.chunk(out.logits, 2, dim=0)
+        logits = un_logits + (cfg_scale + 1) * (logits - un_logits)
+        ups = model_ups_logits(out)
+        return logits, None if ups is None else ups[: x.shape[0]]
+    out = _call(model, x, attention_mask)
+    return out.logits, model_ups_logits(out)
+
+
+def _call(model, x, attention_mask):
+    return model(x) if attention_mask is None else model(x, attention_mask=attention_mask)
+
+
+def _topk_mask(confidence, k):
+    """Boolean mask of the k highest entries per row (torch.topk's tie order, as upstream uses)."""
+    selected = torch.zeros_like(confidence, dtype=torch.bool)
+    if k > 0:
+        _, index = torch.topk(confidence, k=k, dim=-1)
+        selected.scatter_(-1, index, True)
+    return selected
+
+
+def _trace_record(block, step, old_x, new_x, selected, mask_id, prompt_len, confidence, start, end,
+                  with_confidence, source, remask):
+    """Per-row positions (relative to the answer start) of what this step did."""
+    was_masked, is_masked = old_x == mask_id, new_x == mask_id
+    filled = was_masked & ~is_masked
+    remasked = ~was_masked & is_masked
+    answer = slice(prompt_len, None)
+    record = {
+        "block": block,
+        "step": step,
+        "confidence_source": source,
+        "remask": remask,
+        "selected": [_positions(row) for row in selected[:, answer]],
+        "filled": [_positions(row) for row in filled[:, answer]],
+        "remasked": [_positions(row) for row in remasked[:, answer]],
+        "masked_count": is_masked[:, answer].sum(dim=1).tolist(),
+    }
+    if with_confidence:
+        record["confidence"] = [[round(float(v), 6) for v in row] for row in confidence[:, start:end].float()]
+    return record

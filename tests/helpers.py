@@ -1,0 +1,61 @@
+"""Small models shared by the tests: real tiny LLaDA models and scripted stand-ins for the sampler."""
+
+from types import SimpleNamespace
+
+import torch
+
+from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead
+
+VOCAB = 40
+MASK_ID, EOS_ID, EOT_ID, PAD_ID = 39, 2, 3, 2
+
+
+def tiny_config(**overrides):
+    fields = dict(d_model=32, n_heads=4, n_kv_heads=2, n_layers=2, mlp_hidden_size=48, vocab_size=VOCAB,
+                  max_sequence_length=128, rope_theta=10000.0, mask_token_id=MASK_ID, eos_token_id=EOS_ID,
+                  pad_token_id=PAD_ID, eot_token_id=EOT_ID)
+    fields.update(overrides)
+    return LLaDAConfig(**fields)
+
+
+def tiny_backbone(seed=0, **overrides):
+    torch.manual_seed(seed)
+    model = LLaDAModelLM(tiny_config(**overrides)).eval()
+    # Random init gives near-uniform predictions; sharpen the head so argmax/ties are realistic.
+    with torch.no_grad():
+        model.model.transformer.ff_out.weight.mul_(20)
+    return model
+
+
+def tiny_remedi(seed=0, ups_width=16):
+    backbone = tiny_backbone(seed)
+    torch.manual_seed(seed + 1)
+    return RemeDiModel(backbone, UPSHead(backbone.config.hidden_size, ups_width)).eval()
+
+
+def random_prompt(batch=2, length=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(5, MASK_ID, (batch, length), generator=g)
+
+
+class ScriptedModel(torch.nn.Module):
+    """A stand-in mask predictor whose TPS logits and UPS scores are functions of the input we choose.
+
+    It is not the thing under test (the sampler is): it lets a test decide which positions are confident.
+    """
+
+    def __init__(self, logits_fn, ups_fn=None, ups_name="ups_logits", max_len=None):
+        super().__init__()
+        self.logits_fn, self.ups_fn, self.ups_name = logits_fn, ups_fn, ups_name
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.config = SimpleNamespace(max_sequence_length=max_len)
+
+    @property
+    def device(self):
+        return self.dummy.device
+
+    def forward(self, x, attention_mask=None):
+        out = {"logits": self.logits_fn(x)}
+        if self.ups_fn is not None:
+            out[self.ups_name] = self.ups_fn(x)
+        return SimpleNamespace(**out)

@@ -1,0 +1,100 @@
+import pytest
+import torch
+
+from remedi import RemeDiModel, UPSHead
+from remedi.loading import load_model_and_tokenizer
+from tests.helpers import VOCAB, tiny_backbone
+
+
+class NoHiddenStatesBackbone(torch.nn.Module):
+    """Wraps a backbone so it refuses `output_hidden_states`, like many third-party mask predictors."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.config = inner.config
+
+    def forward(self, input_ids, attention_mask=None):
+        return self.inner(input_ids, attention_mask=attention_mask)
+
+
+class OpaqueBackbone(torch.nn.Module):
+    """No hidden states and no final-norm module to hook."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Embedding(VOCAB, VOCAB)
+
+    def forward(self, input_ids):
+        return type("Out", (), {"logits": self.proj(input_ids)})()
+
+
+def test_head_shapes_and_single_linear_variant():
+    hidden = torch.randn(2, 5, 32)
+    assert UPSHead(32, 16)(hidden).shape == (2, 5)
+    linear = UPSHead(32, 0)
+    assert isinstance(linear.net, torch.nn.Linear) and linear(hidden).shape == (2, 5)
+
+
+def test_ups_logits_come_from_the_last_hidden_state():
+    backbone = tiny_backbone()
+    head = UPSHead(32, 8)
+    model = RemeDiModel(backbone, head)
+    ids = torch.randint(0, VOCAB, (2, 6))
+    out = model(ids)
+    assert torch.equal(out.logits, backbone(ids).logits)
+    assert torch.allclose(out.ups_logits, head(backbone(ids, output_hidden_states=True).hidden_states[-1]))
+
+
+def test_hook_path_equals_output_hidden_states_path():
+    backbone = tiny_backbone()
+    head = UPSHead(32, 8)
+    direct = RemeDiModel(backbone, head)
+    hooked = RemeDiModel(NoHiddenStatesBackbone(backbone), head)
+    ids = torch.randint(0, VOCAB, (2, 6))
+    mask = torch.ones_like(ids)
+    mask[0, 0] = 0
+    a, b = direct(ids, attention_mask=mask), hooked(ids, attention_mask=mask)
+    assert direct.hidden_source == "output_hidden_states" and hooked.hidden_source == "hook"
+    assert torch.equal(a.ups_logits, b.ups_logits) and torch.equal(a.logits, b.logits)
+
+
+def test_opaque_backbone_errors_unless_fallback_is_asked_for():
+    ids = torch.randint(0, VOCAB, (1, 4))
+    with pytest.raises(RuntimeError, match="cannot get hidden states"):
+        RemeDiModel(OpaqueBackbone(), UPSHead(VOCAB, 4))(ids)
+    model = RemeDiModel(OpaqueBackbone(), UPSHead(VOCAB, 4), allow_tps_fallback=True)
+    with pytest.warns(UserWarning, match="TPS"):
+        out = model(ids)
+    top_p = torch.softmax(out.logits, -1).amax(-1)
+    assert torch.allclose(torch.sigmoid(out.ups_logits), top_p, atol=1e-5)
+
+
+def test_hidden_size_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="hidden size 64"):
+        RemeDiModel(tiny_backbone(), UPSHead(64, 8))
+
+
+def test_save_load_round_trip_and_attach_to_base(tmp_path):
+    backbone = tiny_backbone()
+    head = UPSHead(32, 8)
+    head.save(tmp_path / "ups")
+    backbone.save_pretrained(tmp_path / "base")
+    loaded = RemeDiModel.from_pretrained(tmp_path / "base", ups_path=tmp_path / "ups")
+    ids = torch.randint(0, VOCAB, (2, 6))
+    assert torch.equal(loaded(ids).ups_logits, RemeDiModel(backbone, head)(ids).ups_logits)
+    with pytest.raises(FileNotFoundError, match="no UPS weights"):
+        UPSHead.load(tmp_path / "base")
+
+
+def test_loader_picks_up_bundled_ups_folder(tmp_path):
+    model, tokenizer = load_model_and_tokenizer("tiny-random")
+    model.backbone.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    plain, _ = load_model_and_tokenizer(str(tmp_path))
+    assert not isinstance(plain, RemeDiModel)
+    model.save_ups(tmp_path / "ups")
+    bundled, _ = load_model_and_tokenizer(str(tmp_path))
+    assert isinstance(bundled, RemeDiModel)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_model_and_tokenizer(str(tmp_path / "nowhere"))

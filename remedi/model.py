@@ -17,6 +17,11 @@ from transformers.utils import ModelOutput
 
 from .config import LLaDAConfig
 
+try:  # optional GPU kernel (requirements-gpu.txt); PyTorch SDPA is used whenever it is absent
+    from flash_attn import flash_attn_func
+except ImportError:
+    flash_attn_func = None
+
 
 @dataclass
 class LLaDAOutput(ModelOutput):
@@ -83,16 +88,19 @@ class LLaDABlock(nn.Module):
         self.ff_out = nn.Linear(config.ffn_hidden_size, d, bias=config.include_bias)
         self.rotary = RotaryEmbedding(hd, config.rope_theta)
 
-    def forward(self, x, attn_mask):
+    def forward(self, x, attn_mask, use_flash=False):
         B, L, _ = x.shape
         h = self.attn_norm(x)
         q = self.q_proj(h).view(B, L, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, L, hd)
         k = self.k_proj(h).view(B, L, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, L, hd)
         v = self.v_proj(h).view(B, L, self.n_kv_heads, self.head_dim).transpose(1, 2)
         q, k = self.rotary(q, k)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, is_causal=False, enable_gqa=self.n_kv_heads != self.n_heads
-        )
+        if use_flash:  # flash-attn takes (B, L, H, hd) and handles grouped KV heads itself
+            y = flash_attn_func(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), causal=False).transpose(1, 2)
+        else:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=attn_mask, is_causal=False, enable_gqa=self.n_kv_heads != self.n_heads
+            )
         x = x + self.attn_out(y.transpose(1, 2).reshape(B, L, -1))
         h = self.ff_norm(x)
         x = x + self.ff_out(F.silu(self.ff_proj(h)) * self.up_proj(h))
@@ -105,6 +113,7 @@ class LLaDAPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = False
     _no_split_modules = ["LLaDABlock"]
     _supports_sdpa = True
+    _supports_flash_attn = True
 
     def _init_weights(self, module):
         std = getattr(self.config, "init_std", 0.02)
@@ -137,11 +146,17 @@ class LLaDAModel(nn.Module):
         x = self.transformer.wte(input_ids)  # (B, L, d)
         if self.config.input_emb_norm:
             x = x * self.config.d_model**0.5
+        has_padding = attention_mask is not None and not bool(attention_mask.all())
         # A boolean key mask (B, 1, 1, L): padded keys are invisible to every query.
-        attn_mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
+        attn_mask = attention_mask.bool()[:, None, None, :] if has_padding else None
+        # flash-attn, when asked for, serves unpadded batches; padded ones take SDPA's masked path.
+        use_flash = self.config._attn_implementation == "flash_attention_2" and not has_padding
+        if use_flash and flash_attn_func is None:
+            raise ImportError("attn_implementation='flash_attention_2' needs flash-attn: "
+                              "pip install -r requirements-gpu.txt --no-build-isolation")
         hidden_states = [x] if output_hidden_states else None
         for block in self.transformer.blocks:
-            x = block(x, attn_mask)
+            x = block(x, attn_mask, use_flash)
             if output_hidden_states:
                 hidden_states.append(x)
         x = self.transformer.ln_f(x)

@@ -111,3 +111,30 @@ def test_bad_inputs_raise():
         LLaDAConfig(d_model=30, n_heads=4)
     with pytest.raises(ValueError, match="not implemented"):
         LLaDAConfig(alibi=True)
+
+
+def test_flash_attention_path_uses_the_kernel_layout(monkeypatch):
+    """flash-attn is GPU-only; a stand-in with its (B, L, H, hd) contract checks our transposes and GQA."""
+    import remedi.model as modeling
+
+    calls = []
+
+    def fake_flash_attn_func(q, k, v, causal):
+        calls.append(q.shape)
+        assert not causal and q.shape[2] == 4 and k.shape[2] == 2
+        out = torch.nn.functional.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), enable_gqa=True)
+        return out.transpose(1, 2)
+
+    model = tiny_backbone()
+    ids = torch.randint(0, VOCAB, (2, 6))
+    reference = model(ids).logits
+    monkeypatch.setattr(modeling, "flash_attn_func", fake_flash_attn_func)
+    model.config._attn_implementation = "flash_attention_2"
+    assert torch.allclose(model(ids).logits, reference, atol=1e-5)
+    assert calls and calls[0] == (2, 6, 4, 8)
+    padded_mask = torch.ones_like(ids)
+    padded_mask[0, 0] = 0
+    calls.clear()
+    model(ids, attention_mask=padded_mask)
+    assert not calls  # padded batches go through SDPA

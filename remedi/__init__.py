@@ -2,6 +2,7 @@
 
 from .config import LLaDAConfig
 from .model import LLaDAModelLM
-from .ups import RemeDiModel, UPSHead
+from .ups import RemeDiModel, UPSHead, load_ups
+from .ups_stream import UPSStream
 
-__all__ = ["LLaDAConfig", "LLaDAModelLM", "RemeDiModel", "UPSHead"]
+__all__ = ["LLaDAConfig", "LLaDAModelLM", "RemeDiModel", "UPSHead", "UPSStream", "load_ups"]

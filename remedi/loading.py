@@ -7,7 +7,7 @@ from transformers import AutoTokenizer
 
 from .model import LLaDAModelLM
 from .tiny import build_tiny_random
-from .ups import UPS_CONFIG_NAME, RemeDiModel, UPSHead
+from .ups import UPS_CONFIG_NAME, RemeDiModel, load_ups
 
 TINY_RANDOM = "tiny-random"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -20,7 +20,7 @@ def load_model_and_tokenizer(model_path=TINY_RANDOM, ups_path=None, device="cpu"
     if model_path == TINY_RANDOM:
         model, tokenizer = build_tiny_random()
         if ups_path is not None:
-            model = RemeDiModel(model.backbone, UPSHead.load(ups_path))
+            model = RemeDiModel(model.backbone, load_ups(ups_path))
         return model.to(device=device, dtype=DTYPES[dtype]).eval(), tokenizer
     if not os.path.isdir(model_path):
         raise FileNotFoundError(f"model directory {model_path!r} does not exist (or use {TINY_RANDOM!r})")
@@ -30,5 +30,5 @@ def load_model_and_tokenizer(model_path=TINY_RANDOM, ups_path=None, device="cpu"
     if ups_path is None and os.path.isfile(os.path.join(bundled, UPS_CONFIG_NAME)):
         ups_path = bundled
     if ups_path is not None:
-        model = RemeDiModel(model, UPSHead.load(ups_path))
+        model = RemeDiModel(model, load_ups(ups_path))
     return model.to(device=device, dtype=DTYPES[dtype]).eval(), tokenizer

@@ -16,6 +16,8 @@ import torch.nn as nn
 from safetensors.torch import load_file, save_file
 from transformers.utils import ModelOutput
 
+from .ups_stream import UPSStream
+
 UPS_CONFIG_NAME = "ups_config.json"
 UPS_WEIGHTS_NAME = "ups_head.safetensors"
 # Module names that, in common HF models, hold the normalised state the output head reads.
@@ -41,29 +43,46 @@ class UPSHead(nn.Module):
         weight = next(self.parameters())
         return self.net(hidden.to(weight.dtype)).squeeze(-1)
 
+    def config_dict(self):
+        return {"arch": "mlp", "hidden_size": self.hidden_size, "ups_width": self.ups_width}
+
     def save(self, directory):
-        os.makedirs(directory, exist_ok=True)
-        with open(os.path.join(directory, UPS_CONFIG_NAME), "w") as f:
-            json.dump({"arch": "mlp", "hidden_size": self.hidden_size, "ups_width": self.ups_width}, f, indent=2)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, os.path.join(directory, UPS_WEIGHTS_NAME))
+        save_ups(self, directory)
 
     @classmethod
     def load(cls, directory, map_location="cpu"):
-        config_path = os.path.join(directory, UPS_CONFIG_NAME)
-        weights_path = os.path.join(directory, UPS_WEIGHTS_NAME)
-        if not (os.path.isfile(config_path) and os.path.isfile(weights_path)):
-            raise FileNotFoundError(
-                f"no UPS weights in {directory!r}: expected {UPS_CONFIG_NAME} and {UPS_WEIGHTS_NAME} "
-                "(written by UPSHead.save or the trainer's UPS export)"
-            )
-        with open(config_path) as f:
-            config = json.load(f)
-        if config.get("arch", "mlp") != "mlp":
-            raise ValueError(f"unknown UPS architecture {config.get('arch')!r} in {config_path}")
-        head = cls(config["hidden_size"], config["ups_width"])
-        head.load_state_dict(load_file(weights_path, device=str(map_location)))
-        return head
+        """Load saved UPS weights; the saved config decides the class (MLP head or dual stream)."""
+        return load_ups(directory, map_location)
+
+
+def save_ups(ups, directory):
+    """`ups_config.json` (architecture and sizes) + `ups_head.safetensors`, apart from any backbone."""
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, UPS_CONFIG_NAME), "w") as f:
+        json.dump(ups.config_dict(), f, indent=2)
+    state = {k: v.detach().contiguous().cpu() for k, v in ups.state_dict().items()}
+    save_file(state, os.path.join(directory, UPS_WEIGHTS_NAME))
+
+
+def load_ups(directory, map_location="cpu"):
+    config_path = os.path.join(directory, UPS_CONFIG_NAME)
+    weights_path = os.path.join(directory, UPS_WEIGHTS_NAME)
+    if not (os.path.isfile(config_path) and os.path.isfile(weights_path)):
+        raise FileNotFoundError(
+            f"no UPS weights in {str(directory)!r}: expected {UPS_CONFIG_NAME} and {UPS_WEIGHTS_NAME} "
+            "(written by UPSHead.save or the trainer's UPS export)"
+        )
+    with open(config_path) as f:
+        config = json.load(f)
+    arch = config.pop("arch", "mlp")
+    if arch == "mlp":
+        ups = UPSHead(**config)
+    elif arch == "stream":
+        ups = UPSStream(**config)
+    else:
+        raise ValueError(f"unknown UPS architecture {arch!r} in {config_path}")
+    ups.load_state_dict(load_file(weights_path, device=str(map_location)))
+    return ups
 
 
 @dataclass
@@ -110,7 +129,11 @@ class RemeDiModel(nn.Module):
         self.backbone = backbone
         self.ups_head = ups_head
         self.allow_tps_fallback = allow_tps_fallback
-        self.hidden_source = None  # "output_hidden_states" | "hook" | "tps_fallback", set on first call
+        # "output_hidden_states" | "hook" | "tps_fallback", set on first call; "stream" for UPSStream
+        self.hidden_source = None
+        if isinstance(ups_head, UPSStream):
+            ups_head.attach(backbone)
+            self.hidden_source = "stream"
 
     @property
     def config(self):
@@ -122,6 +145,14 @@ class RemeDiModel(nn.Module):
 
     def forward(self, input_ids, attention_mask=None, output_hidden_states=False):
         kwargs = {} if attention_mask is None else {"attention_mask": attention_mask}
+        if self.hidden_source == "stream":
+            self.ups_head.begin(attention_mask)
+            try:
+                out = self.backbone(input_ids, **kwargs)
+            except BaseException:
+                self.ups_head.finish_quietly()
+                raise
+            return RemeDiOutput(logits=out.logits, ups_logits=self.ups_head.finish())
         if self.hidden_source in (None, "output_hidden_states"):
             try:
                 out = self.backbone(input_ids, output_hidden_states=True, **kwargs)
@@ -176,7 +207,7 @@ class RemeDiModel(nn.Module):
 
         backbone = LLaDAModelLM.from_pretrained(base_path, torch_dtype=torch_dtype, **kwargs)
         if ups_path is not None:
-            head = UPSHead.load(ups_path)
+            head = load_ups(ups_path)
         else:
             head = UPSHead(backbone.config.hidden_size, ups_width)
         head.to(dtype=next(backbone.parameters()).dtype)

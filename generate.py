@@ -8,7 +8,7 @@ import json
 
 import torch
 
-from remedi.loading import DTYPES, TINY_RANDOM, load_model_and_tokenizer
+from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
 from remedi.sampling import CONFIDENCE_SOURCES, add_gumbel_noise, generate, get_num_transfer_tokens
 from remedi.tokenizer import special_token_ids
 
@@ -45,7 +45,7 @@ def summarise_trace(trace):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=TINY_RANDOM, help=f"model directory, or {TINY_RANDOM!r}")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory, or {TINY_RANDOM!r}")
     parser.add_argument("--ups", default=None, help="directory with UPS head weights (ups_config.json)")
     parser.add_argument("--prompt", action="append", help="a prompt; repeat for a batch")
     parser.add_argument("--no-chat-template", action="store_true", help="feed prompts raw (base models)")

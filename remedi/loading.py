@@ -10,10 +10,12 @@ from .tiny import build_tiny_random
 from .ups import UPS_CONFIG_NAME, RemeDiModel, load_ups
 
 TINY_RANDOM = "tiny-random"
+# What generate.py, chat.py and app.py load when --model is not given.
+DEFAULT_MODEL = TINY_RANDOM
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def load_model_and_tokenizer(model_path=TINY_RANDOM, ups_path=None, device="cpu", dtype="float32"):
+def load_model_and_tokenizer(model_path=DEFAULT_MODEL, ups_path=None, device="cpu", dtype="float32"):
     """`model_path` is `tiny-random` (built in, untrained) or a directory with config.json, weights and
     tokenizer files. UPS weights come from `ups_path`, else from a `ups/` folder inside `model_path` if
     there is one; without them the model has no UPS head and the sampler falls back to TPS confidence."""

@@ -153,6 +153,7 @@ def generate(
     eot_id=LLADA_EOT_ID,
     trace_confidences=False,
     progress=False,
+    step_callback=None,
 ):
     """Sample answers for a batch of prompts with a mask predictor.
 
@@ -179,6 +180,9 @@ def generate(
         eos_id, eot_id: token ids used by the two gating options.
         trace_confidences: store each step's block confidences in the trace.
         progress: show a tqdm bar over steps.
+        step_callback: called as `step_callback(record, x)` after every step, with that step's trace record
+            and the (B, P + gen_length) ids it produced, so a UI can stream the denoising. `x` is the
+            sampler's own tensor: read it, do not modify it. An exception raised here stops sampling.
 
     Returns:
         (B, P + gen_length) token ids, or (ids, trace) with return_trace=True.
@@ -242,11 +246,13 @@ def generate(
                 new_x = x.clone()
                 new_x[:, start:end] = torch.where(block_selected, candidates[:, start:end], mask_id)
 
-            if return_trace:
-                trace.append(
-                    _trace_record(block, step, x, new_x, selected, mask_id, prompt_len, confidence, start, end,
-                                  trace_confidences, source, use_remask)
-                )
+            if return_trace or step_callback is not None:
+                record = _trace_record(block, step, x, new_x, selected, mask_id, prompt_len, confidence, start,
+                                       end, trace_confidences, source, use_remask)
+                if return_trace:
+                    trace.append(record)
+                if step_callback is not None:
+                    step_callback(record, new_x)
             x = new_x
             if bar is not None:
                 bar.update(1)

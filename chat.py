@@ -1,0 +1,136 @@
+"""Chat with a (RemeDi) masked diffusion model in the terminal.
+
+Each turn puts the whole conversation through the tokenizer's chat template and samples the reply with
+`remedi.sampling.generate`. Type one message per line; an empty line or end of input (Ctrl-D) ends the
+chat, so `printf 'hi\\nand then?\\n' | python chat.py` runs two turns.
+"""
+
+import argparse
+import json
+import sys
+
+import torch
+
+from generate import encode_prompts, summarise_trace
+from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
+from remedi.sampling import CONFIDENCE_SOURCES, generate
+from remedi.tokenizer import special_token_ids
+
+
+def build_prompt(tokenizer, conversation):
+    """The conversation in the chat template, ending with the assistant header the reply follows."""
+    return tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+
+
+def count_tokens(tokenizer, text):
+    # The template already holds BOS, so no special tokens are added (as encode_prompts does).
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def fit_to_context(tokenizer, conversation, max_prompt_tokens):
+    """Drop the oldest (user, assistant) pairs until the prompt fits; returns (conversation, pairs dropped).
+
+    The model sees prompt + gen_length tokens at once, so a long chat must forget its start. A last
+    user message that does not fit on its own raises ValueError: dropping it would answer nothing.
+    """
+    dropped = 0
+    while True:
+        length = count_tokens(tokenizer, build_prompt(tokenizer, conversation))
+        if length <= max_prompt_tokens:
+            return conversation, dropped
+        if len(conversation) == 1:
+            raise ValueError(
+                f"this message makes a prompt of {length} tokens, but only {max_prompt_tokens} fit "
+                "(the model's context minus --gen-length); send a shorter message or lower --gen-length"
+            )
+        conversation = conversation[2:]
+        dropped += 1
+
+
+def decode_answer(tokenizer, answer_ids, stop_ids):
+    """Text of the answer up to its first stop token (EOS or EoT); what follows is padding, not reply."""
+    answer_ids = list(answer_ids)
+    for position, token in enumerate(answer_ids):
+        if token in stop_ids:
+            answer_ids = answer_ids[:position]
+            break
+    return tokenizer.decode(answer_ids, skip_special_tokens=True)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory, or {TINY_RANDOM!r}")
+    parser.add_argument("--ups", default=None, help="directory with UPS head weights (ups_config.json)")
+    parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--gen-length", type=int, default=32)
+    parser.add_argument("--block-length", type=int, default=32)
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--cfg-scale", type=float, default=0.0)
+    parser.add_argument("--confidence-source", choices=CONFIDENCE_SOURCES, default=None,
+                        help="default: ups if the model has a UPS head, else tps_prob")
+    parser.add_argument("--remask", action=argparse.BooleanOptionalAction, default=None,
+                        help="RemeDi remasking (default: on with ups, off otherwise)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
+    parser.add_argument("--max-turns", type=int, default=None, help="stop after this many replies")
+    parser.add_argument("--show-prompt", action="store_true",
+                        help="print each templated prompt as a JSON string before sampling")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
+    ids = special_token_ids(tokenizer)
+    context = model.config.max_sequence_length
+    max_prompt_tokens = context - args.gen_length
+    if max_prompt_tokens <= 0:
+        sys.exit(f"error: --gen-length {args.gen_length} leaves no room for a prompt in the model's "
+                 f"context of {context} tokens")
+    print(f"model {args.model}: {args.gen_length} tokens per reply, {args.steps} steps, context {context} "
+          "tokens. An empty line or Ctrl-D ends the chat.")
+
+    conversation, turns = [], 0
+    ask = "user: " if sys.stdin.isatty() else ""  # piped input gets no prompts mixed into the output
+    while args.max_turns is None or turns < args.max_turns:
+        try:
+            message = input(ask)
+        except EOFError:
+            break
+        if not message.strip():
+            break
+        try:
+            candidate, dropped = fit_to_context(
+                tokenizer, conversation + [{"role": "user", "content": message}], max_prompt_tokens
+            )
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            continue
+        if dropped:
+            print(f"note: dropped the {dropped} oldest exchange(s) to fit the model's context of {context} "
+                  "tokens", file=sys.stderr)
+        prompt = build_prompt(tokenizer, candidate)
+        if args.show_prompt:
+            print("prompt: " + json.dumps(prompt))
+        input_ids, attention_mask = encode_prompts(tokenizer, [prompt], chat_template=False)
+        try:
+            out, trace = generate(
+                model, input_ids.to(args.device), attention_mask.to(args.device),
+                steps=args.steps, gen_length=args.gen_length, block_length=args.block_length,
+                temperature=args.temperature, cfg_scale=args.cfg_scale, mask_id=ids["mask_id"],
+                confidence_source=args.confidence_source, remask=args.remask,
+                eos_id=ids["eos_id"], eot_id=ids["eot_id"], return_trace=True,
+            )
+        except ValueError as error:
+            sys.exit(f"error: {error}")
+        reply = decode_answer(tokenizer, out[0, input_ids.shape[1]:].tolist(), {ids["eos_id"], ids["eot_id"]})
+        conversation = candidate + [{"role": "assistant", "content": reply}]
+        turns += 1
+        print(f"assistant: {reply}")
+        print(summarise_trace(trace))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+import chat
+from remedi.tokenizer import EOT, build_char_tokenizer, special_token_ids
+
+
+def prompts_in(stdout):
+    return [json.loads(line[len("prompt: "):]) for line in stdout.splitlines() if line.startswith("prompt: ")]
+
+
+def test_build_prompt_templates_the_whole_conversation():
+    tokenizer = build_char_tokenizer()
+    first = chat.build_prompt(tokenizer, [{"role": "user", "content": "Hi"}])
+    second = chat.build_prompt(tokenizer, [{"role": "user", "content": "Hi"},
+                                           {"role": "assistant", "content": "Hello"},
+                                           {"role": "user", "content": "Bye"}])
+    assert second.startswith(first + "Hello" + EOT)
+    assert second.endswith(first[first.index("<|start_header_id|>assistant"):])  # ready for the reply
+
+
+def test_fit_to_context_drops_oldest_exchanges_then_refuses():
+    tokenizer = build_char_tokenizer()
+    conversation = [{"role": "user", "content": "a" * 50}, {"role": "assistant", "content": "b" * 50},
+                    {"role": "user", "content": "c" * 50}]
+    full = chat.count_tokens(tokenizer, chat.build_prompt(tokenizer, conversation))
+    assert chat.fit_to_context(tokenizer, conversation, full) == (conversation, 0)
+    kept, dropped = chat.fit_to_context(tokenizer, conversation, full - 1)
+    assert dropped == 1 and kept == conversation[2:]
+    with pytest.raises(ValueError, match="only 20 fit"):
+        chat.fit_to_context(tokenizer, conversation, 20)
+
+
+def test_decode_answer_stops_at_the_first_eos_or_eot():
+    tokenizer = build_char_tokenizer()
+    ids = special_token_ids(tokenizer)
+    a, b = tokenizer.convert_tokens_to_ids(["a", "b"])
+    stop = {ids["eos_id"], ids["eot_id"]}
+    assert chat.decode_answer(tokenizer, [a, b, ids["eot_id"], a, ids["eos_id"]], stop) == "ab"
+    assert chat.decode_answer(tokenizer, [a, ids["eos_id"], b], stop) == "a"
+    assert chat.decode_answer(tokenizer, [b, a], stop) == "ba"
+
+
+def run_main(monkeypatch, capsys, lines, *flags):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(line + "\n" for line in lines)))
+    chat.main(["--steps", "2", "--gen-length", "8", "--block-length", "8", "--show-prompt", *flags])
+    return capsys.readouterr()
+
+
+def test_long_chat_forgets_its_start_and_too_long_message_is_refused(monkeypatch, capsys):
+    # tiny-random's context is 512 tokens, so 504 prompt tokens fit with 8 answer tokens.
+    lines = ["x" * 300, "y" * 600, "z" * 200, "w" * 100]
+    out = run_main(monkeypatch, capsys, lines)
+    prompts = prompts_in(out.out)
+    assert len(prompts) == 3  # the 600-character message got no reply
+    assert "only 504 fit" in out.err
+    assert "x" * 300 not in prompts[1] and "z" * 200 in prompts[1]  # the first exchange was dropped
+    assert "dropped the 1 oldest exchange" in out.err
+    assert "z" * 200 in prompts[2] and "w" * 100 in prompts[2]  # and nothing more once it fits
+
+
+def test_max_turns_and_empty_line_end_the_chat(monkeypatch, capsys):
+    assert len(prompts_in(run_main(monkeypatch, capsys, ["one", "two"], "--max-turns", "1").out)) == 1
+    assert len(prompts_in(run_main(monkeypatch, capsys, ["one", "", "three"]).out)) == 1
+
+
+def test_two_turns_through_a_pipe():
+    result = subprocess.run(
+        [sys.executable, chat.__file__, "--steps", "4", "--gen-length", "8", "--block-length", "4",
+         "--show-prompt"],
+        input="What is 2+2?\nAnd 3+3?\n", capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    first, second = prompts_in(result.stdout)
+    assert result.stdout.count("assistant: ") == 2
+    assert second.startswith(first) and "What is 2+2?" in second and second.count("And 3+3?") == 1
+    # The first reply, as the second prompt carries it (after the first prompt, up to <|eot_id|>), is
+    # what was printed.
+    reply = second[len(first):].split(EOT)[0]
+    assert f"assistant: {reply}\n" in result.stdout
+    assert "block 1: masked after each step [2 0]" in result.stdout  # generate.py's trace summary
+
+
+def test_bad_settings_stop_with_a_message(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("hi\n"))
+    with pytest.raises(SystemExit, match="not divisible by block_length"):
+        chat.main(["--gen-length", "10", "--block-length", "4"])
+    with pytest.raises(SystemExit, match="leaves no room for a prompt"):
+        chat.main(["--gen-length", "512", "--block-length", "512"])

@@ -1,0 +1,232 @@
+"""The OpenCompass plugin: config options reach the sampler, prompts are batched with left padding,
+answers are cut at EOS/EoT, and the real `opencompass` CLI runs the tiny offline config to a score."""
+
+import csv
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("opencompass", reason="OpenCompass is not installed (pip install -r requirements-eval.txt)")
+
+from mmengine.config import Config  # noqa: E402  (installed with OpenCompass)
+from opencompass.openicl.icl_prompt_template import PromptTemplate  # noqa: E402
+
+import remedi_opencompass.dllm as dllm  # noqa: E402
+from remedi.tokenizer import EOT, special_token_ids  # noqa: E402
+from remedi_opencompass import GSM8KJsonlDataset, RemeDiBaseModel, RemeDiChatModel  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "opencompass" / "configs"
+FIXTURE = ROOT / "tests" / "fixtures" / "gsm8k_tiny.jsonl"
+# Keys OpenCompass itself reads from a model dict and removes before building the model.
+OPENCOMPASS_MODEL_KEYS = {"type", "abbr", "run_cfg", "max_out_len", "batch_size", "min_out_len",
+                          "summarizer_abbr", "pred_postprocessor"}
+SMALL = dict(path="tiny-random", gen_steps=4, gen_length=16, gen_blocksize=8)
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Calls the real sampler with return_trace=True and keeps each call's arguments, output and trace."""
+    calls, real_generate = [], dllm.generate
+
+    def traced_generate(model, prompt, attention_mask=None, **kwargs):
+        out, trace = real_generate(model, prompt, attention_mask, return_trace=True, **kwargs)
+        calls.append(dict(prompt=prompt, attention_mask=attention_mask, kwargs=kwargs, out=out, trace=trace))
+        return out
+
+    monkeypatch.setattr(dllm, "generate", traced_generate)
+    return calls
+
+
+def test_config_options_reach_the_sampler(spy):
+    model = RemeDiChatModel(**SMALL, confidence_source="tps_margin", remask=True, cfg=0.5,
+                            diff_logits_eos_inf=True, diff_confidence_eos_eot_inf=True)
+    model.generate(["What is 2 + 3?"], max_out_len=999)
+    (call,) = spy
+    kwargs, trace = call["kwargs"], call["trace"]
+    assert kwargs["steps"] == 4 and kwargs["block_length"] == 8 and kwargs["cfg_scale"] == 0.5
+    assert kwargs["logits_eos_inf"] and kwargs["confidence_eos_eot_inf"]
+    # Effects, not just arguments: 4 steps over 2 blocks, the chosen rule, 16 answer positions filled.
+    assert len(trace) == 4 and [r["block"] for r in trace] == [0, 0, 1, 1]
+    assert {(r["confidence_source"], r["remask"]) for r in trace} == {("tps_margin", True)}
+    assert call["out"].shape[1] == call["prompt"].shape[1] + 16
+    assert trace[-1]["masked_count"] == [0]
+
+
+def test_special_ids_default_to_the_tokenizer_and_can_be_overridden(spy):
+    model = RemeDiBaseModel(**SMALL)
+    ids = special_token_ids(model.tokenizer)
+    kwargs = model.sampler_kwargs
+    assert (kwargs["mask_id"], kwargs["eos_id"], kwargs["eot_id"]) == (ids["mask_id"], ids["eos_id"], ids["eot_id"])
+    assert RemeDiBaseModel(**SMALL, eot_id=ids["eos_id"]).sampler_kwargs["eot_id"] == ids["eos_id"]
+    # The tiny model has a UPS head, so by default it is used, with remasking (the sampler's default).
+    model.generate(["1+1="], max_out_len=16)
+    assert {(r["confidence_source"], r["remask"]) for r in spy[0]["trace"]} == {("ups", True)}
+
+
+# A misspelling, and options upstream's wrapper accepts but never reads.
+@pytest.mark.parametrize("option", [dict(gen_lenght=16), dict(mc_num=1), dict(padding_id=2),
+                                    dict(generation_kwargs={})])
+def test_unknown_and_upstream_unused_options_are_errors(option):
+    with pytest.raises(TypeError, match=next(iter(option))):
+        RemeDiChatModel(**SMALL, **option)
+
+
+@pytest.mark.parametrize("option, message", [
+    (dict(confidence_source="usp"), "confidence_source"),
+    (dict(gen_blocksize=5), "gen_blocksize"),
+    (dict(gen_steps=3), "gen_steps"),
+    (dict(remasking="high_confidence"), "remasking"),
+    (dict(model_kwargs=dict(device_map="cpu", trust_remote_code=True)), "trust_remote_code"),
+    (dict(mode="left"), "mode"),
+])
+def test_bad_option_values_fail_before_loading(monkeypatch, option, message):
+    monkeypatch.setattr(dllm, "load_model_and_tokenizer", lambda *a, **k: pytest.fail("model loaded"))
+    with pytest.raises(ValueError, match=message):
+        RemeDiChatModel(**{**SMALL, **option})
+
+
+def test_ups_confidence_without_a_head_is_an_error(monkeypatch):
+    real_load = dllm.load_model_and_tokenizer
+    monkeypatch.setattr(dllm, "load_model_and_tokenizer",
+                        lambda *a, **k: (lambda m, t: (m.backbone, t))(*real_load(*a, **k)))
+    with pytest.raises(ValueError, match="UPS head"):
+        RemeDiChatModel(**SMALL, confidence_source="ups")
+
+
+def test_prompts_are_left_padded_and_masked_and_batching_does_not_change_answers(spy):
+    prompts = ["Tom has 3 boxes with 4 pens each. How many pens?", "2+2?", "A baker sells 13 of 20 rolls."]
+    batched = RemeDiChatModel(**SMALL, confidence_source="tps_prob")
+    answers = batched.generate(prompts, max_out_len=16)
+    (call,) = spy
+    lengths = [len(batched.encode_prompt(p)) for p in prompts]
+    width = max(lengths)
+    assert call["prompt"].shape == (3, width)
+    assert call["attention_mask"].sum(dim=1).tolist() == lengths
+    short = lengths.index(min(lengths))
+    assert not call["attention_mask"][short, : width - lengths[short]].any()
+    assert (call["prompt"][short, : width - lengths[short]] == batched.pad_id).all()
+    one_by_one = RemeDiChatModel(**SMALL, confidence_source="tps_prob", batch_size_=1)
+    assert one_by_one.generate(prompts, max_out_len=16) == answers
+    assert [c["prompt"].shape[0] for c in spy[1:]] == [1, 1, 1]
+
+
+def test_answers_are_cut_at_the_first_eos_or_eot_then_at_stop_words(monkeypatch):
+    model = RemeDiChatModel(**SMALL, stop_words=["apples"], end_str="!")
+    tok = model.tokenizer
+    answer = tok("12 apples!", add_special_tokens=False)["input_ids"]
+    eot = tok.convert_tokens_to_ids(EOT)
+
+    def fake_generate(net, prompt, attention_mask=None, **kwargs):
+        rows = [answer + [eot] + answer, [tok.eos_token_id] * 3 + answer, answer + [kwargs["eos_id"]] + [eot]]
+        rows = [(row + [tok.eos_token_id] * 16)[:16] for row in rows]
+        return torch.cat([prompt, torch.tensor(rows)], dim=1)
+
+    monkeypatch.setattr(dllm, "generate", fake_generate)
+    assert model.generate(["a", "b", "c"], max_out_len=16) == ["12 ", "", "12 "]
+    plain = RemeDiChatModel(**SMALL)
+    assert plain.generate(["a", "b", "c"], 16, stopping_criteria=["2 a"]) == ["1", "", "1"]
+
+
+def test_chat_prompts_use_the_chat_template_and_base_prompts_do_not():
+    chat, base = RemeDiChatModel(**SMALL, tokenizer_only=True), RemeDiBaseModel(**SMALL, tokenizer_only=True)
+    assert chat.model is None
+    text = "What is 2 + 3?"
+    chat_text = chat.tokenizer.decode(chat.encode_prompt(text))
+    assert chat_text.startswith(chat.tokenizer.bos_token) and chat_text.count(chat.tokenizer.bos_token) == 1
+    assert chat_text.endswith("assistant<|end_header_id|>\n\n") and text in chat_text
+    assert base.tokenizer.decode(base.encode_prompt(text)) == text
+    assert chat.get_token_len(text) == len(chat.encode_prompt(text)) > base.get_token_len(text)
+    # OpenCompass hands chat models HUMAN/BOT rounds (few-shot examples here); they become chat turns.
+    template = PromptTemplate(template=dict(round=[dict(role="HUMAN", prompt="Q1"), dict(role="BOT", prompt="A1"),
+                                                   dict(role="HUMAN", prompt="{question}")]))
+    rounds = chat.parse_template(template.generate_item({"question": "Q2"}), mode="gen")
+    turns = chat.tokenizer.decode(chat.encode_prompt(rounds))
+    header = "<|start_header_id|>{}<|end_header_id|>\n\n"
+    expected = [header.format("user") + "Q1", header.format("assistant") + "A1", header.format("user") + "Q2"]
+    positions = [turns.index(turn) for turn in expected]
+    assert positions == sorted(positions) and turns.endswith(header.format("assistant"))
+
+
+@pytest.mark.parametrize("mode", ["none", "mid"])
+def test_long_prompts_are_cut_to_fit_max_seq_len(spy, mode):
+    model = RemeDiBaseModel(**SMALL, max_seq_len=64, mode=mode)
+    text = "".join(chr(ord("a") + i % 26) for i in range(200))
+    ids = model.encode_prompt(text)
+    model.generate([text], max_out_len=16)
+    kept = spy[0]["prompt"][0].tolist()
+    assert len(kept) == 64 - 16
+    assert kept == (ids[-48:] if mode == "none" else ids[:24] + ids[-24:])
+
+
+def test_model_kwargs_set_dtype():
+    model = RemeDiChatModel(**SMALL, model_kwargs=dict(device_map="cpu", torch_dtype="torch.bfloat16"))
+    assert next(model.model.parameters()).dtype == torch.bfloat16
+
+
+@pytest.mark.filterwarnings("ignore:Could not find a config file")  # the tiny model has no hub name
+def test_peft_adapter_is_merged_into_the_backbone(tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    backbone = RemeDiChatModel(**SMALL).model.backbone
+    lora = get_peft_model(backbone, LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False))
+    lora.save_pretrained(tmp_path)
+    adapted = RemeDiChatModel(**SMALL, peft_path=str(tmp_path))
+    names = [name for name, _ in adapted.model.backbone.named_modules()]
+    assert not any("lora" in name for name in names)
+    fresh = RemeDiChatModel(**SMALL).model.backbone.state_dict()
+    changed = [k for k, v in adapted.model.backbone.state_dict().items() if not torch.equal(v, fresh[k])]
+    assert changed and all("q_proj" in k for k in changed)
+
+
+def test_gsm8k_jsonl_dataset(tmp_path):
+    rows = GSM8KJsonlDataset.load(str(FIXTURE))
+    assert rows.column_names == ["question", "answer"] and len(rows) == 5
+    assert all(answer.splitlines()[-1].startswith("#### ") for answer in rows["answer"])
+    assert len(GSM8KJsonlDataset.load(str(FIXTURE), num_rows=2)) == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"problem": "1+1", "answer": "#### 2"}) + "\n")
+    with pytest.raises(ValueError, match="question"):
+        GSM8KJsonlDataset.load(str(bad))
+
+
+@pytest.mark.parametrize("name", ["eval_remedi_llada_instruct_gsm8k.py", "eval_remedi_llada_instruct_math.py",
+                                  "eval_remedi_tiny_gsm8k.py"])
+def test_example_configs_name_only_options_the_wrapper_accepts(name):
+    cfg = Config.fromfile(str(CONFIGS / name), format_python_code=False)
+    accepted = set(inspect.signature(RemeDiBaseModel.__init__).parameters) - {"self"}
+    assert cfg.datasets and cfg.models
+    for model in cfg.models:
+        assert model["type"] in (RemeDiChatModel, RemeDiBaseModel)
+        assert set(model) - OPENCOMPASS_MODEL_KEYS <= accepted, set(model) - OPENCOMPASS_MODEL_KEYS - accepted
+
+
+def test_opencompass_cli_scores_the_tiny_config(tmp_path):
+    """The real CLI, started outside the repository, so it must import the installed plugin. `--debug`
+    runs inference and evaluation in the CLI's process instead of one fresh interpreter per task (the
+    same import, from the same dumped config, at half the wall time). The CLI exits 0 even when tasks
+    fail, so the test reads what the run wrote."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    work = tmp_path / "outputs"
+    config = CONFIGS / "eval_remedi_tiny_gsm8k.py"
+    run = subprocess.run(
+        [sys.executable, "-m", "opencompass.cli.main", str(config), "-w", str(work), "--debug"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    (run_dir,) = work.iterdir()
+    results = run_dir / "results" / "remedi-tiny-random" / "gsm8k-tiny.json"
+    assert results.exists(), f"no results; the CLI said:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    accuracy = json.loads(results.read_text())["accuracy"]
+    assert isinstance(accuracy, float) and 0.0 <= accuracy <= 100.0
+    predictions = json.loads((run_dir / "predictions" / "remedi-tiny-random" / "gsm8k-tiny.json").read_text())
+    assert len(predictions) == 5
+    assert all(len(p["prediction"]) <= 16 for p in predictions.values())  # gen_length=16 characters at most
+    (summary,) = run_dir.glob("summary/summary_*.csv")
+    row = next(r for r in csv.DictReader(summary.open()) if r["dataset"] == "gsm8k-tiny")
+    assert float(row["remedi-tiny-random"]) == pytest.approx(accuracy, abs=0.01)

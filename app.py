@@ -17,7 +17,7 @@ import gradio as gr
 import torch
 
 from chat import decode_answer
-from generate import encode_prompts
+from remedi.tokenizer import encode_prompts
 from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
 from remedi.sampling import CONFIDENCE_SOURCES, generate
 from remedi.tokenizer import special_token_ids

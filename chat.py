@@ -11,7 +11,8 @@ import sys
 
 import torch
 
-from generate import encode_prompts, summarise_trace
+from generate import summarise_trace
+from remedi.tokenizer import encode_prompts
 from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
 from remedi.sampling import CONFIDENCE_SOURCES, generate
 from remedi.tokenizer import special_token_ids

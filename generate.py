@@ -10,23 +10,11 @@ import torch
 
 from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
 from remedi.sampling import CONFIDENCE_SOURCES, add_gumbel_noise, generate, get_num_transfer_tokens
-from remedi.tokenizer import special_token_ids
+from remedi.tokenizer import encode_prompts, special_token_ids
 
-__all__ = ["generate", "get_num_transfer_tokens", "add_gumbel_noise"]
+__all__ = ["generate", "get_num_transfer_tokens", "add_gumbel_noise", "encode_prompts"]
 
 DEFAULT_PROMPT = "Compute 48 + 37 - 12."
-
-
-def encode_prompts(tokenizer, prompts, chat_template=True):
-    """Left-padded (ids, attention_mask), as LLaDA's batch sampling expects."""
-    if chat_template and tokenizer.chat_template:
-        prompts = [
-            tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
-            for p in prompts
-        ]
-    tokenizer.padding_side = "left"
-    encoded = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
-    return encoded["input_ids"], encoded["attention_mask"]
 
 
 def summarise_trace(trace):

@@ -58,3 +58,15 @@ def special_token_ids(tokenizer) -> dict:
     if missing:
         raise ValueError(f"tokenizer lacks LLaDA special tokens for {missing}")
     return ids
+
+
+def encode_prompts(tokenizer, prompts, chat_template=True):
+    """Left-padded (ids, attention_mask), as LLaDA's batch sampling expects."""
+    if chat_template and tokenizer.chat_template:
+        prompts = [
+            tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
+            for p in prompts
+        ]
+    tokenizer.padding_side = "left"
+    encoded = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
+    return encoded["input_ids"], encoded["attention_mask"]

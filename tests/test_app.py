@@ -7,7 +7,7 @@ import torch
 
 import app
 from chat import decode_answer
-from generate import encode_prompts
+from remedi.tokenizer import encode_prompts
 from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import generate
 from remedi.tokenizer import special_token_ids

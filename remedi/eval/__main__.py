@@ -1,0 +1,245 @@
+"""Evaluate a (RemeDi) masked diffusion model: accuracy per sampler setting, UPS detection, trajectories.
+
+    python -m remedi.eval --out runs/eval-tiny          # built-in tiny-random model, 4 GSM8K problems
+
+writes to --out: results.json (everything, per-problem scores included), results.md (tables),
+accuracy.png, mask_counts.png, remasks.png, trajectory.html and trajectory.png.
+
+LLaDA-8B-Instruct with a trained UPS head on one GPU (download the checkpoint into a folder first,
+e.g. `huggingface-cli download GSAI-ML/LLaDA-8B-Instruct --local-dir checkpoints/LLaDA-8B-Instruct`):
+
+    python -m remedi.eval --model checkpoints/LLaDA-8B-Instruct --ups checkpoints/ups \\
+        --data gsm8k --limit 200 --gen-length 256 --steps 1/1 1/2 1/4 --block-lengths 32 \\
+        --batch-size 16 --device cuda --dtype bfloat16 --out runs/eval-llada-gsm8k
+
+That is 3 sources x 2 remask modes x 3 step budgets = 18 runs over 200 answers: 13 batches x
+(256 + 128 + 64) steps x 6 = about 35k batched forward passes. `--limit 0` takes the whole test
+split; MATH-500 is `--data math500 --gen-length 512`; any JSONL is `--data FILE.jsonl
+--question-column ... --answer-column ...`. Without --ups (and no ups/ folder in the model
+directory) the `ups` source is skipped with a note in the results, and detection is not run.
+"""
+
+import argparse
+import json
+import os
+import platform
+
+import torch
+
+from remedi.tokenizer import encode_prompts
+from remedi.data import build_sft_examples, load_gsm8k, load_local_pairs, load_math500
+from remedi.eval import answers, plots
+from remedi.eval.detection import ups_detection
+from remedi.eval.runner import (BASELINE, SamplerOptions, add_confidence_intervals, build_grid, latency_by_source,
+                                model_has_ups, parse_steps, run_grid, sample)
+from remedi.eval.trajectory import replay, trajectory_figure, trajectory_html
+from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
+from remedi.sampling import CONFIDENCE_SOURCES
+from remedi.tokenizer import special_token_ids
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory, or {TINY_RANDOM!r}")
+    parser.add_argument("--ups", default=None, help="directory with UPS head weights (ups_config.json)")
+    parser.add_argument("--data", default="gsm8k", help="gsm8k (test split), math500, or a .json/.jsonl/.parquet file")
+    parser.add_argument("--question-column", default="question", help="with a data file")
+    parser.add_argument("--answer-column", default="answer", help="with a data file")
+    parser.add_argument("--answer-format", choices=("auto", "gsm8k", "math"), default="auto",
+                        help="grading: auto = math when the reference has \\boxed{}, else gsm8k")
+    parser.add_argument("--limit", type=int, default=4, help="first N problems (0 = all)")
+    parser.add_argument("--sources", nargs="+", choices=CONFIDENCE_SOURCES, default=["random", "tps_prob", "ups"])
+    parser.add_argument("--remask-modes", nargs="+", choices=("on", "off"), default=["off", "on"])
+    parser.add_argument("--steps", nargs="+", default=["1/1", "1/2", "1/4"],
+                        help="step budgets: integers, or fractions of --gen-length such as 1/2 or 0.25")
+    parser.add_argument("--block-lengths", nargs="+", type=int, default=None, help="default: --gen-length")
+    parser.add_argument("--gen-length", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--cfg-scale", type=float, default=0.0)
+    parser.add_argument("--confidence-eos-eot-inf", action="store_true", help="rank EOS/EoT candidates last")
+    parser.add_argument("--detection-t", nargs="+", type=float, default=[0.25, 0.5, 0.75],
+                        help="diffusion times at which held-out answers are noised for UPS detection")
+    parser.add_argument("--detection-r", type=float, default=0.1, help="Remask SFT r_incorrect for detection")
+    parser.add_argument("--detection-replacement", choices=("uniform", "batch"), default="uniform",
+                        help="wrong tokens drawn from the whole vocabulary or from the answers' own tokens")
+    parser.add_argument("--detection-threshold", type=float, default=0.5,
+                        help="UPS confidence below this flags a token as incorrect")
+    parser.add_argument("--no-detection", action="store_true")
+    parser.add_argument("--trajectory-index", type=int, default=0, help="which problem to draw")
+    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the CIs")
+    parser.add_argument("--out", default="eval_out")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
+    return parser.parse_args(argv)
+
+
+def load_problems(args, tokenizer, context):
+    """([(question, reference, answer_format)], notes) for the first --limit problems whose chat-formatted
+    prompt plus --gen-length fits the model's context; the others are skipped and counted."""
+    if args.data == "gsm8k":
+        pairs, fmt = load_gsm8k(split="test"), "gsm8k"
+    elif args.data == "math500":
+        pairs, fmt = load_math500(), "math"
+    elif os.path.isfile(args.data):
+        pairs, fmt = load_local_pairs(args.data, args.question_column, args.answer_column), "auto"
+    else:
+        raise SystemExit(f"--data {args.data!r} is neither gsm8k, math500 nor an existing file")
+    if args.answer_format != "auto":
+        fmt = args.answer_format
+    problems, too_long = [], 0
+    for question, reference in pairs:
+        if args.limit and len(problems) == args.limit:
+            break
+        if context is not None and encode_prompts(tokenizer, [question])[0].shape[1] + args.gen_length > context:
+            too_long += 1
+            continue
+        problems.append((question, reference, answers.answer_format(reference) if fmt == "auto" else fmt))
+    notes = [f"skipped {too_long} problems whose prompt + gen_length exceeds the context of {context} tokens"]
+    return problems, notes if too_long else []
+
+
+def run_detection(model, tokenizer, problems, args):
+    ids = special_token_ids(tokenizer)
+    # Answers get the sampler's budget (gen_length tokens; longer ones are cut), so the UPS is judged
+    # on sequences of the length it scores during generation.
+    prompt_tokens = encode_prompts(tokenizer, [q for q, _, _ in problems])[0].shape[1]
+    examples = build_sft_examples([(q, a) for q, a, _ in problems], tokenizer, prompt_tokens + args.gen_length)
+    return ups_detection(
+        model, examples.input_ids, examples.prompt_lengths, t_values=args.detection_t, mask_id=ids["mask_id"],
+        eos_id=ids["eos_id"], vocab_size=len(tokenizer), special_ids=tokenizer.all_special_ids,
+        r_incorrect=args.detection_r, replacement=args.detection_replacement, threshold=args.detection_threshold,
+        batch_size=args.batch_size, seed=args.seed,
+    )
+
+
+def trajectory_setting(settings):
+    """The run worth drawing: UPS with remasking if evaluated, else a remasking run with a model-based
+    order (not random), at the most steps."""
+    def rank(s):
+        return (s.source == "ups" and s.remask, s.remask, s.source != "random", s.steps)
+
+    return max(settings, key=rank)
+
+
+def draw_trajectory(model, tokenizer, problems, setting, options, args):
+    """Sample one problem alone with per-step tokens; write trajectory.html/.png; return its summary."""
+    index = min(args.trajectory_index, len(problems) - 1)
+    mask_id = special_token_ids(tokenizer)["mask_id"]
+    torch.manual_seed(args.seed)
+    _, _, trace = sample(model, tokenizer, [problems[index][0]], setting, options, with_tokens=True)
+    title = f"problem {index}, {setting.name}"
+    with open(os.path.join(args.out, "trajectory.html"), "w") as f:
+        f.write(trajectory_html(trace, tokenizer, mask_id, title))
+    trajectory_figure(trace, mask_id, title).savefig(os.path.join(args.out, "trajectory.png"), dpi=120)
+    return {"problem": index, "setting": setting.name, "corrected": replay(trace, mask_id)[2]}
+
+
+def _ci(interval, percent=True):
+    scale, unit = (100, "%") if percent else (1, "")
+    return f"{scale * interval['mean']:.1f}{unit} [{scale * interval['lo']:.1f}, {scale * interval['hi']:.1f}]"
+
+
+def markdown_report(report):
+    lines = [f"# Evaluation: {report['config']['model']} on {report['config']['data']} "
+             f"({report['n_problems']} problems)", ""]
+    lines += [f"- {note}" for note in report["notes"]] + [""] if report["notes"] else []
+    lines += [
+        "## Accuracy",
+        "",
+        f"95% bootstrap CIs; Δ is paired against {BASELINE[0]} without remask (LLaDA) at the same steps and block.",
+        "",
+        "| source | remask | steps | block | accuracy | Δ vs LLaDA | remasked/answer | mask schedule | s/step "
+        "| tok/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["settings"]:
+        delta = "—" if r["vs_baseline"] is None else _ci(r["vs_baseline"])
+        schedule = "ok" if r["mask_schedule_ok"] else f"OFF by {r['mask_schedule_max_error']}"
+        lines.append(f"| {r['source']} | {'on' if r['remask'] else 'off'} | {r['steps']} | {r['block_length']} | "
+                     f"{_ci(r['accuracy'])} | {delta} | {r['remasks_per_answer']:.2f} | {schedule} | "
+                     f"{r['seconds_per_step']:.4f} | {r['tokens_per_second']:.1f} |")
+    lines += ["", "## Latency by confidence source", "", "| source | s/step | tok/s |", "|---|---|---|"]
+    lines += [f"| {s} | {v['seconds_per_step']:.4f} | {v['tokens_per_second']:.1f} |"
+              for s, v in report["latency_by_source"].items()]
+    detection = report["detection"]
+    if detection is not None:
+        lines += ["", "## UPS detection of Remask-SFT-noised answers", "",
+                  f"Positive = incorrect token; flagged when UPS confidence < {detection['threshold']}; "
+                  f"r_incorrect = {detection['r_incorrect']}, {detection['replacement']} replacements; "
+                  f"{detection['n_answers']} answers.", "",
+                  "| t | clean | incorrect | ROC-AUC | TP | FP | FN | TN | token acc. | TPS acc. (masked) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for row in detection["per_t"] + [dict(detection["pooled"], t="all")]:
+            c = row["confusion"]
+            auc = "—" if row["roc_auc"] is None else f"{row['roc_auc']:.3f}"
+            tps = "—" if row["tps_masked_accuracy"] is None else f"{row['tps_masked_accuracy']:.3f}"
+            lines.append(f"| {row['t']} | {row['n_clean']} | {row['n_incorrect']} | {auc} | {c['tp']} | "
+                         f"{c['fp']} | {c['fn']} | {c['tn']} | {row['token_accuracy']:.3f} | {tps} |")
+    trajectory = report["trajectory"]
+    lines += ["", "## Trajectory", "",
+              f"Problem {trajectory['problem']} under {trajectory['setting']}: positions corrected "
+              f"(wrong → remasked → final) {trajectory['corrected']}. See trajectory.html / trajectory.png.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
+    ids = special_token_ids(tokenizer)
+    problems, data_notes = load_problems(args, tokenizer, getattr(model.config, "max_sequence_length", None))
+    if not problems:
+        raise SystemExit("no problems to evaluate: " + "; ".join(data_notes))
+    has_ups = model_has_ups(model, ids["eos_id"])
+    options = SamplerOptions(args.gen_length, args.batch_size, args.temperature, args.cfg_scale,
+                             args.confidence_eos_eot_inf)
+    steps = parse_steps(args.steps, args.gen_length)
+    settings, notes = build_grid(args.sources, [m == "on" for m in args.remask_modes], steps,
+                                 args.block_lengths or [args.gen_length], args.gen_length, has_ups)
+    if not settings:
+        raise SystemExit("no valid sampler setting: " + "; ".join(notes))
+    notes = data_notes + notes
+    if "math" in {fmt for _, _, fmt in problems} and answers.math_verify is None:
+        notes.append("math-verify is not installed: MATH answers were compared as normalised strings")
+
+    results = add_confidence_intervals(run_grid(model, tokenizer, problems, settings, options, args.seed),
+                                       args.n_boot, args.seed)
+    detection = None
+    if args.no_detection:
+        notes.append("UPS detection not run (--no-detection)")
+    elif not has_ups:
+        notes.append("UPS detection not run: the model has no UPS head")
+    else:
+        detection = run_detection(model, tokenizer, problems, args)
+
+    report = {
+        "config": vars(args),
+        "environment": {"torch": torch.__version__, "python": platform.python_version(),
+                        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+                        "math_verify": answers.math_verify is not None},
+        "n_problems": len(problems),
+        "notes": notes,
+        "settings": results,
+        "latency_by_source": latency_by_source(results),
+        "detection": detection,
+        "trajectory": draw_trajectory(model, tokenizer, problems, trajectory_setting(settings), options, args),
+    }
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(markdown_report(report))
+    figures = {"accuracy": plots.accuracy_figure(results), "mask_counts": plots.mask_count_figure(results),
+               "remasks": plots.remask_figure(results)}
+    for name, figure in figures.items():
+        if figure is not None:
+            figure.savefig(os.path.join(args.out, f"{name}.png"), dpi=120)
+    print(markdown_report(report))
+    print(f"results written to {args.out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Final-answer extraction and comparison for GSM8K-style and MATH-style problems.
+
+GSM8K: the number after the last '####', else the last number in the text (instruct models rarely
+write '####'). Numbers are compared after dropping thousands separators, '$' and trailing zeros of a
+decimal part, so "1,000.00" and "1000" agree.
+
+MATH: the content of the last \\boxed{...} (nested braces included). Two answers are compared with
+math-verify when it is installed (symbolic equality: 1/2 = 0.5 = \\frac12), else by a normalised
+string comparison that only removes LaTeX spacing and wrappers and so under-counts correct answers;
+a warning says which one ran.
+"""
+
+import re
+import threading
+import warnings
+
+_NUMBER = re.compile(r"-?\$?\s*\d[\d,]*(?:\.\d+)?|-?\.\d+")
+_BOXED = ("\\boxed", "\\fbox")
+
+try:
+    import math_verify
+except ImportError:  # optional: pip install math-verify
+    math_verify = None
+
+
+def normalise_number(text):
+    """'1,234.50' -> '1234.5', '$7' -> '7', '3.0' -> '3', '-0' -> '0'; None when no digits."""
+    text = text.replace(",", "").replace("$", "").replace(" ", "").rstrip(".")
+    if not re.fullmatch(r"-?\d*\.?\d+", text):
+        return None
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    negative = text.startswith("-")
+    digits = text.lstrip("-").lstrip("0") or "0"
+    if digits.startswith("."):
+        digits = "0" + digits
+    return "-" + digits if negative and digits != "0" else digits
+
+
+def extract_gsm8k(text):
+    """The normalised final number of a GSM8K answer or completion, or None."""
+    if text is None:
+        return None
+    if "####" in text:
+        tail = text.rsplit("####", 1)[1]
+        found = _NUMBER.search(tail)
+        if found:
+            return normalise_number(found.group())
+    numbers = _NUMBER.findall(text)
+    return normalise_number(numbers[-1]) if numbers else None
+
+
+def extract_boxed(text):
+    """Content of the last \\boxed{...} or \\fbox{...}, braces balanced; None if absent or unclosed."""
+    if text is None:
+        return None
+    start = max(text.rfind(name + "{") for name in _BOXED)
+    if start < 0:
+        return None
+    open_at = text.index("{", start)
+    depth = 0
+    for i in range(open_at, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[open_at + 1 : i].strip()
+    return None
+
+
+def normalise_latex(text):
+    """A light canonical form for string comparison when math-verify is missing."""
+    text = re.sub(r"\\text\{([^{}]*)\}", r"\1", text)
+    for old, new in (("\\left", ""), ("\\right", ""), ("\\!", ""), ("\\,", ""), ("\\;", ""), ("$", ""),
+                     ("dfrac", "frac"), ("tfrac", "frac"), ("^\\circ", ""), ("^{\\circ}", "")):
+        text = text.replace(old, new)
+    text = re.sub(r"\s+", "", text).rstrip(".")
+    number = normalise_number(text)
+    return number if number is not None else text
+
+
+def math_equal(prediction, reference):
+    """Whether two MATH answers (contents of \\boxed{}) are equal; symbolic with math-verify."""
+    if prediction is None or reference is None:
+        return False
+    if math_verify is None:
+        warnings.warn("math-verify is not installed: MATH answers are compared as normalised strings, "
+                      "which misses equivalent forms (pip install math-verify)")
+        return normalise_latex(prediction) == normalise_latex(reference)
+    # math-verify times out through signal.alarm, which only the main thread may use.
+    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    gold = math_verify.parse("\\boxed{" + reference + "}", parsing_timeout=timeout)
+    guess = math_verify.parse("\\boxed{" + prediction + "}", parsing_timeout=timeout)
+    return bool(gold) and bool(guess) and math_verify.verify(gold, guess, timeout_seconds=timeout)
+
+
+def answer_format(reference):
+    """'math' if the reference solution has a \\boxed{} answer, else 'gsm8k'."""
+    return "math" if extract_boxed(reference) is not None else "gsm8k"
+
+
+def grade(completion, reference, fmt):
+    """(extracted prediction, correct) for one completion against a reference solution or answer."""
+    if fmt == "gsm8k":
+        prediction, gold = extract_gsm8k(completion), extract_gsm8k(reference)
+        return prediction, prediction is not None and prediction == gold
+    if fmt == "math":
+        prediction = extract_boxed(completion)
+        gold = extract_boxed(reference)
+        return prediction, math_equal(prediction, reference.strip() if gold is None else gold)
+    raise ValueError(f"unknown answer format {fmt!r}; use 'gsm8k' or 'math'")

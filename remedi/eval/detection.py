@@ -1,0 +1,80 @@
+"""Does the UPS spot wrong tokens? Measured on held-out answers noised by Remask SFT's own process.
+
+Reference answers are laid out as SFT rows, then noised with `remask_forward_process` at a few fixed
+diffusion times t (fixed rather than sampled so numbers are comparable across checkpoints: small t
+means few masks and some wrong tokens in a mostly written answer, large t a mostly masked one). On the
+answer's unmasked tokens (response + end of turn, not the EOS padding, which is trivially clean) the
+UPS confidence sigmoid(h) is scored as a detector of the replaced tokens:
+- ROC-AUC of (1 - confidence) for incorrect vs clean tokens (threshold-free),
+- a confusion matrix at `threshold` (confidence < threshold = flagged incorrect) and its accuracy.
+The TPS accuracy on the masked answer tokens of the same inputs is reported beside it as context.
+"""
+
+import numpy as np
+import torch
+
+from remedi.eval.stats import confusion_matrix, roc_auc
+from remedi.noise import answer_mask, remask_forward_process
+from remedi.sampling import model_ups_logits
+
+
+def _scores(confidence, incorrect, threshold):
+    """Detection summary for flat arrays: confidence in [0, 1], incorrect bool (the positive class)."""
+    flagged = confidence < threshold
+    return {
+        "n_clean": int((~incorrect).sum()),
+        "n_incorrect": int(incorrect.sum()),
+        "roc_auc": roc_auc(1.0 - confidence, incorrect),
+        "confusion": confusion_matrix(flagged, incorrect),
+        "token_accuracy": float((flagged == incorrect).mean()) if incorrect.size else None,
+        "mean_confidence_clean": float(confidence[~incorrect].mean()) if (~incorrect).any() else None,
+        "mean_confidence_incorrect": float(confidence[incorrect].mean()) if incorrect.any() else None,
+    }
+
+
+@torch.no_grad()
+def ups_detection(model, input_ids, prompt_lengths, *, t_values, mask_id, eos_id, vocab_size, special_ids,
+                  r_incorrect=0.1, replacement="uniform", threshold=0.5, batch_size=8, seed=0):
+    """Detection metrics per t and pooled over t for SFT rows `input_ids` (N, L), `prompt_lengths` (N,).
+
+    `model(x)` must return UPS scores (`ups_logits` or `confidences`); vocab_size and special_ids are
+    what `remask_forward_process` needs to draw replacement tokens (len(tokenizer), all special ids);
+    replacement is its "uniform" (random ids) or "batch" (the batch's own answer tokens, harder to spot).
+    """
+    device = getattr(model, "device", torch.device("cpu"))
+    generator = torch.Generator().manual_seed(seed)
+    answer = answer_mask(prompt_lengths, input_ids.shape[1]) & (input_ids != eos_id)  # (N, L) answer segment
+    per_t, pooled_conf, pooled_incorrect = [], [], []
+    tps_right = tps_total = 0
+    for t in t_values:
+        noisy = remask_forward_process(
+            input_ids, prompt_lengths, mask_id=mask_id, vocab_size=vocab_size, special_ids=special_ids,
+            r_incorrect=r_incorrect, replacement=replacement, t=torch.full((input_ids.shape[0],), float(t)),
+            generator=generator,
+        )
+        confidence = torch.empty(input_ids.shape, dtype=torch.float32)
+        predicted = torch.empty(input_ids.shape, dtype=torch.long)
+        for start in range(0, input_ids.shape[0], batch_size):
+            rows = slice(start, start + batch_size)
+            out = model(noisy.noisy_ids[rows].to(device))
+            ups = model_ups_logits(out)
+            if ups is None:
+                raise ValueError("UPS detection needs a model with a UPS head")
+            confidence[rows] = torch.sigmoid(ups.float()).cpu()
+            predicted[rows] = out.logits.argmax(dim=-1).cpu()
+        scored = answer & ~noisy.masked  # written answer tokens: clean or replaced
+        conf = confidence[scored].numpy()
+        incorrect = noisy.incorrect[scored].numpy()
+        masked = answer & noisy.masked
+        right = int((predicted[masked] == input_ids[masked]).sum())
+        result = {"t": float(t), **_scores(conf, incorrect, threshold)}
+        result["tps_masked_accuracy"] = right / int(masked.sum()) if masked.any() else None
+        per_t.append(result)
+        pooled_conf.append(conf)
+        pooled_incorrect.append(incorrect)
+        tps_right, tps_total = tps_right + right, tps_total + int(masked.sum())
+    pooled = _scores(np.concatenate(pooled_conf), np.concatenate(pooled_incorrect), threshold)
+    pooled["tps_masked_accuracy"] = tps_right / tps_total if tps_total else None
+    return {"threshold": threshold, "r_incorrect": r_incorrect, "replacement": replacement,
+            "n_answers": int(input_ids.shape[0]),
+            "per_t": per_t, "pooled": pooled}

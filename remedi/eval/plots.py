@@ -1,0 +1,84 @@
+"""Figures of an evaluation run, built on matplotlib Figure objects (no pyplot state, any backend).
+
+- accuracy vs step budget, one line per (source, remask), one panel per block length, 95% CI bars;
+- masked count after each step against LLaDA's schedule, one panel per (steps, block length);
+- tokens remasked per step, same panels (only settings with remasking on can remask).
+"""
+
+from matplotlib.figure import Figure
+
+
+def _label(result):
+    return result["source"] + (" + remask" if result["remask"] else "")
+
+
+def _grid_figure(n_panels, width=4.2, height=3.0):
+    columns = min(n_panels, 3)
+    rows = -(-n_panels // columns)
+    figure = Figure(figsize=(width * columns, height * rows), layout="constrained")
+    return figure, [figure.add_subplot(rows, columns, i + 1) for i in range(n_panels)]
+
+
+def accuracy_figure(results):
+    block_lengths = sorted({r["block_length"] for r in results})
+    figure, panels = _grid_figure(len(block_lengths))
+    for axes, block_length in zip(panels, block_lengths):
+        runs = [r for r in results if r["block_length"] == block_length]
+        labels = list(dict.fromkeys(_label(r) for r in runs))
+        for i, label in enumerate(labels):
+            line = sorted((r for r in runs if _label(r) == label), key=lambda r: r["steps"])
+            dodge = 1 + 0.04 * (i - (len(labels) - 1) / 2)  # side by side, so equal accuracies stay visible
+            steps = [r["steps"] * dodge for r in line]
+            mean = [r["accuracy"]["mean"] for r in line]
+            below = [r["accuracy"]["mean"] - r["accuracy"]["lo"] for r in line]
+            above = [r["accuracy"]["hi"] - r["accuracy"]["mean"] for r in line]
+            axes.errorbar(steps, mean, yerr=[below, above], marker="o", capsize=3, label=label)
+        axes.set_xscale("log", base=2)
+        budgets = sorted({r["steps"] for r in runs})
+        axes.set_xticks(budgets, [str(b) for b in budgets])
+        axes.minorticks_off()
+        axes.set_xlabel("steps")
+        axes.set_ylabel("accuracy (95% CI)")
+        axes.set_ylim(-0.02, 1.02)
+        axes.set_title(f"block length {block_length}", fontsize="medium")
+        axes.legend(fontsize="small")
+    return figure
+
+
+def _per_setting_panels(results, draw):
+    keys = sorted({(r["steps"], r["block_length"]) for r in results}, key=lambda k: (k[1], -k[0]))
+    figure, panels = _grid_figure(len(keys))
+    for axes, (steps, block_length) in zip(panels, keys):
+        runs = [r for r in results if (r["steps"], r["block_length"]) == (steps, block_length)]
+        draw(axes, runs)
+        axes.set_xlabel("step")
+        axes.set_title(f"steps {steps}, block length {block_length}", fontsize="medium")
+        axes.legend(fontsize="small")
+    return figure
+
+
+def mask_count_figure(results):
+    def draw(axes, runs):
+        x = range(1, len(runs[0]["masked_expected"]) + 1)
+        axes.plot(x, runs[0]["masked_expected"], color="black", linewidth=3, alpha=0.3, label="schedule")
+        for r in runs:
+            axes.plot(x, r["masked_observed_mean"], marker=".", linewidth=1,
+                      label=f"{_label(r)}{'' if r['mask_schedule_ok'] else ' (OFF SCHEDULE)'}")
+        axes.set_ylabel("masked tokens after step")
+
+    return _per_setting_panels(results, draw)
+
+
+def remask_figure(results):
+    """None when no setting remasks (nothing to draw)."""
+    remasking = [r for r in results if r["remask"]]
+    if not remasking:
+        return None
+
+    def draw(axes, runs):
+        for r in runs:
+            axes.plot(range(1, len(r["remasks_per_step"]) + 1), r["remasks_per_step"], marker=".",
+                      label=f"{_label(r)} ({r['remasks_per_answer']:.1f}/answer)")
+        axes.set_ylabel("tokens remasked (mean per answer)")
+
+    return _per_setting_panels(remasking, draw)

@@ -1,0 +1,235 @@
+"""Batched sampling over a dataset for a grid of sampler settings, with what each run must be checked on.
+
+For every (confidence source, remask, steps, block_length) the same problems are answered, graded
+and timed, and each batch's trace is checked against LLaDA's schedule: with or without remasking the
+masked count after every step must equal the schedule's, so a mismatch is a sampler bug, not noise.
+"""
+
+import time
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+import torch
+from tqdm.auto import tqdm
+
+from remedi.tokenizer import encode_prompts
+from remedi.eval.answers import grade
+from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
+from remedi.sampling import generate, get_num_transfer_tokens, model_ups_logits
+from remedi.tokenizer import special_token_ids
+
+BASELINE = ("tps_prob", False)  # LLaDA's low-confidence sampler: every difference is reported against it
+
+
+@dataclass(frozen=True)
+class Setting:
+    source: str
+    remask: bool
+    steps: int
+    block_length: int
+
+    @property
+    def name(self):
+        return f"{self.source}{'+remask' if self.remask else ''} steps={self.steps} block={self.block_length}"
+
+
+@dataclass
+class SamplerOptions:
+    """What stays fixed across the grid."""
+
+    gen_length: int = 32
+    batch_size: int = 8
+    temperature: float = 0.0
+    cfg_scale: float = 0.0
+    confidence_eos_eot_inf: bool = False
+
+
+def parse_steps(values, gen_length):
+    """Step budgets from strings: '64' is 64 steps, '1/2' or '0.5' is that fraction of gen_length."""
+    budgets = []
+    for value in values:
+        if "/" in value or "." in value:
+            steps = Fraction(value) * gen_length
+            if steps.denominator != 1 or steps <= 0:
+                raise ValueError(f"--steps {value} of gen_length {gen_length} is not a positive whole number")
+            budgets.append(int(steps))
+        else:
+            budgets.append(int(value))
+    return list(dict.fromkeys(budgets))
+
+
+def model_has_ups(model, token_id):
+    """Whether the model's output carries UPS scores, from a one-token forward."""
+    device = getattr(model, "device", torch.device("cpu"))
+    with torch.no_grad():
+        return model_ups_logits(model(torch.tensor([[token_id]], device=device))) is not None
+
+
+def build_grid(sources, remask_modes, steps, block_lengths, gen_length, has_ups):
+    """(settings, notes): every valid combination, and why the others were left out."""
+    notes = []
+    if "ups" in sources and not has_ups:
+        notes.append("skipped source 'ups': the model has no UPS head (pass --ups DIR with its weights)")
+        sources = [s for s in sources if s != "ups"]
+    settings = []
+    for block_length in block_lengths:
+        if gen_length % block_length:
+            notes.append(f"skipped block_length={block_length}: it does not divide gen_length={gen_length}")
+            continue
+        num_blocks = gen_length // block_length
+        for budget in steps:
+            if budget % num_blocks:
+                notes.append(f"skipped steps={budget} with block_length={block_length}: "
+                             f"not a multiple of the {num_blocks} blocks")
+                continue
+            settings += [Setting(s, r, budget, block_length) for s in sources for r in remask_modes]
+    return settings, notes
+
+
+def expected_masked_counts(gen_length, block_length, steps):
+    """Masked answer tokens after each step under LLaDA's linear schedule."""
+    num_blocks = gen_length // block_length
+    per_block = get_num_transfer_tokens(torch.ones(1, block_length, dtype=torch.bool), steps // num_blocks)[0]
+    counts = []
+    for block in range(num_blocks):
+        left = gen_length - block * block_length
+        counts += [left - int(done) for done in per_block.cumsum(0)]
+    return counts
+
+
+def check_mask_counts(trace, gen_length, block_length, steps):
+    """{ok, max_error}: every row's masked count after every step vs the schedule."""
+    expected = torch.tensor(expected_masked_counts(gen_length, block_length, steps))
+    if len(trace) != len(expected):  # a different number of steps than the schedule has
+        return {"ok": False, "max_error": None}
+    observed = torch.tensor([record["masked_count"] for record in trace])  # (steps, B)
+    error = int((observed - expected[:, None]).abs().max())
+    return {"ok": error == 0, "max_error": error}
+
+
+def sample(model, tokenizer, questions, setting, options, with_tokens=False):
+    """(completions, answer token ids, trace) for a batch of questions under one setting.
+
+    with_tokens=True adds to every trace record `tokens`: each row's answer ids after that step, taken
+    from the sampler's step_callback (the hook the live demo streams from), for trajectory replays.
+    """
+    ids = special_token_ids(tokenizer)
+    device = getattr(model, "device", torch.device("cpu"))
+    input_ids, attention_mask = encode_prompts(tokenizer, questions)
+    prompt_len = input_ids.shape[1]
+    steps_tokens = []
+    out, trace = generate(
+        model, input_ids.to(device), attention_mask.to(device), steps=setting.steps,
+        gen_length=options.gen_length, block_length=setting.block_length, temperature=options.temperature,
+        cfg_scale=options.cfg_scale, mask_id=ids["mask_id"], confidence_eos_eot_inf=options.confidence_eos_eot_inf,
+        confidence_source=setting.source, remask=setting.remask, eos_id=ids["eos_id"], eot_id=ids["eot_id"],
+        return_trace=True,
+        step_callback=(lambda record, x: steps_tokens.append(x[:, prompt_len:].tolist())) if with_tokens else None,
+    )
+    for record, tokens in zip(trace, steps_tokens):
+        record["tokens"] = tokens
+    answers = out[:, prompt_len:]
+    return tokenizer.batch_decode(answers, skip_special_tokens=True), answers.cpu(), trace
+
+
+def _synchronize(model):
+    device = getattr(model, "device", torch.device("cpu"))
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _per_row(trace, key):
+    """(B, steps) lists of a per-step trace field: masked counts as they are, position lists as lengths."""
+    columns = [[v if isinstance(v, int) else len(v) for v in record[key]] for record in trace]
+    return [list(row) for row in zip(*columns)]
+
+
+def run_setting(model, tokenizer, problems, setting, options, seed=0, bar=None):
+    """Answer, grade and time every problem (question, reference, answer_format) under one setting.
+
+    Latency includes the trace bookkeeping (a few small copies per step), the same for every source.
+    """
+    torch.manual_seed(seed)
+    correct, predictions, completions, masked, remasked, errors = [], [], [], [], [], []
+    seconds, calls = 0.0, 0
+    for start in range(0, len(problems), options.batch_size):
+        batch = problems[start : start + options.batch_size]
+        _synchronize(model)
+        begin = time.perf_counter()
+        texts, _, trace = sample(model, tokenizer, [q for q, _, _ in batch], setting, options)
+        _synchronize(model)
+        seconds += time.perf_counter() - begin
+        calls += 1
+        for text, (_, reference, fmt) in zip(texts, batch):
+            prediction, right = grade(text, reference, fmt)
+            predictions.append(prediction)
+            correct.append(bool(right))
+        completions += texts
+        errors.append(check_mask_counts(trace, options.gen_length, setting.block_length, setting.steps)["max_error"])
+        masked += _per_row(trace, "masked_count")
+        remasked += _per_row(trace, "remasked")
+        if bar is not None:
+            bar.update(1)
+    remasked = torch.tensor(remasked, dtype=torch.float)  # (N, steps)
+    return {
+        **asdict(setting),
+        "name": setting.name,
+        "n": len(problems),
+        "correct": correct,
+        "predictions": predictions,
+        "completions": completions,
+        "mask_schedule_ok": all(e == 0 for e in errors),
+        "mask_schedule_max_error": None if None in errors else max(errors),
+        "masked_expected": expected_masked_counts(options.gen_length, setting.block_length, setting.steps),
+        "masked_observed_mean": torch.tensor(masked, dtype=torch.float).mean(dim=0).tolist(),
+        "remasks_per_step": remasked.mean(dim=0).tolist(),
+        "remasks_per_answer": float(remasked.sum(dim=1).mean()),
+        "seconds": seconds,
+        "sampler_steps": calls * setting.steps,  # batched denoising steps run
+        "tokens": len(problems) * options.gen_length,
+        "seconds_per_step": seconds / (calls * setting.steps),
+        "tokens_per_second": len(problems) * options.gen_length / seconds,
+    }
+
+
+def run_grid(model, tokenizer, problems, settings, options, seed=0):
+    """One result dict per setting (see run_setting), after a short untimed warm-up run."""
+    if not problems or not settings:
+        return []
+    warm = settings[0]
+    blocks = options.gen_length // warm.block_length
+    sample(model, tokenizer, [problems[0][0]], Setting(warm.source, warm.remask, blocks, warm.block_length), options)
+    n_batches = -(-len(problems) // options.batch_size)
+    results = []
+    with tqdm(total=len(settings) * n_batches, desc="evaluating", unit="batch") as bar:
+        for setting in settings:
+            bar.set_postfix_str(setting.name)
+            results.append(run_setting(model, tokenizer, problems, setting, options, seed, bar))
+    return results
+
+
+def add_confidence_intervals(results, n_boot=2000, seed=0, alpha=0.05):
+    """Accuracy CIs for every setting and paired CIs of its difference to LLaDA's sampler (tps_prob, no
+    remask) at the same steps and block length, all from one shared set of problem resamples."""
+    if not results:
+        return results
+    indices = bootstrap_indices(results[0]["n"], n_boot, seed)
+    baselines = {(r["steps"], r["block_length"]): r for r in results if (r["source"], r["remask"]) == BASELINE}
+    for result in results:
+        result["accuracy"] = accuracy_ci(result["correct"], indices, alpha)
+        baseline = baselines.get((result["steps"], result["block_length"]))
+        is_baseline = (result["source"], result["remask"]) == BASELINE
+        result["vs_baseline"] = None if baseline is None or is_baseline else \
+            paired_difference_ci(result["correct"], baseline["correct"], indices, alpha)
+    return results
+
+
+def latency_by_source(results):
+    """Seconds per step and tokens per second per confidence source, pooled over its settings."""
+    summary = {}
+    for source in dict.fromkeys(r["source"] for r in results):
+        runs = [r for r in results if r["source"] == source]
+        seconds = sum(r["seconds"] for r in runs)
+        summary[source] = {"seconds_per_step": seconds / sum(r["sampler_steps"] for r in runs),
+                           "tokens_per_second": sum(r["tokens"] for r in runs) / seconds}
+    return summary

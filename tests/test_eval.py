@@ -1,0 +1,276 @@
+import json
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from remedi.eval import answers
+from remedi.eval.__main__ import main as eval_main
+from remedi.eval.detection import ups_detection
+from remedi.eval.runner import (SamplerOptions, Setting, build_grid, check_mask_counts, expected_masked_counts,
+                                model_has_ups, parse_steps, sample)
+from remedi.eval.stats import (accuracy_ci, bootstrap_indices, confusion_matrix, paired_difference_ci, roc_auc)
+from remedi.eval.trajectory import REMASKED, FILLED, replay, trajectory_figure, trajectory_html
+from remedi.sampling import generate
+from remedi.tiny import build_tiny_random
+from tests.helpers import MASK_ID, ScriptedModel, random_prompt, tiny_backbone, tiny_remedi
+
+
+# ---- answers ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("She pays 5 + 7 = 12 dollars.\n#### 1,234", "1234"),
+    ("#### 3.50", "3.5"),
+    ("#### -5 and then 7", "-5"),
+    ("#### $1,000.00", "1000"),
+    ("First 12 eggs, then 3 more, so the answer is 15.", "15"),
+    ("It costs 2.0 dollars", "2"),
+    ("no digits at all", None),
+])
+def test_gsm8k_extraction(text, expected):
+    assert answers.extract_gsm8k(text) == expected
+
+
+def test_gsm8k_grading_uses_the_reference_after_hashes():
+    reference = "Half of 8 is 8/2=4\n#### 4"
+    assert answers.grade("so she has 4.", reference, "gsm8k") == ("4", True)
+    assert answers.grade("so she has 40.", reference, "gsm8k") == ("40", False)
+    assert answers.grade("", reference, "gsm8k") == (None, False)
+
+
+def test_boxed_extraction_takes_the_last_box_with_nested_braces():
+    text = r"first \boxed{1} then \boxed{\frac{\sqrt{x^{2}+1}}{2}} done"
+    assert answers.extract_boxed(text) == r"\frac{\sqrt{x^{2}+1}}{2}"
+    assert answers.extract_boxed(r"\fbox{ 7 }") == "7"
+    assert answers.extract_boxed(r"\boxed{\frac{1}{2}") is None  # unclosed
+    assert answers.extract_boxed("no box") is None
+    assert answers.answer_format(r"so \boxed{3}") == "math" and answers.answer_format("#### 3") == "gsm8k"
+
+
+def test_math_grading_is_symbolic_with_math_verify():
+    pytest.importorskip("math_verify")
+    assert answers.grade(r"thus \boxed{0.5}", r"we get \boxed{\frac{1}{2}}", "math") == ("0.5", True)
+    assert answers.grade(r"thus \boxed{\frac{1}{3}}", r"\boxed{\frac{1}{2}}", "math")[1] is False
+    assert answers.grade("no box here", r"\boxed{2}", "math") == (None, False)
+    in_thread = []  # a Gradio handler or a worker pool grades outside the main thread
+    worker = threading.Thread(target=lambda: in_thread.append(answers.math_equal("0.5", r"\frac{1}{2}")))
+    worker.start()
+    worker.join()
+    assert in_thread == [True]
+
+
+def test_math_grading_falls_back_to_normalised_strings_with_a_warning(monkeypatch):
+    monkeypatch.setattr(answers, "math_verify", None)
+    with pytest.warns(UserWarning, match="math-verify is not installed"):
+        assert answers.math_equal(r"\dfrac{1}{2}", r"\frac{1}{2}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert answers.math_equal(r"\left( 1, 2 \right)", "(1,2)")
+        assert answers.math_equal("3.0", "3")
+        assert not answers.math_equal("0.5", r"\frac{1}{2}")  # what math-verify would catch
+
+
+# ---- statistics --------------------------------------------------------------------------------------------
+
+def test_bootstrap_ci_contains_the_estimate_and_narrows_with_more_problems():
+    widths = []
+    for n in (20, 400):
+        correct = (np.arange(n) % 3 == 0).astype(float)  # accuracy 1/3 whatever n
+        ci = accuracy_ci(correct, bootstrap_indices(n, 1000, seed=1))
+        assert ci["lo"] <= ci["mean"] <= ci["hi"] and ci["n"] == n
+        assert ci["mean"] == pytest.approx(correct.mean())
+        widths.append(ci["hi"] - ci["lo"])
+    assert widths[1] < widths[0] / 2
+
+
+def test_paired_difference_ci_on_a_hand_example():
+    a = np.array([1, 1, 1, 0, 1, 0, 1, 1])
+    b = np.array([1, 1, 0, 0, 1, 0, 1, 1])  # a is right wherever b is, and on one more problem
+    indices = bootstrap_indices(len(a), 2000, seed=0)
+    diff = paired_difference_ci(a, b, indices)
+    assert diff["mean"] == pytest.approx(1 / 8)
+    assert diff["lo"] >= 0.0 and diff["hi"] <= 0.5  # never negative: no resample can favour b
+    same = paired_difference_ci(a, a, indices)
+    assert same["lo"] == same["hi"] == 0.0  # pairing: identical settings differ by exactly 0 ...
+    alone = accuracy_ci(a, indices)
+    assert alone["hi"] - alone["lo"] > 0.3  # ... although each accuracy alone is uncertain
+    with pytest.raises(ValueError, match="same problems"):
+        paired_difference_ci(a, b[:4], indices)
+
+
+def test_roc_auc_hand_examples_and_ties():
+    assert roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
+    assert roc_auc([0.2, 0.5, 0.5, 0.9], [0, 0, 1, 1]) == pytest.approx(0.875)  # the tie counts 1/2
+    assert roc_auc([0.5] * 4, [0, 1, 0, 1]) == pytest.approx(0.5)
+    assert roc_auc([0.3, 0.2], [1, 1]) is None
+
+
+def test_roc_auc_equals_the_pairwise_definition():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 5, size=60).astype(float)  # many ties
+    labels = rng.random(60) < 0.4
+    pos, neg = scores[labels], scores[~labels]
+    pairwise = ((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean()
+    assert roc_auc(scores, labels) == pytest.approx(pairwise)
+
+
+def test_confusion_matrix_counts():
+    m = confusion_matrix([1, 1, 0, 0, 1], [1, 0, 0, 1, 1])
+    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (2, 1, 1, 1)
+    assert m["accuracy"] == pytest.approx(3 / 5) and m["precision"] == pytest.approx(2 / 3)
+
+
+# ---- UPS detection -----------------------------------------------------------------------------------------
+
+def _oracle_detection(sign, replacement="uniform"):
+    vocab, eos, mask = 40, 2, MASK_ID
+    g = torch.Generator().manual_seed(0)
+    clean = torch.randint(10, 39, (6, 24), generator=g)
+    clean[:, -3:] = eos  # EOS padding, excluded from the answer segment
+    prompt_lengths = torch.full((6,), 5)
+    seen = [0]  # rows scored so far: detection feeds the rows in order, batch by batch, once per t
+
+    def oracle(x):  # the stand-in's UPS knows the clean answer: +5 where a token is right, -5 where replaced;
+        start = seen[0] % len(clean)  # it also distrusts EOS padding, which detection must not score
+        seen[0] += len(x)
+        return sign * torch.where((x == clean[start : start + len(x)]) & (x != eos), 5.0, -5.0)
+
+    model = ScriptedModel(lambda x: torch.zeros(*x.shape, vocab), oracle)
+    return ups_detection(model, clean, prompt_lengths, t_values=[0.3, 0.6], mask_id=mask, eos_id=eos,
+                         vocab_size=vocab, special_ids=[0, 1, 2, 3, 4], r_incorrect=0.8, replacement=replacement,
+                         batch_size=4)
+
+
+def test_detection_with_an_oracle_ups_is_perfect():
+    result = _oracle_detection(sign=1)
+    for row in result["per_t"] + [result["pooled"]] + _oracle_detection(sign=1, replacement="batch")["per_t"]:
+        assert row["n_incorrect"] > 0 and row["n_clean"] > 0
+        assert row["roc_auc"] == 1.0 and row["token_accuracy"] == 1.0
+        assert row["confusion"]["fp"] == row["confusion"]["fn"] == 0
+    assert _oracle_detection(sign=-1)["pooled"]["roc_auc"] == 0.0  # orientation: high UPS = trusted
+
+
+def test_detection_refuses_a_model_without_ups():
+    with pytest.raises(ValueError, match="UPS head"):
+        ups_detection(tiny_backbone(), torch.randint(5, 30, (2, 12)), torch.tensor([4, 4]), t_values=[0.5],
+                      mask_id=MASK_ID, eos_id=2, vocab_size=40, special_ids=[0, 1, 2, 3])
+
+
+# ---- runner: grid, schedule check ------------------------------------------------------------------------
+
+def test_step_budgets_and_grid():
+    assert parse_steps(["1/1", "1/2", "0.25", "7", "16"], 32) == [32, 16, 8, 7]
+    with pytest.raises(ValueError, match="whole number"):
+        parse_steps(["1/3"], 32)
+    settings, notes = build_grid(["random", "ups"], [False, True], [16, 3], [16, 8, 5], 16, has_ups=False)
+    assert {s.source for s in settings} == {"random"} and any("no UPS head" in n for n in notes)
+    assert any("block_length=5" in n for n in notes) and any("steps=3" in n for n in notes)
+    assert Setting("random", False, 16, 8) in settings and Setting("random", True, 16, 16) in settings
+    assert model_has_ups(tiny_remedi(), 2) and not model_has_ups(tiny_backbone(), 2)
+
+
+def test_mask_count_check_flags_a_wrong_schedule():
+    model = tiny_remedi()
+    _, trace = generate(model, random_prompt(), steps=6, gen_length=16, block_length=16, mask_id=MASK_ID,
+                        return_trace=True)
+    assert expected_masked_counts(16, 16, 6) == [13, 10, 7, 4, 2, 0]
+    assert check_mask_counts(trace, 16, 16, 6) == {"ok": True, "max_error": 0}
+    assert not check_mask_counts(trace, 16, 8, 6)["ok"]  # 2 blocks of 3 steps: 13 10 8 5 2 0
+    assert not check_mask_counts(trace, 16, 16, 8)["ok"]  # a different number of steps
+    trace[2]["masked_count"][1] += 1
+    assert check_mask_counts(trace, 16, 16, 6) == {"ok": False, "max_error": 1}
+
+
+# ---- trajectories ------------------------------------------------------------------------------------------
+
+def _hand_trace():
+    m = 9  # mask id; final answer [5, 7, 8]
+    return [
+        {"block": 0, "step": 0, "filled": [[0, 1]], "remasked": [[]], "masked_count": [1], "tokens": [[5, 6, m]]},
+        {"block": 0, "step": 1, "filled": [[2]], "remasked": [[1]], "masked_count": [1], "tokens": [[5, m, 8]]},
+        {"block": 0, "step": 2, "filled": [[1]], "remasked": [[]], "masked_count": [0], "tokens": [[5, 7, 8]]},
+    ]
+
+
+def test_replay_finds_wrong_remasked_corrected_positions():
+    states, tokens, corrected = replay(_hand_trace(), mask_id=9)
+    assert corrected == [1]
+    assert states[0] == [FILLED, FILLED, "masked"] and states[1][1] == REMASKED and tokens[1][1] == 6
+    assert states[2] == ["kept", FILLED, "kept"]
+    with pytest.raises(ValueError, match="with_tokens=True"):
+        replay([{k: v for k, v in r.items() if k != "tokens"} for r in _hand_trace()], mask_id=9)
+
+
+def test_trajectory_html_and_png_show_the_correction(tmp_path):
+    _, tokenizer = build_tiny_random()
+    page = trajectory_html(_hand_trace(), tokenizer, mask_id=9, title="hand <trace>")
+    assert "hand &lt;trace&gt;" in page and page.count("<tr>") == 4
+    assert "line-through" in page and "1 positions corrected" in page
+    trajectory_figure(_hand_trace(), mask_id=9).savefig(tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 1000
+
+
+def test_sampled_trace_tokens_replay_to_the_returned_answer():
+    model, tokenizer = build_tiny_random()
+    texts, answer_ids, trace = sample(model, tokenizer, ["Add 2 and 3."], Setting("ups", True, 8, 8),
+                                      SamplerOptions(gen_length=16), with_tokens=True)
+    assert trace[-1]["tokens"][0] == answer_ids[0].tolist()
+    states, _, _ = replay(trace, tokenizer.mask_token_id)
+    assert [s.count("masked") + s.count(REMASKED) for s in states] == [r["masked_count"][0] for r in trace]
+
+
+# ---- end to end --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def one_thread():
+    """The tiny model gains nothing from intra-op threads, and on a busy 2-core machine they cost 10-40x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_cli_end_to_end_on_the_tiny_model(tmp_path, one_thread):
+    data = tmp_path / "mini.jsonl"
+    rows = [{"question": f"What is {a} + {b}?", "answer": f"{a} + {b} = {a + b}\n#### {a + b}"}
+            for a, b in [(1, 2), (3, 4), (10, 5), (7, 7)]]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    report = eval_main(["--data", str(data), "--limit", "0", "--gen-length", "8", "--steps", "1/1", "1/4",
+                        "--block-lengths", "8", "4", "--batch-size", "3", "--detection-t", "0.3", "0.7",
+                        "--n-boot", "200", "--out", str(out)])
+    for name in ("results.json", "results.md", "accuracy.png", "mask_counts.png", "remasks.png",
+                 "trajectory.html", "trajectory.png"):
+        assert (out / name).stat().st_size > 0, name
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["n_problems"] == 4 and len(saved["settings"]) == 3 * 2 * 2 * 2
+    for result in saved["settings"]:
+        assert result["mask_schedule_ok"] and result["n"] == 4 and len(result["correct"]) == 4
+        assert result["masked_observed_mean"] == result["masked_expected"]
+        assert result["accuracy"]["lo"] <= result["accuracy"]["mean"] <= result["accuracy"]["hi"]
+        assert (result["remasks_per_answer"] > 0) <= result["remask"]  # only remasking runs remask
+        assert result["seconds_per_step"] > 0 and result["tokens_per_second"] > 0
+    assert set(saved["latency_by_source"]) == {"random", "tps_prob", "ups"}
+    assert [row["t"] for row in saved["detection"]["per_t"]] == [0.3, 0.7]
+    assert saved["trajectory"]["setting"].startswith("ups+remask steps=8")
+    table = (out / "results.md").read_text()
+    assert table.count("\n| ups | on |") == 4 and "ROC-AUC" in table
+    assert report["settings"][0]["name"] == saved["settings"][0]["name"]
+
+
+def test_cli_skips_ups_and_detection_for_a_model_without_ups_head(tmp_path, one_thread):
+    model, tokenizer = build_tiny_random()
+    model.backbone.save_pretrained(tmp_path / "base")  # the backbone alone: no UPS head, no ups/ folder
+    tokenizer.save_pretrained(tmp_path / "base")
+    data = tmp_path / "mini.jsonl"
+    data.write_text(json.dumps({"question": "What is 1 + 2?", "answer": "#### 3"}) + "\n")
+    out = tmp_path / "out"
+    report = eval_main(["--model", str(tmp_path / "base"), "--data", str(data), "--gen-length", "8",
+                        "--steps", "1/2", "--out", str(out)])
+    assert {r["source"] for r in report["settings"]} == {"random", "tps_prob"}
+    assert report["detection"] is None and report["trajectory"]["setting"].startswith("tps_prob+remask")
+    assert any("skipped source 'ups'" in n for n in report["notes"])
+    assert "skipped source 'ups'" in (out / "results.md").read_text() and (out / "trajectory.html").exists()
+

@@ -1,4 +1,4 @@
-"""Confidence intervals, ROC-AUC and confusion matrices, in numpy only.
+"""Confidence intervals, ROC-AUC and confusion matrices for the evaluation report.
 
 Accuracy CIs are percentile bootstraps over problems. Every sampler setting is scored on the same
 problems, so all settings share one matrix of resampled problem indices: the CI of a *difference*
@@ -6,7 +6,12 @@ between two settings then comes from paired resamples, which is much tighter tha
 independent CIs when both settings fail on the same hard problems.
 """
 
+import math
+
 import numpy as np
+import torch
+
+from remedi import metrics
 
 
 def bootstrap_indices(n, n_boot=2000, seed=0):
@@ -38,31 +43,14 @@ def paired_difference_ci(correct_a, correct_b, indices, alpha=0.05):
     return _interval(diff.mean(), diff[indices].mean(axis=1), alpha)
 
 
-def average_ranks(values):
-    """1-based ranks, tied values sharing the mean of their ranks (what Mann-Whitney U needs)."""
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    # Start index of each run of equal values in sorted order.
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    ends = np.r_[starts[1:], values.size]
-    run_rank = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
-    ranks = np.empty(values.size)
-    ranks[order] = np.repeat(run_rank, ends - starts)
-    return ranks
-
-
 def roc_auc(scores, labels):
     """P(score of a random positive > that of a random negative), ties counting 1/2; None if one class is empty.
 
-    Computed from the rank sum of the positives (Mann-Whitney U), O(n log n) with no threshold sweep.
+    The rank computation is the trainer's (remedi.metrics.roc_auc); this adapter takes lists or arrays
+    and reports an undefined AUC as None, which JSON results can hold.
     """
-    scores, labels = np.asarray(scores, dtype=float), np.asarray(labels).astype(bool)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return None
-    rank_sum = average_ranks(scores)[labels].sum()
-    return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    auc = metrics.roc_auc(torch.as_tensor(np.asarray(scores, dtype=float)), torch.as_tensor(np.asarray(labels)))
+    return None if math.isnan(auc) else auc
 
 
 def confusion_matrix(predicted, labels):

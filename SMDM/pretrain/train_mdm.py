@@ -1,0 +1,498 @@
+"""Train a LLaDA-architecture masked diffusion model, or RemeDi's UPS on top of one, with Lightning Fabric.
+
+The same command runs on one CPU and on many GPUs/nodes (--devices, --num-nodes, --strategy, --precision).
+
+    --objective mdm         LLaDA/SMDM masked diffusion: --mode pretrain (packed text) or --mode sft
+    --objective remask_sft  RemeDi Remask SFT: masked CE + lambda * UPS BCE on mask + incorrect-token noise
+    --train ups|lora|full   what trains (remask_sft default: ups, the backbone stays frozen)
+
+The script reads as setup() -> main() -> fit() / validate(); the pieces it wires together live in
+remedi/ (training.py: loss, step, optimizer, schedule; checkpoint.py; tracking.py; metrics.py; data/).
+Outputs in --out-dir: metrics.csv, checkpoints/step-N.ckpt (--resume continues from the newest),
+and at the end a model directory (config, weights, tokenizer, ups/) that `generate.py --model` loads.
+"""
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.fabric.strategies import FSDPStrategy
+from tqdm import tqdm
+from transformers import AutoTokenizer
+
+from remedi import LLaDAModelLM, RemeDiModel, UPSHead, UPSStream, load_ups
+from remedi import checkpoint as ckpt
+from remedi import training
+from remedi.data.pretrain import random_length_crop
+from remedi.data.resolve import load_packed_rows, load_sft_rows, split_validation
+from remedi.losses import ups_labels
+from remedi.metrics import expected_calibration_error, roc_auc
+from remedi.model import LLaDABlock
+from remedi.noise import answer_mask
+from remedi.tiny import tiny_config
+from remedi.tokenizer import build_char_tokenizer, special_token_ids
+from remedi.tracking import WANDB_MODES, MetricsLogger
+
+PRECISIONS = ("32-true", "bf16-mixed", "bf16-true")
+# Flags that only mean something in some configurations: None by default, so that giving one where it
+# does not apply is an error instead of being silently ignored. Value: (applies?, what it needs, default).
+CONDITIONAL_FLAGS = {
+    "r_incorrect": (lambda a: a.objective == "remask_sft", "--objective remask_sft", 0.1),
+    "replacement": (lambda a: a.objective == "remask_sft", "--objective remask_sft", "uniform"),
+    "lambda_ups": (lambda a: a.objective == "remask_sft", "--objective remask_sft", 1.0),
+    "ups_label_smoothing": (lambda a: a.objective == "remask_sft", "--objective remask_sft", 0.0),
+    "ups_on_all_positions": (lambda a: a.objective == "remask_sft", "--objective remask_sft", False),
+    "ups_path": (lambda a: a.objective == "remask_sft", "--objective remask_sft", None),
+    "ups_arch": (lambda a: a.objective == "remask_sft" and a.ups_path is None, "a fresh UPS head", "mlp"),
+    "ups_width": (lambda a: a.objective == "remask_sft" and a.ups_path is None and a.ups_arch == "mlp",
+                  "a fresh --ups-arch mlp head", 256),
+    "ups_read_layers": (lambda a: a.objective == "remask_sft" and a.ups_path is None and a.ups_arch == "stream",
+                        "a fresh --ups-arch stream", None),
+    "ups_stream_dim": (lambda a: a.objective == "remask_sft" and a.ups_path is None and a.ups_arch == "stream",
+                       "a fresh --ups-arch stream", 64),
+    "lora_r": (lambda a: a.train == "lora", "--train lora", 8),
+    "lora_alpha": (lambda a: a.train == "lora", "--train lora", 16),
+    "lora_dropout": (lambda a: a.train == "lora", "--train lora", 0.05),
+    "random_length_prob": (lambda a: a.mode == "pretrain", "--mode pretrain", 0.01),
+    "text_column": (lambda a: a.mode == "pretrain", "--mode pretrain", "text"),
+    "prompt_column": (lambda a: a.mode == "sft", "--mode sft", None),
+    "response_column": (lambda a: a.mode == "sft", "--mode sft", None),
+    "d_model": (lambda a: a.model_path is None, "--model-config tiny", 128),
+    "n_layers": (lambda a: a.model_path is None, "--model-config tiny", 4),
+    "n_heads": (lambda a: a.model_path is None, "--model-config tiny", 4),
+    "n_kv_heads": (lambda a: a.model_path is None, "--model-config tiny", 2),
+    "mlp_hidden_size": (lambda a: a.model_path is None, "--model-config tiny", 352),
+    "wandb_project": (lambda a: a.wandb != "disabled", "--wandb offline|online", "remedi"),
+    "run_name": (lambda a: a.wandb != "disabled", "--wandb offline|online", None),
+}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except the None of flags whose default depends on other flags (their help gives it)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
+    g = p.add_argument_group("model")
+    g.add_argument("--model-path", default=None, help="existing LLaDA checkpoint directory (e.g. LLaDA-8B-Instruct)")
+    g.add_argument("--model-config", choices=["tiny"], default=None,
+                   help="fresh model from remedi.tiny.tiny_config (the default without --model-path)")
+    g.add_argument("--d-model", type=int, default=None, help="tiny: width (default 128)")
+    g.add_argument("--n-layers", type=int, default=None, help="tiny: blocks (default 4)")
+    g.add_argument("--n-heads", type=int, default=None, help="tiny: attention heads (default 4)")
+    g.add_argument("--n-kv-heads", type=int, default=None, help="tiny: key/value heads (default 2)")
+    g.add_argument("--mlp-hidden-size", type=int, default=None, help="tiny: SwiGLU width (default 352)")
+    g.add_argument("--tokenizer", default=None,
+                   help="HF tokenizer directory (default: the model directory's, else the character tokenizer)")
+    g.add_argument("--ups-path", default=None, help="start from these UPS weights (default: MODEL_PATH/ups if present)")
+    g.add_argument("--ups-arch", choices=["mlp", "stream"], default=None,
+                   help="fresh UPS: mlp head on the last hidden state, or the dual stream (default mlp)")
+    g.add_argument("--ups-width", type=int, default=None, help="hidden width of a fresh mlp UPS head (default 256)")
+    g.add_argument("--ups-read-layers", type=int, nargs="+", default=None,
+                   help="stream: backbone layers it reads and writes back to (default: the second half)")
+    g.add_argument("--ups-stream-dim", type=int, default=None, help="stream: width of the UPS stream (default 64)")
+
+    g = p.add_argument_group("objective")
+    g.add_argument("--objective", choices=training.OBJECTIVES, default="mdm", help="training objective")
+    g.add_argument("--mode", choices=["pretrain", "sft"], default="sft",
+                   help="pretrain: packed text, every position noised; sft: the prompt is never noised")
+    g.add_argument("--train", choices=training.TRAIN_MODES, default=None,
+                   help="default: ups for remask_sft, full for mdm")
+    g.add_argument("--eps", type=float, default=1e-3, help="p_mask = (1 - eps) t + eps")
+    g.add_argument("--r-incorrect", type=float, default=None, help="incorrect-token rate 4 r t (1-t) (default 0.1)")
+    g.add_argument("--replacement", choices=["uniform", "batch"], default=None,
+                   help="incorrect-token source (default uniform)")
+    g.add_argument("--lambda-ups", type=float, default=None, help="weight of the UPS BCE (default 1.0)")
+    g.add_argument("--ups-label-smoothing", type=float, default=None, help="default 0.0")
+    g.add_argument("--ups-on-all-positions", action="store_true", default=None,
+                   help="BCE over prompt positions too (default: answer positions only)")
+    g.add_argument("--random-length-prob", type=float, default=None,
+                   help="pretrain: share of batches cut to a random length (default 0.01, as LLaDA)")
+    g.add_argument("--lora-r", type=int, default=None, help="default 8")
+    g.add_argument("--lora-alpha", type=int, default=None, help="default 16")
+    g.add_argument("--lora-dropout", type=float, default=None, help="default 0.05")
+
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default="gsm8k", help="gsm8k | math500 | s1k | opc:<config> | PATH.jsonl/.json/.parquet")
+    g.add_argument("--val-data", default=None, help="validation set, same forms as --data")
+    g.add_argument("--val-fraction", type=float, default=None,
+                   help="share of --data held out for validation when --val-data is not given (default 0.05; 0: none)")
+    g.add_argument("--prompt-column", default=None, help="sft, local files and opc (default 'prompt')")
+    g.add_argument("--response-column", default=None, help="sft, local files and opc (default 'response')")
+    g.add_argument("--text-column", default=None, help="pretrain: text column of a local file (default 'text')")
+    g.add_argument("--seq-len", type=int, default=256, help="tokens per row (prompt + answer + EOS padding)")
+
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--micro-batch-size", type=int, default=8, help="rows per device per forward pass")
+    g.add_argument("--grad-accum-steps", type=int, default=1, help="micro-batches per optimizer step")
+    g.add_argument("--max-steps", type=int, default=1000, help="optimizer steps")
+    g.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
+    g.add_argument("--min-lr", type=float, default=None, help="end of the cosine decay (default lr / 10)")
+    g.add_argument("--warmup-steps", type=int, default=50, help="linear warmup steps")
+    g.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
+    g.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm (0: off)")
+    g.add_argument("--seed", type=int, default=42, help="model init, data order and noise")
+
+    g = p.add_argument_group("run")
+    g.add_argument("--out-dir", type=Path, default=Path("out/train_mdm"), help="checkpoints, metrics.csv, final model")
+    g.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUT_DIR/checkpoints")
+    g.add_argument("--save-every", type=int, default=500, help="checkpoint interval in steps (and at the end)")
+    g.add_argument("--val-every", type=int, default=200, help="validation interval in steps (and at the end)")
+    g.add_argument("--val-batches", type=int, default=20, help="at most this many validation batches per device")
+    g.add_argument("--wandb", choices=WANDB_MODES, default="disabled",
+                   help="Weights & Biases logging (needs wandb installed)")
+    g.add_argument("--wandb-project", default=None, help="wandb project (default remedi)")
+    g.add_argument("--run-name", default=None, help="wandb run name")
+
+    g = p.add_argument_group("hardware")
+    g.add_argument("--accelerator", default="auto", help="auto | cpu | cuda | gpu")
+    g.add_argument("--devices", type=int, default=1, help="devices per node")
+    g.add_argument("--num-nodes", type=int, default=1, help="machines")
+    g.add_argument("--strategy", choices=["auto", "ddp", "fsdp"], default="auto",
+                   help="fsdp shards LLaDA blocks (GPU only)")
+    g.add_argument("--precision", choices=PRECISIONS, default="32-true", help="Fabric precision")
+    return check_args(p.parse_args(argv))
+
+
+def check_args(args):
+    """Reject contradictory flags and fill in the defaults that depend on other flags."""
+    if args.model_path is not None and args.model_config is not None:
+        raise ValueError("give either --model-path or --model-config, not both")
+    if args.objective == "remask_sft" and args.mode != "sft":
+        raise ValueError("--objective remask_sft trains on prompt/answer pairs: use --mode sft")
+    if args.train is None:
+        args.train = "ups" if args.objective == "remask_sft" else "full"
+    if args.objective == "mdm" and args.train == "ups":
+        raise ValueError("--train ups needs a UPS head: use it with --objective remask_sft")
+    for name, (applies, needs, default) in CONDITIONAL_FLAGS.items():
+        if not applies(args):
+            if getattr(args, name) is not None:
+                raise ValueError(f"--{name.replace('_', '-')} only applies with {needs}")
+        elif getattr(args, name) is None:
+            setattr(args, name, default)
+    counts = ("seq_len", "micro_batch_size", "grad_accum_steps", "max_steps", "save_every", "val_every", "val_batches")
+    for name in counts:
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.val_data is not None and args.val_fraction is not None:
+        raise ValueError("give either --val-data or --val-fraction, not both")
+    if args.val_fraction is None:
+        args.val_fraction = 0.0 if args.val_data is not None else 0.05
+    if args.min_lr is None:
+        args.min_lr = args.lr / 10
+    return args
+
+
+def setup(args):
+    """Create Fabric for the requested hardware and run `main` on every process; returns main's state."""
+    strategy, accelerator = args.strategy, args.accelerator
+    if strategy == "fsdp":
+        # Whole blocks are the sharding unit; a full (unsharded) state dict keeps checkpoints single files.
+        strategy = FSDPStrategy(auto_wrap_policy={LLaDABlock}, state_dict_type="full", limit_all_gathers=True)
+        accelerator = "cuda" if accelerator == "auto" else accelerator  # Fabric's FSDP runs on GPUs only
+    fabric = L.Fabric(accelerator=accelerator, devices=args.devices, num_nodes=args.num_nodes,
+                      strategy=strategy, precision=args.precision)
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")
+    return fabric.launch(main, args)
+
+
+def main(fabric, args):
+    """Data, model, optimizer and (with --resume) the newest checkpoint; train; export the model directory."""
+    fabric.seed_everything(args.seed)  # the same initial weights on every rank
+    tokenizer = load_tokenizer(args)
+    train_rows, val_rows = load_data(args, tokenizer)
+    if val_rows is not None and len(val_rows) < fabric.world_size:
+        raise ValueError(f"{len(val_rows)} validation rows cannot give each of {fabric.world_size} devices one")
+    model, build_empty = build_model(fabric, args, tokenizer)
+    trainable = training.set_trainable(model, args.train)
+    n_total = sum(p.numel() for p in model.parameters())
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    fabric.print(f"model: {n_total / 1e6:.2f}M parameters, {n_trainable / 1e6:.3f}M trainable (--train {args.train}); "
+                 f"{len(train_rows)} train / {len(val_rows) if val_rows else 0} val rows of {args.seq_len} tokens; "
+                 f"global batch {args.micro_batch_size * args.grad_accum_steps * fabric.world_size} rows")
+
+    model = fabric.setup(model)
+    optimizer = training.build_optimizer(model, args.lr, args.weight_decay)
+    optimizer = fabric.setup_optimizers(optimizer)
+    # Noise differs across ranks; the data generator (random-length crops) lives on the CPU with the data.
+    generators = {
+        "noise": torch.Generator(fabric.device).manual_seed(args.seed * 1000 + fabric.global_rank),
+        "data": torch.Generator().manual_seed(args.seed * 1000 + fabric.global_rank),
+    }
+    state = {"model": model, "optimizer": optimizer, "step": 0, "trainable": trainable,
+             "world_size": fabric.world_size, "n_train": len(train_rows), "rng": [], "args": printable(args)}
+
+    checkpoint_dir = args.out_dir / "checkpoints"
+    resume_from = ckpt.latest_checkpoint(checkpoint_dir)
+    if resume_from is not None and not args.resume:
+        raise FileExistsError(f"{checkpoint_dir} already holds checkpoints: pass --resume or choose another --out-dir")
+    if resume_from is not None:
+        load_checkpoint(fabric, resume_from, state, generators)
+    elif args.resume:
+        fabric.print(f"--resume: no checkpoint in {checkpoint_dir}, starting from step 0")
+
+    logger = None
+    if fabric.is_global_zero:
+        fields = ["lr", "loss", "diffusion"] + (["ups"] if args.objective == "remask_sft" else [])
+        fields += ["grad_norm", "step_time_s"] + (validation_fields(args.objective) if val_rows else [])
+        logger = MetricsLogger(args.out_dir / "metrics.csv", fields,
+                               resume_step=state["step"] if resume_from is not None else None,
+                               wandb_mode=args.wandb, wandb_project=args.wandb_project, run_name=args.run_name,
+                               config=printable(args))
+    try:
+        fit(fabric, args, state, train_rows, val_rows, loss_config(args, tokenizer), generators, logger)
+    finally:
+        if logger is not None:
+            logger.close()
+
+    weights = ckpt.full_state_dict(model)
+    if fabric.is_global_zero:
+        ckpt.export_model(weights, build_empty, tokenizer, args.out_dir)
+        fabric.print(f"model saved to {args.out_dir} (python generate.py --model {args.out_dir})")
+    fabric.barrier()
+    return state
+
+
+def fit(fabric, args, state, train_rows, val_rows, loss_cfg, generators, logger):
+    """Optimizer steps from state["step"] to --max-steps. Each step's row is logged before its checkpoint is
+    written, so a run killed in between leaves extra rows that the resumed run's logger drops."""
+    model, optimizer = state["model"], state["optimizer"]
+    checkpoint_dir = args.out_dir / "checkpoints"
+
+    def micro_batch(micro_step):
+        indices = training.micro_batch_indices(micro_step, len(train_rows), args.micro_batch_size,
+                                               fabric.global_rank, fabric.world_size, args.seed)
+        input_ids, prompt_lengths = train_rows.take(indices)
+        if args.mode == "pretrain":
+            input_ids = random_length_crop(input_ids, args.random_length_prob, generators["data"])
+        return input_ids, prompt_lengths
+
+    progress = tqdm(total=args.max_steps, initial=state["step"], desc="train", disable=not fabric.is_global_zero)
+    while state["step"] < args.max_steps:
+        step = state["step"]  # 0-based index of the optimizer step about to run
+        lr = training.lr_at(step, args.lr, args.min_lr, args.warmup_steps, args.max_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batches = [micro_batch(step * args.grad_accum_steps + i) for i in range(args.grad_accum_steps)]
+        start = time.perf_counter()
+        try:
+            result = training.train_step(fabric, model, optimizer, batches, loss_cfg, generators["noise"],
+                                         args.grad_clip)
+        except training.NonFiniteLossError as error:
+            last = ckpt.latest_checkpoint(checkpoint_dir)
+            raise training.NonFiniteLossError(
+                f"step {step + 1}: {error}. Training stopped; the last good checkpoint is "
+                f"{last if last is not None else 'none (none was written yet)'}"
+            ) from None
+        state["step"] += 1
+        metrics = {"lr": lr, "loss": result.loss, **result.parts, "step_time_s": time.perf_counter() - start}
+        if result.grad_norm is not None:
+            metrics["grad_norm"] = result.grad_norm
+        last_step = state["step"] == args.max_steps
+        if val_rows and (state["step"] % args.val_every == 0 or last_step):
+            metrics.update(validate(fabric, model, val_rows, loss_cfg, args))
+        if logger is not None:
+            logger.log(state["step"], metrics)
+        if state["step"] % args.save_every == 0 or last_step:
+            save_checkpoint(fabric, checkpoint_dir, state, generators, args.train)
+        progress.update(1)
+        progress.set_postfix(loss=f"{result.loss:.4f}", lr=f"{lr:.2e}")
+    progress.close()
+
+
+@torch.no_grad()
+def validate(fabric, model, val_rows, loss_cfg, args):
+    """Validation loss, masked-token accuracy and, for remask_sft, the UPS's AUC and calibration.
+
+    The noise is drawn from a generator re-seeded at every call, so successive validations score the
+    same noisy inputs and the training random stream is left untouched. Every rank runs the same
+    number of batches (collective forwards under FSDP need that).
+    """
+    model.eval()
+    generator = torch.Generator(fabric.device).manual_seed(args.seed * 1000 + 999 - fabric.global_rank)
+    per_rank = len(val_rows) // fabric.world_size
+    first = fabric.global_rank * per_rank
+    starts = list(range(first, first + per_rank, args.micro_batch_size))[: args.val_batches]
+    totals = dict.fromkeys(["rows", "loss", "diffusion", "ups", "correct", "masked"], 0.0)
+    scores, is_clean, probs, targets = [], [], [], []
+    for start in starts:
+        end = min(start + args.micro_batch_size, first + per_rank)
+        input_ids, prompt_lengths = val_rows.take(torch.arange(start, end))
+        input_ids = input_ids.to(fabric.device)
+        prompt_lengths = None if prompt_lengths is None else prompt_lengths.to(fabric.device)
+        out = training.compute_loss(model, input_ids, prompt_lengths, loss_cfg, generator)
+        n, masked = input_ids.shape[0], out.noisy.masked
+        totals["rows"] += n
+        totals["loss"] += float(out.loss) * n  # batch losses are means over their rows
+        totals["diffusion"] += float(out.parts["diffusion"]) * n
+        totals["ups"] += float(out.parts.get("ups", 0.0)) * n
+        totals["correct"] += float((out.logits.argmax(-1) == input_ids)[masked].sum())
+        totals["masked"] += float(masked.sum())
+        if out.ups_logits is not None:
+            visible = answer_mask(prompt_lengths, input_ids.shape[1]) & ~masked  # clean or incorrect answer tokens
+            scores.append(out.ups_logits[visible].float())
+            is_clean.append((~out.noisy.incorrect[visible]).float())
+            labels = ups_labels(out.logits, input_ids, masked, out.noisy.incorrect)
+            probs.append(torch.sigmoid(out.ups_logits[masked].float()))
+            targets.append(labels[masked])
+    summed = torch.tensor(list(totals.values()), dtype=torch.float64, device=fabric.device)
+    summed = fabric.all_reduce(summed, reduce_op="sum")
+    totals = dict(zip(totals, summed.tolist()))
+    rows = max(totals["rows"], 1.0)
+    metrics = {"val_loss": totals["loss"] / rows, "val_diffusion": totals["diffusion"] / rows,
+               "val_masked_acc": totals["correct"] / max(totals["masked"], 1.0)}
+    if loss_cfg.objective == "remask_sft":
+        scores, is_clean, probs, targets = (gather_cat(fabric, torch.cat(x))
+                                            for x in (scores, is_clean, probs, targets))
+        metrics.update({"val_ups": totals["ups"] / rows, "val_ups_auc": roc_auc(scores, is_clean),
+                        "val_ups_ece_masked": expected_calibration_error(probs, targets),
+                        "val_ups_mae_masked": float((probs - targets).abs().mean()) if probs.numel() else math.nan})
+    model.train()
+    return metrics
+
+
+def validation_fields(objective):
+    fields = ["val_loss", "val_diffusion", "val_masked_acc"]
+    if objective == "remask_sft":
+        fields += ["val_ups", "val_ups_auc", "val_ups_ece_masked", "val_ups_mae_masked"]
+    return fields
+
+
+def gather_cat(fabric, x):
+    """Concatenate the 1-D tensors `x` of all ranks (their lengths may differ)."""
+    if fabric.world_size == 1:
+        return x
+    sizes = fabric.all_gather(torch.tensor([x.numel()], device=fabric.device)).flatten().tolist()
+    padded = torch.zeros(max(sizes), dtype=x.dtype, device=x.device)
+    padded[: x.numel()] = x
+    gathered = fabric.all_gather(padded)  # (world_size, max_size)
+    return torch.cat([gathered[r, :size] for r, size in enumerate(sizes)])
+
+
+def save_checkpoint(fabric, checkpoint_dir, state, generators, train):
+    """Atomic checkpoint of the trainable weights, optimizer, step and every rank's random state."""
+    state["rng"] = ckpt.gather_rng(fabric, generators)
+    trainable = set(state["trainable"])
+    keep = None if train == "full" else {"model": lambda name, value: name in trainable}  # frozen weights never change
+    ckpt.save_checkpoint(fabric, ckpt.checkpoint_path(checkpoint_dir, state["step"]), state, filter=keep)
+
+
+def load_checkpoint(fabric, path, state, generators):
+    expected = {key: state[key] for key in ("trainable", "world_size", "n_train")}
+    current_args = state["args"]
+    fabric.print(f"resuming from {path}")
+    fabric.load(path, state, strict=False)  # strict=False: frozen weights are not in the file
+    state["args"] = current_args  # later checkpoints record the flags of the run that wrote them
+    for key, value in expected.items():
+        if state[key] != value:
+            raise ValueError(f"cannot resume from {path}: it was written with {key}={state[key]!r}, "
+                             f"this run has {value!r} "
+                             "(same --train, --devices x --num-nodes and data are needed to continue exactly)")
+    ckpt.restore_rng(state["rng"][fabric.global_rank], generators)
+
+
+def load_tokenizer(args):
+    """--tokenizer, else the model's own (a directory holding tokenizer files, or a hub id), else the char tokenizer."""
+    source = args.tokenizer
+    if source is None and args.model_path is not None:
+        model_dir = Path(args.model_path)
+        if not model_dir.is_dir() or (model_dir / "tokenizer_config.json").is_file():
+            source = args.model_path
+    return build_char_tokenizer() if source is None else AutoTokenizer.from_pretrained(source)
+
+
+def load_data(args, tokenizer):
+    """(train Rows, val Rows or None) from --data and --val-data / --val-fraction."""
+    def rows(spec):
+        if args.mode == "pretrain":
+            return training.Rows(load_packed_rows(spec, tokenizer, args.seq_len, args.text_column))
+        examples = load_sft_rows(spec, tokenizer, args.seq_len, args.prompt_column, args.response_column)
+        return training.Rows(examples.input_ids, examples.prompt_lengths)
+
+    train = rows(args.data)
+    if args.val_data is not None:
+        return train, rows(args.val_data)
+    if args.val_fraction == 0:
+        return train, None
+    train_idx, val_idx = split_validation(len(train), args.val_fraction, args.seed)
+    return training.Rows(*train.take(train_idx)), training.Rows(*train.take(val_idx))
+
+
+def fresh_ups(args, config):
+    if args.ups_arch == "mlp":
+        return UPSHead(config.hidden_size, args.ups_width)
+    read_layers = args.ups_read_layers or list(range(config.n_layers // 2, config.n_layers))
+    return UPSStream(config.hidden_size, read_layers, stream_dim=args.ups_stream_dim,
+                     n_heads=max(1, args.ups_stream_dim // 16))
+
+
+def build_model(fabric, args, tokenizer):
+    """(model to train, a function building the same structure empty, for the export)."""
+    ids = special_token_ids(tokenizer)
+    if args.model_path is not None:
+        dtype = torch.bfloat16 if args.precision == "bf16-true" else torch.float32
+        backbone = LLaDAModelLM.from_pretrained(args.model_path, torch_dtype=dtype)
+    else:
+        dims = dict(d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads, n_kv_heads=args.n_kv_heads,
+                    mlp_hidden_size=args.mlp_hidden_size)
+        config = tiny_config(tokenizer, max_sequence_length=max(512, args.seq_len), **dims)
+        with fabric.init_module(empty_init=False):  # real initialisation, also under FSDP
+            backbone = LLaDAModelLM(config)
+    config = backbone.config
+    if len(tokenizer) > config.padded_vocab_size:
+        raise ValueError(f"the tokenizer has {len(tokenizer)} tokens, the model's embedding only "
+                         f"{config.padded_vocab_size}")
+    if config.mask_token_id != ids["mask_id"]:
+        raise ValueError(f"the model's mask_token_id {config.mask_token_id} is not the tokenizer's {ids['mask_id']}")
+    if args.seq_len > config.max_sequence_length:
+        raise ValueError(f"--seq-len {args.seq_len} exceeds the model's max_sequence_length "
+                         f"{config.max_sequence_length}")
+
+    head = None
+    if args.objective == "remask_sft":
+        ups_path = args.ups_path
+        if ups_path is None and args.model_path is not None and (Path(args.model_path) / "ups").is_dir():
+            ups_path = Path(args.model_path) / "ups"
+        head = load_ups(ups_path) if ups_path is not None else fresh_ups(args, config)
+        head.to(dtype=next(backbone.parameters()).dtype)
+    ups_config = None if head is None else head.config_dict()  # {"arch": "mlp" | "stream", sizes...}
+
+    def assemble(backbone, head):
+        if args.train == "lora":
+            backbone = training.add_lora(backbone, args.lora_r, args.lora_alpha, args.lora_dropout)
+        return backbone if head is None else RemeDiModel(backbone, head)
+
+    def build_empty():
+        if ups_config is None:
+            return assemble(LLaDAModelLM(config), None)
+        sizes = {k: v for k, v in ups_config.items() if k != "arch"}
+        return assemble(LLaDAModelLM(config), {"mlp": UPSHead, "stream": UPSStream}[ups_config["arch"]](**sizes))
+
+    return assemble(backbone, head), build_empty
+
+
+def loss_config(args, tokenizer):
+    ids = special_token_ids(tokenizer)
+    cfg = training.LossConfig(objective=args.objective, mask_id=ids["mask_id"], eps=args.eps)
+    if args.objective == "remask_sft":
+        cfg.vocab_size = len(tokenizer)
+        cfg.special_ids = tuple(sorted(set(tokenizer.all_special_ids) | set(ids.values())))
+        cfg.r_incorrect, cfg.replacement, cfg.lambda_ups = args.r_incorrect, args.replacement, args.lambda_ups
+        cfg.ups_label_smoothing, cfg.ups_on_all_positions = args.ups_label_smoothing, args.ups_on_all_positions
+    return cfg
+
+
+def printable(args):
+    """The arguments as plain values, for the checkpoint and wandb."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
+if __name__ == "__main__":
+    setup(parse_args())

@@ -1,0 +1,118 @@
+"""Trainer checkpoints: atomic writes, the newest one for --resume, per-rank RNG state, and the final export.
+
+A checkpoint is written to `step-XXXXXXXX.ckpt.tmp` and renamed only once complete, so a run killed
+mid-write leaves at worst a `.tmp` file that `latest_checkpoint` ignores, never a truncated checkpoint
+that --resume would pick. Checkpoints hold plain tensors and containers only (they load with
+torch.load(weights_only=True)).
+"""
+
+import os
+import random
+import re
+from pathlib import Path
+
+import torch
+
+CHECKPOINT_PATTERN = re.compile(r"step-(\d+)\.ckpt")
+
+
+def checkpoint_path(directory, step):
+    return Path(directory) / f"step-{step:08d}.ckpt"
+
+
+def latest_checkpoint(directory):
+    """The complete checkpoint with the highest step in `directory`, or None."""
+    found = []
+    for path in Path(directory).glob("step-*.ckpt"):
+        match = CHECKPOINT_PATTERN.fullmatch(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return max(found)[1] if found else None
+
+
+def save_checkpoint(fabric, path, state, filter=None):
+    """`fabric.save` to a temporary file, then rename it to `path`; on any failure remove the temporary file.
+
+    Must be called on every rank (fabric.save is collective under FSDP); rank 0 writes and renames.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fabric.save(tmp, state, filter=filter)
+        if fabric.is_global_zero:
+            os.replace(tmp, path)
+    except BaseException:
+        if fabric.is_global_zero:
+            tmp.unlink(missing_ok=True)
+        raise
+    fabric.barrier()
+
+
+def capture_rng(generators):
+    """This process's random state: Python, torch CPU (and current CUDA device), and the named generators."""
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    for name, generator in generators.items():
+        state[name] = generator.get_state()
+    return state
+
+
+def restore_rng(state, generators):
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"])
+    for name, generator in generators.items():
+        generator.set_state(state[name])
+
+
+def gather_rng(fabric, generators):
+    """[capture_rng(...) of rank 0, of rank 1, ...]: every rank draws different noise, so each keeps its own."""
+    state = capture_rng(generators)
+    if fabric.world_size == 1:
+        return [state]
+    gathered = [None] * fabric.world_size
+    torch.distributed.all_gather_object(gathered, state)
+    return gathered
+
+
+def full_state_dict(model):
+    """Every parameter of a Fabric-wrapped `model`, on rank 0 (other ranks may get an empty dict).
+
+    Under FSDP the parameters are sharded, so they are gathered (a collective: call on every rank)
+    and offloaded to the CPU; otherwise the module's own state dict is returned.
+    """
+    from torch.distributed.fsdp import FullStateDictConfig, StateDictType
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+    root = next((m for m in model.modules() if isinstance(m, FSDP)), None)
+    if root is None:
+        return model.state_dict()
+    config = FullStateDictConfig(offload_to_cpu=True, rank0_only=True)
+    with FSDP.state_dict_type(root, StateDictType.FULL_STATE_DICT, config):
+        return root.state_dict()
+
+
+def export_model(state_dict, build, tokenizer, out_dir):
+    """Write a model directory that `generate.py --model OUT_DIR` loads: backbone + tokenizer (+ `ups/`).
+
+    `build()` returns an empty model of the trained structure (LLaDAModelLM, optionally inside a peft
+    LoRA wrapper, optionally inside RemeDiModel); it is built on the meta device and takes the tensors
+    of `state_dict` as they are, so the export costs no second copy of the weights. LoRA updates are
+    merged into the base weights, so the saved backbone is a plain LLaDA checkpoint.
+    """
+    with torch.device("meta"):
+        model = build()
+    model.load_state_dict(state_dict, strict=True, assign=True)
+    head = getattr(model, "ups_head", None)
+    backbone = model.backbone if head is not None else model
+    if hasattr(backbone, "merge_and_unload"):
+        # safe_merge writes the merged weights to new tensors: the ones of `state_dict` may be the live
+        # model's own (single device, DDP), which must not change under it.
+        backbone = backbone.merge_and_unload(safe_merge=True)
+    out_dir = Path(out_dir)
+    backbone.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    if head is not None:
+        head.save(out_dir / "ups")

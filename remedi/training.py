@@ -1,0 +1,202 @@
+"""The pieces of one training step, shared by `SMDM/pretrain/train_mdm.py` and `bench/bench_trainer.py`.
+
+- `compute_loss`: noise a batch with the objective's forward process, run the model, return the loss.
+- `train_step`: one optimizer step with gradient accumulation, clipping and a non-finite-loss stop.
+- `set_trainable` / `add_lora`: which parameters train (`ups`, `lora` or `full`).
+- `build_optimizer`, `lr_at`: AdamW over the trainable parameters only, linear warmup + cosine decay.
+- `Rows`, `micro_batch_indices`: an in-memory dataset whose batch order is a pure function of the
+  micro-step, so resuming needs the step counter and nothing else to continue the same order.
+"""
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional
+
+import torch
+
+from remedi.losses import masked_diffusion_loss, remask_sft_loss
+from remedi.noise import NoisyBatch, mdm_forward_process, remask_forward_process
+
+OBJECTIVES = ("mdm", "remask_sft")
+TRAIN_MODES = ("ups", "lora", "full")
+# LoRA goes on the projections inside the Transformer blocks. The pattern is anchored on `blocks.N.`
+# because `ff_out` also names the LM head (model.transformer.ff_out): the head stays frozen, as in
+# LoRA fine-tuning of LLaMA-style models, since a rank-r update of a 126k-row output matrix adds
+# optimizer state for little gain and the UPS head is what Remask SFT adds on top.
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out")
+LORA_PATTERN = r".*\.blocks\.\d+\.(" + "|".join(LORA_TARGETS) + ")"
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised before the optimizer step when the loss or the gradient norm is NaN or infinite."""
+
+
+@dataclass
+class LossConfig:
+    objective: str  # "mdm" | "remask_sft"
+    mask_id: int
+    eps: float = 1e-3
+    # remask_sft only
+    vocab_size: Optional[int] = None  # len(tokenizer): replacements are drawn below it
+    special_ids: tuple = ()  # never drawn as an incorrect replacement
+    r_incorrect: float = 0.1
+    replacement: str = "uniform"
+    lambda_ups: float = 1.0
+    ups_label_smoothing: float = 0.0
+    ups_on_all_positions: bool = False
+
+
+@dataclass
+class LossOutput:
+    loss: torch.Tensor  # the scalar to backpropagate
+    parts: dict  # name -> detached scalar, for logging ("diffusion", and "ups" for remask_sft)
+    noisy: NoisyBatch
+    logits: torch.Tensor  # (B, L, V)
+    ups_logits: Optional[torch.Tensor]  # (B, L), None for mdm
+
+
+def compute_loss(model, input_ids, prompt_lengths, cfg, generator=None):
+    """Loss of `model` on one batch of clean rows (B, L); `prompt_lengths` (B,) for SFT, None for pretraining.
+
+    mdm: LLaDA's process on every position (pretraining, loss / (B*L)) or on the answer only (SFT,
+    loss / answer length). remask_sft: RemeDi's process on the answer, masked CE + lambda * UPS BCE.
+    """
+    if cfg.objective == "mdm":
+        noisy = mdm_forward_process(
+            input_ids, mask_id=cfg.mask_id, eps=cfg.eps, prompt_lengths=prompt_lengths, generator=generator
+        )
+        logits = model(noisy.noisy_ids).logits
+        answer_lengths = None if prompt_lengths is None else input_ids.shape[1] - prompt_lengths
+        loss = masked_diffusion_loss(logits, input_ids, noisy.masked, noisy.p_mask, answer_lengths)
+        return LossOutput(loss, {"diffusion": loss.detach()}, noisy, logits, None)
+    if cfg.objective != "remask_sft":
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {cfg.objective!r}")
+    noisy = remask_forward_process(
+        input_ids, prompt_lengths, mask_id=cfg.mask_id, vocab_size=cfg.vocab_size, special_ids=cfg.special_ids,
+        r_incorrect=cfg.r_incorrect, eps=cfg.eps, replacement=cfg.replacement, generator=generator,
+    )
+    out = model(noisy.noisy_ids)
+    losses = remask_sft_loss(
+        out.logits, out.ups_logits, input_ids, noisy.masked, noisy.incorrect, noisy.p_mask, prompt_lengths,
+        lambda_ups=cfg.lambda_ups, label_smoothing=cfg.ups_label_smoothing, ups_on_prompt=cfg.ups_on_all_positions,
+    )
+    parts = {"diffusion": losses.diffusion.detach(), "ups": losses.ups.detach()}
+    return LossOutput(losses.total, parts, noisy, out.logits, out.ups_logits)
+
+
+@dataclass
+class StepResult:
+    loss: float  # mean over micro-batches and ranks
+    parts: dict  # name -> float, same averaging
+    grad_norm: Optional[float]  # before clipping; None when clipping is off
+
+
+def train_step(fabric, model, optimizer, micro_batches, cfg, generator, grad_clip=1.0):
+    """One optimizer step over `micro_batches` [(input_ids, prompt_lengths or None), ...] on this rank.
+
+    Gradients of all but the last micro-batch stay local (no all-reduce) under DDP/FSDP. The loss is
+    averaged over ranks before the update, so every rank sees the same value and all of them stop
+    together, without updating, if it (or the gradient norm) is not finite.
+    """
+    n = len(micro_batches)
+    sums = None
+    for i, (input_ids, prompt_lengths) in enumerate(micro_batches):
+        input_ids = input_ids.to(fabric.device)
+        prompt_lengths = None if prompt_lengths is None else prompt_lengths.to(fabric.device)
+        with fabric.no_backward_sync(model, enabled=i < n - 1):
+            out = compute_loss(model, input_ids, prompt_lengths, cfg, generator)
+            fabric.backward(out.loss / n)
+        values = torch.stack([out.loss.detach().float()] + [v.float() for v in out.parts.values()]) / n
+        sums = values if sums is None else sums + values
+    sums = fabric.all_reduce(sums, reduce_op="mean")
+    loss, parts = float(sums[0]), dict(zip(out.parts, sums[1:].tolist()))
+    grad_norm = None
+    if math.isfinite(loss) and grad_clip > 0:
+        grad_norm = float(fabric.clip_gradients(model, optimizer, max_norm=grad_clip, error_if_nonfinite=False))
+    if not math.isfinite(loss) or (grad_norm is not None and not math.isfinite(grad_norm)):
+        optimizer.zero_grad(set_to_none=True)
+        raise NonFiniteLossError(
+            f"non-finite training loss {loss} (gradient norm {grad_norm}); the update was not applied"
+        )
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return StepResult(loss=loss, parts=parts, grad_norm=grad_norm)
+
+
+def lr_at(step, lr, min_lr, warmup_steps, max_steps):
+    """Learning rate of optimizer step `step` (0-based): linear warmup to `lr`, cosine decay to `min_lr`."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, max_steps - warmup_steps)
+    return min_lr + 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))) * (lr - min_lr)
+
+
+def add_lora(backbone, r=8, alpha=16, dropout=0.05):
+    """Wrap `backbone` in a peft LoRA model on the block projections of LORA_PATTERN (LM head excluded)."""
+    from peft import LoraConfig, get_peft_model  # imported here: peft is slow to import and only LoRA needs it
+
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_PATTERN)
+    return get_peft_model(backbone, config)
+
+
+def set_trainable(model, train):
+    """requires_grad for `train`: ups (UPS head only), lora (LoRA weights + UPS head) or full; returns trainable names.
+
+    Frozen parameters never enter the optimizer, so they get neither gradients nor Adam state.
+    """
+    if train not in TRAIN_MODES:
+        raise ValueError(f"train must be one of {TRAIN_MODES}, got {train!r}")
+    for name, param in model.named_parameters():
+        if train == "full":
+            param.requires_grad_(True)
+        elif train == "ups":
+            param.requires_grad_(name.startswith("ups_head."))
+        else:
+            param.requires_grad_(name.startswith("ups_head.") or ".lora_" in name)
+    names = [name for name, param in model.named_parameters() if param.requires_grad]
+    if not names:
+        raise ValueError(f"--train {train} leaves nothing to train in this model")
+    return names
+
+
+def build_optimizer(model, lr, weight_decay=0.1, betas=(0.9, 0.95)):
+    """AdamW over the parameters that require grad (call after `set_trainable`)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=betas)
+
+
+@dataclass
+class Rows:
+    input_ids: torch.Tensor  # (N, L) long
+    prompt_lengths: Optional[torch.Tensor] = None  # (N,) long for SFT rows, None for packed pretraining rows
+
+    def __len__(self):
+        return self.input_ids.shape[0]
+
+    def take(self, indices):
+        """(input_ids, prompt_lengths or None) of the given row indices."""
+        pl = None if self.prompt_lengths is None else self.prompt_lengths[indices]
+        return self.input_ids[indices], pl
+
+
+def micro_batch_indices(micro_step, n_rows, micro_batch_size, rank, world_size, seed):
+    """Row indices of this rank's micro-batch number `micro_step` (0-based, counted over the whole run).
+
+    Each epoch is a fresh permutation drawn from (seed, epoch); its rows are cut into global batches of
+    micro_batch_size * world_size and rank r takes the r-th slice, so ranks never share a row within
+    an epoch. The remainder of an epoch that fills no global batch is skipped.
+    """
+    global_batch = micro_batch_size * world_size
+    per_epoch = n_rows // global_batch
+    if per_epoch == 0:
+        raise ValueError(f"{n_rows} training rows cannot fill one batch of {micro_batch_size} x {world_size} ranks")
+    epoch, position = divmod(micro_step, per_epoch)
+    order = _epoch_order(n_rows, seed, epoch)
+    start = position * global_batch + rank * micro_batch_size
+    return order[start : start + micro_batch_size]
+
+
+@lru_cache(maxsize=2)
+def _epoch_order(n_rows, seed, epoch):
+    return torch.randperm(n_rows, generator=torch.Generator().manual_seed(seed + epoch))

@@ -1,0 +1,438 @@
+"""The Fabric trainer (SMDM/pretrain/train_mdm.py) and the remedi pieces it is built from.
+
+Runs are tiny (d_model 32, 2 layers, 64-token rows, a handful of steps) and mostly in-process; one
+test launches the CLI as 2 DDP processes on the CPU (gloo).
+"""
+
+import csv
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.fabric import Fabric
+from safetensors.torch import load_file
+
+from remedi import LLaDAModelLM, RemeDiModel, UPSHead, UPSStream
+from remedi import checkpoint as ckpt
+from remedi import training
+from remedi.data.resolve import load_pairs, load_packed_rows, split_validation
+from remedi.data.sft import build_sft_examples
+from remedi.loading import load_model_and_tokenizer
+from remedi.metrics import expected_calibration_error, roc_auc
+from remedi.tokenizer import build_char_tokenizer, special_token_ids
+from remedi.tracking import MetricsLogger
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "SMDM" / "pretrain" / "train_mdm.py"
+SMALL = ["--seq-len", "64", "--micro-batch-size", "4", "--accelerator", "cpu", "--warmup-steps", "2", "--lr", "1e-3"]
+TINY = ["--d-model", "32", "--n-layers", "2", "--n-heads", "4", "--n-kv-heads", "2", "--mlp-hidden-size", "64", *SMALL]
+
+
+def _import_script():
+    spec = importlib.util.spec_from_file_location("train_mdm", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # importing must not parse argv or start anything
+    return module
+
+
+train_mdm = _import_script()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a shared 2-core machine threads spin-wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run(*argv):
+    return train_mdm.setup(train_mdm.parse_args([str(a) for a in argv]))
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """40 prompt/response pairs with distinct prompts, and a text file for pretraining."""
+    root = tmp_path_factory.mktemp("data")
+    pairs = [(f"{a}+{b}=? #{i}", f"{a}+{b}={a + b}") for i, (a, b) in enumerate(zip(range(10, 90, 2), range(57, 97)))]
+    with open(root / "pairs.jsonl", "w") as f:
+        for prompt, response in pairs:
+            f.write(json.dumps({"prompt": prompt, "response": response}) + "\n")
+    with open(root / "val.jsonl", "w") as f:
+        for i in range(8):
+            f.write(json.dumps({"prompt": f"{i}*3=? val", "response": f"{i}*3={3 * i}"}) + "\n")
+    with open(root / "text.jsonl", "w") as f:
+        for i in range(80):
+            f.write(json.dumps({"text": f"{i} plus {i + 7} is {2 * i + 7}."}) + "\n")
+    return {"root": root, "pairs": pairs}
+
+
+def prompt_prefixes(pairs):
+    """Token tuples of every chat-formatted prompt, as the trainer lays them out."""
+    examples = build_sft_examples(pairs, build_char_tokenizer(), 64)
+    return {tuple(row[:n].tolist()) for row, n in zip(examples.input_ids, examples.prompt_lengths)}
+
+
+def record_model_inputs(monkeypatch):
+    """Every input_ids tensor any LLaDAModelLM receives while patched."""
+    seen, forward = [], LLaDAModelLM.forward
+
+    def spy(self, input_ids, *args, **kwargs):
+        seen.append(input_ids.detach().clone())
+        return forward(self, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(LLaDAModelLM, "forward", spy)
+    return seen
+
+
+def assert_prompts_clean(seen, prefixes, mask_id):
+    rows = torch.cat(seen)
+    for row in rows.tolist():
+        assert any(tuple(row[: len(p)]) == p for p in prefixes), "a prompt token was noised"
+    assert (rows == mask_id).any(), "nothing was masked: the check above proves nothing"
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+
+
+def test_roc_auc_matches_a_hand_example_and_pair_counting():
+    assert roc_auc(torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([0, 0, 1, 1])) == pytest.approx(0.75)
+    # ties count one half: positives {1, 2} vs negatives {1, 1} -> (0.5 + 0.5 + 1 + 1) / 4
+    assert roc_auc(torch.tensor([1.0, 1.0, 1.0, 2.0]), torch.tensor([1, 0, 0, 1])) == pytest.approx(0.75)
+    g = torch.Generator().manual_seed(0)
+    scores, labels = torch.randint(0, 5, (300,), generator=g).float(), torch.rand(300, generator=g) < 0.3
+    pos, neg = scores[labels][:, None], scores[~labels][None, :]
+    brute = ((pos > neg).double() + 0.5 * (pos == neg).double()).mean().item()
+    assert roc_auc(scores, labels) == pytest.approx(brute, abs=1e-12)
+    assert math.isnan(roc_auc(torch.tensor([0.3, 0.4]), torch.tensor([1, 1])))
+
+
+def test_expected_calibration_error_hand_example():
+    # bin [0.1, 0.2): probs 0.12 + 0.18 vs targets 0 + 1 -> |-0.7|; bin [0.8, 0.9): 0.86 + 0.82 vs 1 + 0 -> |0.68|
+    probs, targets = torch.tensor([0.12, 0.18, 0.86, 0.82]), torch.tensor([0.0, 1.0, 1.0, 0.0])
+    assert expected_calibration_error(probs, targets) == pytest.approx((0.7 + 0.68) / 4)
+    assert expected_calibration_error(torch.tensor([0.55, 0.55]), torch.tensor([0.55, 0.55])) == pytest.approx(0.0)
+
+
+# ------------------------------------------------------------------------------------- training pieces
+
+
+def test_lr_warms_up_linearly_then_decays_by_cosine_to_min_lr():
+    lrs = [training.lr_at(s, 1.0, 0.1, warmup_steps=4, max_steps=20) for s in range(20)]
+    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert all(a >= b for a, b in zip(lrs[3:], lrs[4:]))
+    assert training.lr_at(20, 1.0, 0.1, 4, 20) == pytest.approx(0.1)
+    assert training.lr_at(12, 1.0, 0.1, 4, 20) == pytest.approx(0.55)  # halfway through the decay
+
+
+def test_micro_batches_are_disjoint_across_ranks_and_cover_an_epoch():
+    n, mb, world = 21, 2, 3  # 3 global batches of 6 per epoch, 3 rows left out
+    epoch = [training.micro_batch_indices(s, n, mb, r, world, seed=5) for s in range(3) for r in range(world)]
+    rows = torch.cat(epoch)
+    assert len(set(rows.tolist())) == 18
+    again = training.micro_batch_indices(1, n, mb, 2, world, seed=5)
+    assert torch.equal(again, epoch[1 * world + 2])  # a pure function of (step, rank): resumable
+    assert not torch.equal(training.micro_batch_indices(3, n, mb, 0, world, 5), epoch[0])  # next epoch reshuffles
+    with pytest.raises(ValueError, match="cannot fill one batch"):
+        training.micro_batch_indices(0, 5, mb, 0, world, 5)
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    fabric = Fabric(accelerator="cpu", devices=1)
+    state = {"model": torch.nn.Linear(3, 2), "step": 1}
+    good = ckpt.checkpoint_path(tmp_path, 1)
+    ckpt.save_checkpoint(fabric, good, state)
+    assert ckpt.latest_checkpoint(tmp_path) == good
+
+    def dies_mid_write(path, state, filter=None):
+        Path(path).write_bytes(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fabric, "save", dies_mid_write)
+    state["step"] = 2
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.save_checkpoint(fabric, ckpt.checkpoint_path(tmp_path, 2), state)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [good.name]
+    (tmp_path / "step-00000003.ckpt.tmp").write_bytes(b"left by a SIGKILL")
+    assert ckpt.latest_checkpoint(tmp_path) == good
+    assert torch.load(good, weights_only=True)["step"] == 1
+
+
+def test_flags_that_do_not_apply_are_errors():
+    for argv, message in [
+        (["--r-incorrect", "0.2"], "--r-incorrect only applies"),
+        (["--objective", "remask_sft", "--mode", "pretrain"], "use --mode sft"),
+        (["--train", "ups"], "needs a UPS head"),
+        (["--lora-r", "4"], "--lora-r only applies"),
+        (["--text-column", "body"], "--text-column only applies"),
+        (["--model-path", "x", "--model-config", "tiny"], "not both"),
+        (["--model-path", "x", "--d-model", "64"], "--d-model only applies"),
+        (["--val-data", "v.jsonl", "--val-fraction", "0.1"], "not both"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            train_mdm.parse_args(argv)
+    args = train_mdm.parse_args(["--objective", "remask_sft"])
+    assert (args.train, args.r_incorrect, args.replacement, args.lambda_ups) == ("ups", 0.1, "uniform", 1.0)
+    assert (args.ups_label_smoothing, args.ups_on_all_positions, args.val_fraction) == (0.0, False, 0.05)
+
+
+def test_data_specs(data):
+    fixture = ROOT / "tests" / "fixtures" / "opc_sft_stage2_educational_instruct_sample.jsonl"
+    pairs = load_pairs(str(fixture), "instruction", "output")
+    assert len(pairs) == 5 and pairs[0][0].startswith("Write a Python function")
+    for spec, message in [("gsm8k:main", "fixed columns"), ("wikitext", "--data must be one of")]:
+        with pytest.raises(ValueError, match=message):
+            load_pairs(spec)
+    rows = load_packed_rows(str(data["root"] / "text.jsonl"), build_char_tokenizer(), 32)
+    assert rows.shape[1] == 32 and rows.shape[0] > 20
+    with pytest.raises(ValueError, match="local"):
+        load_packed_rows("gsm8k", build_char_tokenizer(), 32)
+    train_idx, val_idx = split_validation(40, 0.1, seed=0)
+    assert len(val_idx) == 4 and not set(train_idx.tolist()) & set(val_idx.tolist())
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed")
+def test_wandb_without_the_package_is_a_clear_error(tmp_path):
+    with pytest.raises(RuntimeError, match="pip install wandb"):
+        MetricsLogger(tmp_path / "metrics.csv", ["loss"], wandb_mode="offline")
+
+
+# ------------------------------------------------------------------------------------------- full runs
+
+
+@pytest.fixture(scope="module")
+def ups_run(data, tmp_path_factory):
+    """Remask SFT, --train ups: 4 steps, validation and a checkpoint every 2, model inputs recorded."""
+    out = tmp_path_factory.mktemp("ups_run")
+    with pytest.MonkeyPatch.context() as mp:
+        seen = record_model_inputs(mp)
+        state = run("--objective", "remask_sft", "--data", data["root"] / "pairs.jsonl", "--val-fraction", "0.2",
+                    "--max-steps", 4, "--val-every", 2, "--save-every", 2, "--ups-width", 16, "--out-dir", out, *TINY)
+    return {"out": out, "state": state, "seen": seen}
+
+
+def test_metrics_csv_has_one_row_per_step_and_validation_metrics(ups_run):
+    rows = read_csv(ups_run["out"] / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert all(math.isfinite(float(r[k])) for r in rows for k in ("loss", "diffusion", "ups", "lr", "grad_norm"))
+    assert all(float(r["loss"]) == pytest.approx(float(r["diffusion"]) + float(r["ups"])) for r in rows)
+    assert [r["val_loss"] != "" for r in rows] == [False, True, False, True]
+    for r in rows[1::2]:
+        assert 0.0 <= float(r["val_ups_auc"]) <= 1.0
+        assert 0.0 <= float(r["val_ups_ece_masked"]) <= float(r["val_ups_mae_masked"]) + 1e-6  # ECE <= MAE
+        assert 0.0 <= float(r["val_masked_acc"]) <= 1.0
+
+
+def test_train_ups_freezes_the_backbone(ups_run, data):
+    model, optimizer = ups_run["state"]["model"].module, ups_run["state"]["optimizer"].optimizer
+    head = {n: p for n, p in model.named_parameters() if n.startswith("ups_head.")}
+    frozen = [p for n, p in model.named_parameters() if n not in head]
+    assert head and frozen and all(p.requires_grad for p in head.values()) and not any(p.requires_grad for p in frozen)
+    optimized = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert optimized == {id(p) for p in head.values()}
+    assert {id(p) for p in optimizer.state} == optimized  # Adam state only for the head
+    tokenizer = build_char_tokenizer()
+    examples = build_sft_examples(data["pairs"][:4], tokenizer, 64)
+    cfg = train_mdm.loss_config(train_mdm.parse_args(["--objective", "remask_sft"]), tokenizer)
+    training.compute_loss(model, examples.input_ids, examples.prompt_lengths, cfg).loss.backward()
+    assert all(p.grad is None for p in frozen) and all(p.grad is not None for p in head.values())
+    model.zero_grad(set_to_none=True)
+    saved = torch.load(ups_run["out"] / "checkpoints" / "step-00000004.ckpt", weights_only=True)["model"]
+    assert set(saved) == set(head)  # checkpoints skip the frozen weights
+
+
+def test_sft_prompt_is_never_noised_by_remask_sft(ups_run, data):
+    mask_id = special_token_ids(build_char_tokenizer())["mask_id"]
+    assert_prompts_clean(ups_run["seen"], prompt_prefixes(data["pairs"]), mask_id)
+
+
+def test_export_loads_as_ups_head_and_runs_generate(ups_run, capsys):
+    out, model = ups_run["out"], ups_run["state"]["model"].module
+    head = UPSHead.load(out / "ups")
+    for name, value in head.state_dict().items():
+        assert torch.equal(value, model.ups_head.state_dict()[name])
+    loaded, _ = load_model_and_tokenizer(str(out))
+    assert isinstance(loaded, RemeDiModel)  # OUT_DIR/ups picked up by the sampler's loader
+    for name, value in loaded.backbone.state_dict().items():
+        assert torch.equal(value, model.backbone.state_dict()[name])
+    import generate
+
+    generate.main(["--model", str(out), "--steps", "4", "--gen-length", "8", "--block-length", "8"])
+    assert "ups confidence, remask=True" in capsys.readouterr().out
+
+
+def test_mdm_sft_never_noises_the_prompt(data, tmp_path, monkeypatch):
+    seen = record_model_inputs(monkeypatch)
+    run("--objective", "mdm", "--data", data["root"] / "pairs.jsonl", "--val-fraction", 0, "--max-steps", 3,
+        "--out-dir", tmp_path, *TINY)
+    assert_prompts_clean(seen, prompt_prefixes(data["pairs"]), special_token_ids(build_char_tokenizer())["mask_id"])
+
+
+def test_remask_sft_starts_from_a_trained_model_directory_in_bf16(data, tmp_path):
+    run("--objective", "mdm", "--data", data["root"] / "pairs.jsonl", "--val-fraction", 0, "--max-steps", 2,
+        "--out-dir", tmp_path / "base", *TINY)
+    state = run("--objective", "remask_sft", "--model-path", tmp_path / "base", "--precision", "bf16-true",
+                "--data", data["root"] / "pairs.jsonl", "--val-fraction", 0.2, "--max-steps", 2, "--ups-width", 16,
+                "--out-dir", tmp_path / "remask", *SMALL)
+    base = load_file(tmp_path / "base" / "model.safetensors")
+    trained = state["model"].module.backbone.state_dict()
+    assert all(trained[k].dtype == torch.bfloat16 and torch.equal(trained[k], base[k].bfloat16()) for k in base)
+    assert all(math.isfinite(float(r["loss"])) for r in read_csv(tmp_path / "remask" / "metrics.csv"))
+    loaded, _ = load_model_and_tokenizer(str(tmp_path / "remask"))
+    assert isinstance(loaded, RemeDiModel) and loaded.config.d_model == 32
+
+
+def test_remask_sft_trains_a_dual_stream_ups_and_exports_it(data, tmp_path):
+    state = run("--objective", "remask_sft", "--ups-arch", "stream", "--ups-read-layers", "0", "1",
+                "--ups-stream-dim", "16", "--data", data["root"] / "pairs.jsonl", "--val-fraction", 0.2,
+                "--max-steps", 3, "--out-dir", tmp_path, *TINY)
+    stream = state["model"].module.ups_head
+    assert stream.read_layers == [0, 1]
+    # --train ups: the write-back projections start at zero and are trained, the backbone is not.
+    assert any(w.weight.abs().sum() > 0 for w in stream.write)
+    loaded, _ = load_model_and_tokenizer(str(tmp_path))
+    assert isinstance(loaded.ups_head, UPSStream)
+    with pytest.raises(ValueError, match="only applies"):
+        train_mdm.parse_args(["--objective", "remask_sft", "--ups-stream-dim", "16"])
+
+
+def test_fsdp_is_refused_on_cpu_with_lightnings_message():
+    with pytest.raises(ValueError, match="FSDP is only available on GPU"):
+        train_mdm.setup(train_mdm.parse_args(["--strategy", "fsdp", "--accelerator", "cpu"]))
+
+
+def test_train_lora_trains_block_adapters_and_the_ups_head_only(data, tmp_path):
+    state = run("--objective", "remask_sft", "--train", "lora", "--lora-r", 2, "--data", data["root"] / "pairs.jsonl",
+                "--val-data", data["root"] / "val.jsonl", "--prompt-column", "prompt", "--response-column", "response",
+                "--max-steps", 2, "--val-every", 2, "--ups-width", 16, "--out-dir", tmp_path, *TINY)
+    model, optimizer = state["model"].module, state["optimizer"].optimizer
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("ups_head.") or ".blocks." in n and ".lora_" in n for n in trainable)
+    assert any(".blocks.0.ff_out.lora_A" in n for n in trainable)  # the block's ff_out gets LoRA ...
+    lm_head = model.backbone.get_base_model().model.transformer.ff_out
+    assert type(lm_head) is torch.nn.Linear  # ... the LM head of the same name does not
+    optimized = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    named = dict(model.named_parameters())
+    assert optimized == {id(named[n]) for n in trainable} and {id(p) for p in optimizer.state} <= optimized
+    assert all(named[n].grad is None for n in named if n not in trainable)
+    # The export merges the adapters: a plain LLaDA checkpoint whose logits equal the adapted model's.
+    loaded, _ = load_model_and_tokenizer(str(tmp_path))
+    x = torch.randint(7, 100, (2, 16))
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x).logits, model(x).logits, rtol=1e-5, atol=1e-5)
+    assert read_csv(tmp_path / "metrics.csv")[-1]["val_ups_auc"] != ""
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("mode", ["remask_lora", "pretrain"])
+def test_resumed_run_reproduces_the_uninterrupted_losses(data, tmp_path, monkeypatch, mode):
+    """6 steps straight vs killed during step 6 (checkpoints at 2 and 4) + --resume: the same CSV, bit for bit."""
+    if mode == "remask_lora":  # exercises the noise generator, LoRA dropout (torch RNG), accumulation, validation
+        argv = ["--objective", "remask_sft", "--train", "lora", "--lora-dropout", 0.2, "--replacement", "batch",
+                "--data", data["root"] / "pairs.jsonl", "--val-fraction", 0.2, "--val-every", 3, "--ups-width", 16,
+                "--grad-accum-steps", 2]
+    else:  # exercises the data generator (random-length crops)
+        argv = ["--mode", "pretrain", "--data", data["root"] / "text.jsonl", "--random-length-prob", 0.5,
+                "--val-fraction", 0]
+    argv += ["--max-steps", 6, "--save-every", 2, *TINY]
+    run(*argv, "--out-dir", tmp_path / "straight")
+
+    calls, real_step = [0], training.train_step
+
+    def dies_in_step_6(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 6:
+            raise Killed
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_step", dies_in_step_6)
+    with pytest.raises(Killed):
+        run(*argv, "--out-dir", tmp_path / "resumed")
+    monkeypatch.setattr(training, "train_step", real_step)
+    assert [int(r["step"]) for r in read_csv(tmp_path / "resumed" / "metrics.csv")] == [1, 2, 3, 4, 5]
+    with pytest.raises(FileExistsError, match="--resume"):
+        run(*argv, "--out-dir", tmp_path / "resumed")
+    run(*argv, "--out-dir", tmp_path / "resumed", "--resume")
+
+    straight, resumed = (read_csv(tmp_path / d / "metrics.csv") for d in ("straight", "resumed"))
+    assert [r["step"] for r in resumed] == ["1", "2", "3", "4", "5", "6"]
+    for a, b in zip(straight, resumed):
+        assert {k: v for k, v in a.items() if k != "step_time_s"} == {k: v for k, v in b.items() if k != "step_time_s"}
+    weights = [load_file(tmp_path / d / "model.safetensors") for d in ("straight", "resumed")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path, monkeypatch):
+    calls, real_loss = [0], training.compute_loss
+
+    def nan_in_step_3(*args, **kwargs):
+        calls[0] += 1
+        out = real_loss(*args, **kwargs)
+        if calls[0] == 3:
+            out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(training, "compute_loss", nan_in_step_3)
+    with pytest.raises(training.NonFiniteLossError, match=r"step 3: non-finite training loss nan.*step-00000002\.ckpt"):
+        run("--objective", "remask_sft", "--train", "full", "--data", data["root"] / "pairs.jsonl", "--val-fraction", 0,
+            "--max-steps", 6, "--save-every", 2, "--ups-width", 16, "--out-dir", tmp_path, *TINY)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-00000002.ckpt"]
+    saved = torch.load(tmp_path / "checkpoints" / "step-00000002.ckpt", weights_only=True)
+    assert saved["step"] == 2 and all(torch.isfinite(v).all() for v in saved["model"].values())
+    assert [r["step"] for r in read_csv(tmp_path / "metrics.csv")] == ["1", "2"]
+    assert not (tmp_path / "model.safetensors").exists()  # no export of a broken run
+
+
+# ---------------------------------------------------------------------------------------- distributed
+
+
+DDP_ENTRY = """
+import sys
+import torch
+sys.path.insert(0, {script_dir!r})
+import train_mdm
+
+# The CLI, plus one line: every rank dumps the parameters it ends with.
+state = train_mdm.setup(train_mdm.parse_args())
+rank = torch.distributed.get_rank()
+torch.save(state["model"].state_dict(), {out!r} + f"/params-rank{{rank}}.pt")
+"""
+
+
+def test_ddp_on_two_cpu_processes_ends_with_identical_parameters(data, tmp_path):
+    entry = tmp_path / "entry.py"
+    entry.write_text(textwrap.dedent(DDP_ENTRY.format(script_dir=str(SCRIPT.parent), out=str(tmp_path))))
+    out = tmp_path / "run"
+    argv = ["--objective", "remask_sft", "--train", "full", "--data", data["root"] / "pairs.jsonl",
+            "--val-fraction", 0.2, "--max-steps", 3, "--val-every", 3, "--save-every", 1, "--ups-width", 16,
+            "--out-dir", out,
+            "--devices", 2, "--strategy", "ddp", *TINY]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, str(entry), *map(str, argv)], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f"params-rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert set(rank0) == set(rank1)
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    exported = load_file(out / "model.safetensors")
+    assert all(torch.equal(exported[k], rank0["backbone." + k]) for k in exported)
+    after_step_1 = torch.load(out / "checkpoints" / "step-00000001.ckpt", weights_only=True)["model"]
+    assert not all(torch.equal(after_step_1[k], rank0[k]) for k in rank0)  # the weights did move
+    assert [r["step"] for r in read_csv(out / "metrics.csv")] == ["1", "2", "3"]

@@ -22,7 +22,8 @@ from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_to
 from remedi.sampling import CONFIDENCE_SOURCES, generate
 from remedi.tokenizer import special_token_ids
 from remedi.ups import RemeDiModel
-from remedi.viz import MASK_TEXT, MASKED, mask_count_figure, render_step_html, scheduled_mask_counts, step_view
+from remedi.sampling import scheduled_mask_counts
+from remedi.viz import MASK_TEXT, MASKED, mask_count_figure, render_step_html, step_view
 
 
 @dataclass

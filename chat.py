@@ -13,8 +13,9 @@ import torch
 
 from generate import summarise_trace
 from remedi.tokenizer import encode_prompts
-from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
-from remedi.sampling import CONFIDENCE_SOURCES, generate
+from remedi.cli import add_model_arguments, add_sampler_arguments
+from remedi.loading import load_model_and_tokenizer
+from remedi.sampling import generate
 from remedi.tokenizer import special_token_ids
 
 
@@ -60,20 +61,8 @@ def decode_answer(tokenizer, answer_ids, stop_ids):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory, or {TINY_RANDOM!r}")
-    parser.add_argument("--ups", default=None, help="directory with UPS head weights (ups_config.json)")
-    parser.add_argument("--steps", type=int, default=32)
-    parser.add_argument("--gen-length", type=int, default=32)
-    parser.add_argument("--block-length", type=int, default=32)
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--cfg-scale", type=float, default=0.0)
-    parser.add_argument("--confidence-source", choices=CONFIDENCE_SOURCES, default=None,
-                        help="default: ups if the model has a UPS head, else tps_prob")
-    parser.add_argument("--remask", action=argparse.BooleanOptionalAction, default=None,
-                        help="RemeDi remasking (default: on with ups, off otherwise)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
+    add_model_arguments(parser)
+    add_sampler_arguments(parser)
     parser.add_argument("--max-turns", type=int, default=None, help="stop after this many replies")
     parser.add_argument("--show-prompt", action="store_true",
                         help="print each templated prompt as a JSON string before sampling")

@@ -8,13 +8,14 @@ import json
 
 import torch
 
-from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
-from remedi.sampling import CONFIDENCE_SOURCES, add_gumbel_noise, generate, get_num_transfer_tokens
+from remedi.cli import add_model_arguments, add_sampler_arguments
+from remedi.loading import load_model_and_tokenizer
+from remedi.sampling import add_gumbel_noise, generate, get_num_transfer_tokens
 from remedi.tokenizer import encode_prompts, special_token_ids
 
 __all__ = ["generate", "get_num_transfer_tokens", "add_gumbel_noise", "encode_prompts"]
 
-DEFAULT_PROMPT = "Compute 48 + 37 - 12."
+DEFAULT_PROMPT = "Compute 7 - 3 + 5 - 8 + 2."
 
 
 def summarise_trace(trace):
@@ -33,25 +34,13 @@ def summarise_trace(trace):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory, or {TINY_RANDOM!r}")
-    parser.add_argument("--ups", default=None, help="directory with UPS head weights (ups_config.json)")
+    add_model_arguments(parser)
+    add_sampler_arguments(parser)
     parser.add_argument("--prompt", action="append", help="a prompt; repeat for a batch")
     parser.add_argument("--no-chat-template", action="store_true", help="feed prompts raw (base models)")
-    parser.add_argument("--steps", type=int, default=32)
-    parser.add_argument("--gen-length", type=int, default=32)
-    parser.add_argument("--block-length", type=int, default=32)
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--cfg-scale", type=float, default=0.0)
-    parser.add_argument("--confidence-source", choices=CONFIDENCE_SOURCES, default=None,
-                        help="default: ups if the model has a UPS head, else tps_prob")
-    parser.add_argument("--remask", action=argparse.BooleanOptionalAction, default=None,
-                        help="RemeDi remasking (default: on with ups, off otherwise)")
-    parser.add_argument("--logits-eos-inf", action="store_true")
-    parser.add_argument("--confidence-eos-eot-inf", action="store_true")
+    parser.add_argument("--logits-eos-inf", action="store_true", help="never predict EOS")
+    parser.add_argument("--confidence-eos-eot-inf", action="store_true", help="fill EOS/EoT positions last")
     parser.add_argument("--trace", default=None, help="write one JSON line per step to this file")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
     return parser.parse_args(argv)
 
 

@@ -45,6 +45,21 @@ def get_num_transfer_tokens(mask_index, steps):
     return (base + (step_ids < remainder).long()).to(torch.int64)
 
 
+def scheduled_mask_counts(gen_length, block_length, steps):
+    """Masked answer tokens after each step of a whole generation under the linear schedule.
+
+    Both update rules (with or without remasking) must produce exactly these counts; the evaluation
+    checks traces against them and the app draws them as the reference curve.
+    """
+    num_blocks = gen_length // block_length
+    per_block = get_num_transfer_tokens(torch.ones(1, block_length, dtype=torch.bool), steps // num_blocks)[0]
+    counts = []
+    for block in range(num_blocks):
+        left = gen_length - block * block_length
+        counts += [left - done for done in per_block.cumsum(0).tolist()]
+    return counts
+
+
 def model_ups_logits(output):
     """UPS scores by duck typing: ours are `ups_logits`, the official RemeDi checkpoints' `confidences`."""
     for name in ("ups_logits", "confidences"):

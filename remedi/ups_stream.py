@@ -14,7 +14,6 @@ It attaches to any backbone that keeps its layers in a ModuleList named `blocks`
 forward hooks that are active only while `RemeDiModel.forward` runs.
 """
 
-import torch
 import torch.nn as nn
 
 from .config import LLaDAConfig

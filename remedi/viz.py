@@ -10,10 +10,8 @@ the answer is in one of four states after a step:
 
 import html
 
-import torch
 from matplotlib.figure import Figure
 
-from .sampling import get_num_transfer_tokens
 
 MASKED, FILLED, REMASKED, KEPT = "masked", "filled", "remasked", "kept"
 TOKEN_STATES = (MASKED, FILLED, REMASKED, KEPT)
@@ -83,18 +81,6 @@ def render_step_html(texts, states, legend=True):
         f'word-break:break-all;line-height:1.8">{"".join(spans)}</div>'
     )
     return "".join(parts)
-
-
-def scheduled_mask_counts(gen_length, block_length, steps):
-    """Masked answer tokens after each step under LLaDA's linear schedule (what remasking must match)."""
-    num_blocks = gen_length // block_length
-    per_block = get_num_transfer_tokens(torch.ones(1, block_length, dtype=torch.bool), steps // num_blocks)[0]
-    counts = []
-    for block in range(num_blocks):
-        left = gen_length - block * block_length
-        for transferred in per_block.cumsum(0).tolist():
-            counts.append(left - transferred)
-    return counts
 
 
 def mask_count_figure(trace, schedule, row=0):

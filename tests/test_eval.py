@@ -9,11 +9,11 @@ import torch
 from remedi.eval import answers
 from remedi.eval.__main__ import main as eval_main
 from remedi.eval.detection import ups_detection
-from remedi.eval.runner import (SamplerOptions, Setting, build_grid, check_mask_counts, expected_masked_counts,
+from remedi.eval.runner import (SamplerOptions, Setting, build_grid, check_mask_counts,
                                 model_has_ups, parse_steps, sample)
 from remedi.eval.stats import (accuracy_ci, bootstrap_indices, confusion_matrix, paired_difference_ci, roc_auc)
 from remedi.eval.trajectory import REMASKED, FILLED, replay, trajectory_figure, trajectory_html
-from remedi.sampling import generate
+from remedi.sampling import generate, scheduled_mask_counts
 from remedi.tiny import build_tiny_random
 from tests.helpers import MASK_ID, ScriptedModel, random_prompt, tiny_backbone, tiny_remedi
 
@@ -175,7 +175,7 @@ def test_mask_count_check_flags_a_wrong_schedule():
     model = tiny_remedi()
     _, trace = generate(model, random_prompt(), steps=6, gen_length=16, block_length=16, mask_id=MASK_ID,
                         return_trace=True)
-    assert expected_masked_counts(16, 16, 6) == [13, 10, 7, 4, 2, 0]
+    assert scheduled_mask_counts(16, 16, 6) == [13, 10, 7, 4, 2, 0]
     assert check_mask_counts(trace, 16, 16, 6) == {"ok": True, "max_error": 0}
     assert not check_mask_counts(trace, 16, 8, 6)["ok"]  # 2 blocks of 3 steps: 13 10 8 5 2 0
     assert not check_mask_counts(trace, 16, 16, 8)["ok"]  # a different number of steps

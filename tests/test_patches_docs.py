@@ -10,9 +10,9 @@ DOCS = sorted((ROOT / "remedi_patches").glob("*.md"))
 
 
 def our_files(doc_text):
-    """Files named in the doc's `- ours:` line."""
-    line = next(l for l in doc_text.splitlines() if l.startswith("- ours:"))
-    return [ROOT / p for p in re.findall(r"`([\w/.-]+\.py)`", line)]
+    """Files named in the doc's `- ours:` item (which may wrap over several lines)."""
+    item = re.search(r"^- ours:(.*?)(?=^\S|^\s*$)", doc_text, flags=re.M | re.S).group(1)
+    return [ROOT / p for p in re.findall(r"`([\w/.-]+\.py)`", item)]
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=[d.name for d in DOCS])

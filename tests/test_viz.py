@@ -4,10 +4,10 @@ import re
 import pytest
 from matplotlib.figure import Figure
 
-from remedi.sampling import generate
+from remedi.sampling import generate, scheduled_mask_counts
 from remedi.tokenizer import build_char_tokenizer, special_token_ids
-from remedi.viz import (FILLED, KEPT, MASK_TEXT, MASKED, REMASKED, mask_count_figure, render_step_html,
-                        scheduled_mask_counts, step_view, token_states)
+from remedi.viz import (FILLED, KEPT, MASK_TEXT, MASKED, REMASKED, mask_count_figure, render_step_html, step_view,
+                        token_states)
 from tests.helpers import MASK_ID, random_prompt, tiny_remedi
 
 

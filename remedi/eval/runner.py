@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from remedi.tokenizer import encode_prompts
 from remedi.eval.answers import grade
 from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
-from remedi.sampling import generate, get_num_transfer_tokens, model_ups_logits
+from remedi.sampling import generate, model_ups_logits, scheduled_mask_counts
 from remedi.tokenizer import special_token_ids
 
 BASELINE = ("tps_prob", False)  # LLaDA's low-confidence sampler: every difference is reported against it
@@ -86,20 +86,9 @@ def build_grid(sources, remask_modes, steps, block_lengths, gen_length, has_ups)
     return settings, notes
 
 
-def expected_masked_counts(gen_length, block_length, steps):
-    """Masked answer tokens after each step under LLaDA's linear schedule."""
-    num_blocks = gen_length // block_length
-    per_block = get_num_transfer_tokens(torch.ones(1, block_length, dtype=torch.bool), steps // num_blocks)[0]
-    counts = []
-    for block in range(num_blocks):
-        left = gen_length - block * block_length
-        counts += [left - int(done) for done in per_block.cumsum(0)]
-    return counts
-
-
 def check_mask_counts(trace, gen_length, block_length, steps):
     """{ok, max_error}: every row's masked count after every step vs the schedule."""
-    expected = torch.tensor(expected_masked_counts(gen_length, block_length, steps))
+    expected = torch.tensor(scheduled_mask_counts(gen_length, block_length, steps))
     if len(trace) != len(expected):  # a different number of steps than the schedule has
         return {"ok": False, "max_error": None}
     observed = torch.tensor([record["masked_count"] for record in trace])  # (steps, B)
@@ -180,7 +169,7 @@ def run_setting(model, tokenizer, problems, setting, options, seed=0, bar=None):
         "completions": completions,
         "mask_schedule_ok": all(e == 0 for e in errors),
         "mask_schedule_max_error": None if None in errors else max(errors),
-        "masked_expected": expected_masked_counts(options.gen_length, setting.block_length, setting.steps),
+        "masked_expected": scheduled_mask_counts(options.gen_length, setting.block_length, setting.steps),
         "masked_observed_mean": torch.tensor(masked, dtype=torch.float).mean(dim=0).tolist(),
         "remasks_per_step": remasked.mean(dim=0).tolist(),
         "remasks_per_answer": float(remasked.sum(dim=1).mean()),

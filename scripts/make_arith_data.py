@@ -1,0 +1,136 @@
+"""Generate the arithmetic-chain demo task in GSM8K's schema: train/val/test (and a fresh test) jsonl.
+
+A problem is a chain of `--num-ops` additions/subtractions worked one operation per line, e.g.
+
+    {"question": "Compute 4 - 1 - 3 + 1 + 4.", "answer": "4-1=3\n3-3=0\n0+1=1\n1+4=5\n#### 5"}
+
+The last line is GSM8K's `#### <number>`, so the evaluation path that scores GSM8K (take the number
+after '####') scores this task unchanged.
+
+Ranges:
+  - operands: integers drawn uniformly from [0, max_value] (default 9);
+  - operators: '+' or '-' with equal probability; `--num-ops` of them (default 4);
+  - every intermediate and final result must lie in [0, max_value]; chains that leave it are redrawn,
+    so problems are uniform over the valid chains (10 * 11**4 = 146,410 for the defaults, whose
+    final answers are uniform over 0..9).
+Why these defaults: each worked line is a one-digit lookup given the line above, which a 0.8M-parameter
+model learns in about 10 minutes on one CPU thread (100 % exact with one denoising step per token),
+while the final result depends on all five operands, which the same model mostly fails to compute in
+one parallel step (about 35 %); two-digit chains (`--max-value 99 --num-ops 2`) were not learned in
+1,000 steps. `--fixed-width` zero-pads numbers to max_value's digit count so every
+problem of a given operator pattern has the same character layout.
+
+Splits: questions are unique within and across train/val/test (drawn without replacement from one
+seeded stream), so no test question is ever trained on. `--fresh-seed S` additionally writes
+`test_fresh.jsonl` from an independent stream seeded with S, excluding the train and val questions:
+a second sample of the test distribution, whose accuracy must match test.jsonl within noise.
+
+    python scripts/make_arith_data.py                     # data/arith/{train,val,test}.jsonl
+    python scripts/make_arith_data.py --fresh-seed 1234   # ... and test_fresh.jsonl
+"""
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+
+def sample_chain(rng, num_ops, max_value):
+    """Operands and operators of one valid chain (all partial results in [0, max_value])."""
+    while True:
+        operands = [rng.randint(0, max_value) for _ in range(num_ops + 1)]
+        operators = [rng.choice("+-") for _ in range(num_ops)]
+        value, ok = operands[0], True
+        for op, b in zip(operators, operands[1:]):
+            value = value + b if op == "+" else value - b
+            ok = ok and 0 <= value <= max_value
+        if ok:
+            return operands, operators
+
+
+def format_problem(operands, operators, width=0):
+    """The GSM8K-schema record: question, and one worked line per operation then '#### result'.
+
+    width > 0 zero-pads every number of the question and of the worked lines to that many digits, so
+    that all problems share one character layout; the final '#### result' stays a plain integer.
+    """
+    n = lambda v: str(v).zfill(width)
+    terms = [n(operands[0])]
+    for op, b in zip(operators, operands[1:]):
+        terms += [op, n(b)]
+    lines, value = [], operands[0]
+    for op, b in zip(operators, operands[1:]):
+        result = value + b if op == "+" else value - b
+        lines.append(f"{n(value)}{op}{n(b)}={n(result)}")
+        value = result
+    lines.append(f"#### {value}")
+    return {"question": f"Compute {' '.join(terms)}.", "answer": "\n".join(lines)}
+
+
+def draw_unique(rng, n, num_ops, max_value, width=0, exclude=()):
+    """n records with distinct questions, none of them in `exclude` (a set of question strings)."""
+    seen, records = set(exclude), []
+    attempts = 0
+    while len(records) < n:
+        attempts += 1
+        if attempts > 100 * n + 10_000:
+            raise ValueError(f"cannot draw {n} distinct new problems with num_ops={num_ops}, max_value={max_value}")
+        record = format_problem(*sample_chain(rng, num_ops, max_value), width)
+        if record["question"] not in seen:
+            seen.add(record["question"])
+            records.append(record)
+    return records
+
+
+def make_splits(seed=0, n_train=20_000, n_val=500, n_test=1_000, num_ops=4, max_value=9, fresh_seed=None,
+                fixed_width=False):
+    """Dict split name -> list of records; 'test_fresh' is present when fresh_seed is given."""
+    width = len(str(max_value)) if fixed_width else 0
+    records = draw_unique(random.Random(seed), n_train + n_val + n_test, num_ops, max_value, width)
+    splits = {
+        "train": records[:n_train],
+        "val": records[n_train : n_train + n_val],
+        "test": records[n_train + n_val :],
+    }
+    if fresh_seed is not None:
+        if fresh_seed == seed:
+            raise ValueError("--fresh-seed must differ from --seed, or the fresh test set is not fresh")
+        exclude = {r["question"] for r in splits["train"] + splits["val"]}
+        splits["test_fresh"] = draw_unique(random.Random(fresh_seed), n_test, num_ops, max_value, width, exclude)
+    return splits
+
+
+def write_jsonl(records, path):
+    with open(path, "w") as f:
+        for record in records:
+            f.write(json.dumps(record) + "\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out-dir", default="data/arith")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fresh-seed", type=int, default=None, help="also write test_fresh.jsonl from this seed")
+    parser.add_argument("--n-train", type=int, default=20_000)
+    parser.add_argument("--n-val", type=int, default=500)
+    parser.add_argument("--n-test", type=int, default=1_000)
+    parser.add_argument("--num-ops", type=int, default=4, help="operations per chain")
+    parser.add_argument("--max-value", type=int, default=9, help="operands and all results lie in [0, max_value]")
+    parser.add_argument("--fixed-width", action="store_true", help="zero-pad numbers to max_value's digit count")
+    args = parser.parse_args(argv)
+    if args.num_ops < 1 or args.max_value < 1:
+        parser.error("--num-ops and --max-value must be at least 1")
+
+    splits = make_splits(args.seed, args.n_train, args.n_val, args.n_test, args.num_ops, args.max_value,
+                         args.fresh_seed,
+                         args.fixed_width)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, records in splits.items():
+        path = out_dir / f"{name}.jsonl"
+        write_jsonl(records, path)
+        print(f"{path}: {len(records)} problems, {path.stat().st_size / 1e3:.0f} kB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The arithmetic-chain generator: deterministic, GSM8K schema, correct answers, disjoint splits."""
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from remedi.tokenizer import build_char_tokenizer
+
+_PATH = Path(__file__).resolve().parents[1] / "scripts" / "make_arith_data.py"
+_spec = importlib.util.spec_from_file_location("make_arith_data", _PATH)
+arith = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(arith)
+
+SMALL = dict(n_train=300, n_val=50, n_test=100)
+
+
+def _questions(records):
+    return [r["question"] for r in records]
+
+
+def test_same_seed_same_data_and_other_seed_other_data():
+    assert arith.make_splits(seed=5, **SMALL) == arith.make_splits(seed=5, **SMALL)
+    assert _questions(arith.make_splits(seed=6, **SMALL)["test"]) != _questions(arith.make_splits(seed=5, **SMALL)["test"])
+
+
+def test_cli_writes_gsm8k_schema(tmp_path):
+    arith.main(["--out-dir", str(tmp_path), "--n-train", "40", "--n-val", "10", "--n-test", "20", "--fresh-seed", "9"])
+    sizes = {"train": 40, "val": 10, "test": 20, "test_fresh": 20}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.jsonl" for name in sizes)
+    for name, n in sizes.items():
+        rows = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+        assert len(rows) == n
+        for row in rows:
+            assert set(row) == {"question", "answer"}
+            assert re.fullmatch(r"Compute \d+( [+-] \d+)+\.", row["question"])
+            assert re.search(r"\n#### \d+$", row["answer"])
+
+
+@pytest.mark.parametrize("fixed_width", [False, True])
+@pytest.mark.parametrize("num_ops,max_value", [(1, 9), (2, 99), (3, 50)])  # (1, 9) has only 110 valid chains
+def test_answers_recompute_and_stay_in_range(num_ops, max_value, fixed_width):
+    splits = arith.make_splits(seed=1, n_train=100, n_val=0, n_test=0, num_ops=num_ops, max_value=max_value,
+                               fixed_width=fixed_width)
+    n = (lambda v: str(v).zfill(len(str(max_value)))) if fixed_width else str
+    for row in splits["train"]:
+        tokens = row["question"][len("Compute ") : -1].split(" ")
+        assert tokens[::2] == [n(int(t)) for t in tokens[::2]]
+        numbers, operators = [int(t) for t in tokens[::2]], tokens[1::2]
+        assert len(operators) == num_ops and all(0 <= n <= max_value for n in numbers)
+        *steps, final = row["answer"].split("\n")
+        value = numbers[0]
+        for line, op, b in zip(steps, operators, numbers[1:], strict=True):
+            left, right = re.fullmatch(r"(\d+)[+-](\d+)=(\d+)", line).group(1, 3)
+            expected = value + b if op == "+" else value - b
+            assert line == f"{n(value)}{op}{n(b)}={n(expected)}" and int(left) == value and int(right) == expected
+            assert 0 <= expected <= max_value
+            value = expected
+        assert final == f"#### {value}"
+
+
+def test_splits_are_disjoint_and_fresh_test_excludes_training_questions():
+    # A small problem space (462 chains), so that a missing exclusion would show up as overlap.
+    splits = arith.make_splits(seed=2, fresh_seed=3, n_train=200, n_val=50, n_test=50, num_ops=1, max_value=20)
+    sets = {name: set(_questions(records)) for name, records in splits.items()}
+    for name, records in splits.items():
+        assert len(sets[name]) == len(records), f"duplicate questions in {name}"
+    assert not sets["train"] & sets["val"] and not sets["train"] & sets["test"] and not sets["val"] & sets["test"]
+    assert not sets["test_fresh"] & (sets["train"] | sets["val"])
+    assert _questions(splits["test_fresh"]) != _questions(splits["test"])
+
+
+def test_fresh_seed_must_differ_and_impossible_requests_fail():
+    with pytest.raises(ValueError, match="differ"):
+        arith.make_splits(seed=4, fresh_seed=4, **SMALL)
+    with pytest.raises(ValueError, match="distinct"):
+        arith.make_splits(seed=0, n_train=200, n_val=0, n_test=0, num_ops=1, max_value=3)  # only 30 chains exist
+
+
+def test_default_answers_fit_a_32_token_answer_window():
+    tokenizer = build_char_tokenizer()
+    answers = [r["answer"] for r in arith.make_splits(seed=0, n_train=2000, n_val=0, n_test=0)["train"]]
+    longest = max(len(ids) for ids in tokenizer(answers, add_special_tokens=False)["input_ids"])
+    assert longest + 1 <= 32  # + <|eot_id|>; the demo samples with gen_length=32
+
+
+def test_fixed_width_gives_every_problem_one_layout():
+    records = arith.make_splits(seed=0, n_train=500, n_val=0, n_test=0, num_ops=2, max_value=99,
+                                fixed_width=True)["train"]
+    layout = lambda text: re.sub(r"\d", "0", text)
+    assert len({layout(r["question"]) for r in records}) == 4  # + +, + -, - +, - -
+    assert len({layout(r["answer"].rsplit("\n", 1)[0]) for r in records}) == 4  # worked lines; '#### n' is plain

@@ -8,7 +8,7 @@ import torch
 import app
 from chat import decode_answer
 from remedi.tokenizer import encode_prompts
-from remedi.loading import load_model_and_tokenizer
+from remedi.loading import DEFAULT_MODEL, load_model_and_tokenizer
 from remedi.sampling import generate
 from remedi.tokenizer import special_token_ids
 from tests.helpers import MASK_ID, random_prompt, tiny_remedi
@@ -101,4 +101,4 @@ def test_closing_the_stream_stops_the_sampler(tiny):
 def test_demo_builds_and_listens_on_localhost_by_default(tiny):
     assert isinstance(app.build_demo(*tiny, app.Limits()), gr.Blocks)
     args = app.parse_args([])
-    assert args.host == "127.0.0.1" and args.model == "tiny-random"
+    assert args.host == "127.0.0.1" and args.model == DEFAULT_MODEL

@@ -19,13 +19,20 @@ $TRAIN --objective remask_sft --train ups --ups-arch mlp --model-path out/arith-
        --r-incorrect 0.3 --ups-label-smoothing 0.1 --replacement batch --max-steps 600 --lr 3e-3 \
        --warmup-steps 50 --val-every 200 --save-every 200 --out-dir out/arith-ups-mlp-r03
 
+# 3b. The same Remask SFT with the dual-stream UPS, for the side-by-side comparison.
+$TRAIN --objective remask_sft --train ups --ups-arch stream --model-path out/arith-mdm \
+       --r-incorrect 0.3 --ups-label-smoothing 0.1 --replacement batch --max-steps 600 --lr 3e-3 \
+       --warmup-steps 50 --val-every 200 --save-every 200 --out-dir out/arith-ups-stream-r03
+
 # 4. Evaluation on 500 held-out problems (and 500 of the fresh test set): 32 answer tokens in 32/8/4 steps.
 EVAL="python -m remedi.eval --model out/arith-ups-mlp-r03 --limit 500 --gen-length 32 --batch-size 100 --seed 0"
 $EVAL --data data/arith/test.jsonl --steps 1/1 1/4 1/8 --out runs/eval-arith
+python -m remedi.eval --model out/arith-ups-stream-r03 --data data/arith/test.jsonl --limit 500 --gen-length 32 \
+  --steps 1/1 1/4 --batch-size 100 --seed 0 --out runs/eval-arith-stream
 $EVAL --data data/arith/test.jsonl --steps 1 --sources tps_prob --remask-modes off --no-detection --out runs/eval-arith-onestep
 $EVAL --data data/arith/test_fresh.jsonl --steps 1/1 1/4 --sources tps_prob ups --no-detection --out runs/eval-arith-fresh
 
 # 5. Ablations (Remask SFT knobs, sampler settings) and the tables and figures of paper/main.tex.
 python scripts/ablations.py --backbone out/arith-mdm --default-ups out/arith-ups-mlp-r03 --steps 300 --limit 300
 python paper/make_report.py --eval runs/eval-arith:"held-out test split" runs/eval-arith-fresh:"fresh test set" \
-  runs/eval-arith-onestep:"one-step decoding"
+  runs/eval-arith-onestep:"one-step decoding" runs/eval-arith-stream:"dual-stream UPS (same recipe)"

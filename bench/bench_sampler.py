@@ -1,7 +1,7 @@
 """Seconds per sampling step of `ups` + remask over `tps_prob` without remask, same model and prompt.
 
 The UPS head and the remasking rule should cost next to nothing next to the backbone (target ratio
-<= 1.05). Runs alternate between the two settings so that machine noise hits both alike.
+<= 1.05). Runs alternate between the two settings in ABBA order so that drift hits both alike.
 
     python bench/bench_sampler.py            # a ~20M-parameter LLaDA-architecture model on the CPU
 """
@@ -29,7 +29,7 @@ def main():
     parser.add_argument("--prompt-length", type=int, default=64)
     parser.add_argument("--gen-length", type=int, default=128)
     parser.add_argument("--steps", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--ups-width", type=int, default=256)
     args = parser.parse_args()
 
@@ -49,9 +49,14 @@ def main():
 
     time_generation(backbone, prompt, baseline, args.steps)  # warm-up
     base_times, ups_times = [], []
-    for _ in range(args.repeats):
-        base_times.append(time_generation(backbone, prompt, baseline, args.steps))
-        ups_times.append(time_generation(model, prompt, remedi, args.steps))
+    for i in range(args.repeats):
+        # ABBA order, so that drift during the run (heat, other processes) does not favour either side.
+        if i % 2 == 0:
+            base_times.append(time_generation(backbone, prompt, baseline, args.steps))
+            ups_times.append(time_generation(model, prompt, remedi, args.steps))
+        else:
+            ups_times.append(time_generation(model, prompt, remedi, args.steps))
+            base_times.append(time_generation(backbone, prompt, baseline, args.steps))
     base, ups = min(base_times), min(ups_times)
     print(f"tps_prob, no remask : {base * 1e3:8.2f} ms/step (best of {args.repeats})")
     print(f"ups + remask        : {ups * 1e3:8.2f} ms/step (best of {args.repeats})")

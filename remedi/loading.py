@@ -29,7 +29,7 @@ def load_model_and_tokenizer(model_path=DEFAULT_MODEL, ups_path=None, device="cp
     if not os.path.isdir(model_path):
         raise FileNotFoundError(f"model directory {model_path!r} does not exist (or use {TINY_RANDOM!r})")
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = LLaDAModelLM.from_pretrained(model_path, torch_dtype=DTYPES[dtype])
+    model = LLaDAModelLM.from_pretrained(model_path, dtype=DTYPES[dtype])
     bundled = os.path.join(model_path, "ups")
     if ups_path is None and os.path.isfile(os.path.join(bundled, UPS_CONFIG_NAME)):
         ups_path = bundled

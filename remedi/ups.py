@@ -201,11 +201,11 @@ class RemeDiModel(nn.Module):
         self.ups_head.save(directory)
 
     @classmethod
-    def from_pretrained(cls, base_path, ups_path=None, ups_width=256, torch_dtype=None, **kwargs):
+    def from_pretrained(cls, base_path, ups_path=None, ups_width=256, dtype=None, **kwargs):
         """Load an `LLaDAModelLM` checkpoint and attach saved UPS weights (or a fresh head)."""
         from .model import LLaDAModelLM
 
-        backbone = LLaDAModelLM.from_pretrained(base_path, torch_dtype=torch_dtype, **kwargs)
+        backbone = LLaDAModelLM.from_pretrained(base_path, dtype=dtype, **kwargs)
         if ups_path is not None:
             head = load_ups(ups_path)
         else:

@@ -438,7 +438,7 @@ def build_model(fabric, args, tokenizer):
     ids = special_token_ids(tokenizer)
     if args.model_path is not None:
         dtype = torch.bfloat16 if args.precision == "bf16-true" else torch.float32
-        backbone = LLaDAModelLM.from_pretrained(args.model_path, torch_dtype=dtype)
+        backbone = LLaDAModelLM.from_pretrained(args.model_path, dtype=dtype)
     else:
         dims = dict(d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads, n_kv_heads=args.n_kv_heads,
                     mlp_hidden_size=args.mlp_hidden_size)

@@ -116,3 +116,31 @@ def export_model(state_dict, build, tokenizer, out_dir):
     tokenizer.save_pretrained(out_dir)
     if head is not None:
         head.save(out_dir / "ups")
+
+
+def save_training_state(fabric, checkpoint_dir, state, generators, train):
+    """Atomic checkpoint of the trainable weights, optimizer, step and every rank's random state.
+
+    With --train ups|lora only the trainable tensors are written: frozen weights never change and are
+    reloaded from the model directory the run started from.
+    """
+    state["rng"] = gather_rng(fabric, generators)
+    trainable = set(state["trainable"])
+    keep = None if train == "full" else {"model": lambda name, value: name in trainable}
+    save_checkpoint(fabric, checkpoint_path(checkpoint_dir, state["step"]), state, filter=keep)
+
+
+def load_training_state(fabric, path, state, generators, must_match=("trainable", "world_size", "n_train")):
+    """Restore `state` (in place) and this rank's random streams from a checkpoint written by
+    `save_training_state`; the keys in `must_match` must equal this run's, or continuing would not be exact."""
+    expected = {key: state[key] for key in must_match}
+    current_args = state["args"]
+    fabric.print(f"resuming from {path}")
+    fabric.load(path, state, strict=False)  # strict=False: frozen weights are not in the file
+    state["args"] = current_args  # later checkpoints record the flags of the run that wrote them
+    for key, value in expected.items():
+        if state[key] != value:
+            raise ValueError(f"cannot resume from {path}: it was written with {key}={state[key]!r}, "
+                             f"this run has {value!r} "
+                             "(same --train, --devices x --num-nodes and data are needed to continue exactly)")
+    restore_rng(state["rng"][fabric.global_rank], generators)

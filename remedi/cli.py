@@ -1,6 +1,8 @@
-"""Command-line flags shared by the entry points (generate.py, chat.py), so they mean the same everywhere."""
+"""Command-line pieces shared by the entry points: common flags, help formatting and error reporting."""
 
 import argparse
+import os
+import sys
 
 from .loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM
 from .sampling import CONFIDENCE_SOURCES
@@ -25,3 +27,29 @@ def add_sampler_arguments(parser):
                         help="RemeDi remasking (default: on with ups, off otherwise)")
     parser.add_argument("--seed", type=int, default=0)
 
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except the None of flags whose default depends on other flags (their help gives it)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+# Exceptions that mean "the user asked for something impossible" (bad flags, missing files), as opposed
+# to a bug in our code, which must keep its traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+def run_cli(main, argv=None):
+    """Run an entry point's `main(argv)`; a user's mistake becomes one `error: ...` line and exit status 2.
+
+    Set REMEDI_DEBUG=1 to see the full traceback instead.
+    """
+    try:
+        return main(argv)
+    except USER_ERRORS as error:
+        if os.environ.get("REMEDI_DEBUG"):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -8,6 +8,7 @@ from transformers import AutoTokenizer
 
 from .model import LLaDAModelLM
 from .tiny import build_tiny_random
+from .tokenizer import build_char_tokenizer
 from .ups import UPS_CONFIG_NAME, RemeDiModel, load_ups
 
 TINY_RANDOM = "tiny-random"
@@ -36,3 +37,14 @@ def load_model_and_tokenizer(model_path=DEFAULT_MODEL, ups_path=None, device="cp
     if ups_path is not None:
         model = RemeDiModel(model, load_ups(ups_path))
     return model.to(device=device, dtype=DTYPES[dtype]).eval(), tokenizer
+
+
+def load_tokenizer(model_path=None, tokenizer_path=None):
+    """The trainers' tokenizer: `tokenizer_path`, else the model's own (a directory holding tokenizer files,
+    or a hub id), else the character tokenizer (fresh tiny models)."""
+    source = tokenizer_path
+    if source is None and model_path is not None:
+        model_dir = Path(model_path)
+        if not model_dir.is_dir() or (model_dir / "tokenizer_config.json").is_file():
+            source = model_path
+    return build_char_tokenizer() if source is None else AutoTokenizer.from_pretrained(source)

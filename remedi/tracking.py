@@ -63,3 +63,8 @@ class MetricsLogger:
         self.file.close()
         if self.wandb is not None:
             self.wandb.finish()
+
+
+def plain_args(args):
+    """An argparse namespace as plain values (paths as strings), for checkpoints and wandb's config."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}

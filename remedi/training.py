@@ -6,6 +6,7 @@
 - `build_optimizer`, `lr_at`: AdamW over the trainable parameters only, linear warmup + cosine decay.
 - `Rows`, `micro_batch_indices`: an in-memory dataset whose batch order is a pure function of the
   micro-step, so resuming needs the step counter and nothing else to continue the same order.
+- `make_fabric`, `gather_cat`: the hardware flags turned into Fabric, and a gather of ragged tensors.
 """
 
 import math
@@ -13,12 +14,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
 
+import lightning as L
 import torch
+from lightning.fabric.strategies import FSDPStrategy
 
 from remedi.losses import masked_diffusion_loss, remask_sft_loss
 from remedi.noise import NoisyBatch, mdm_forward_process, remask_forward_process
 
 OBJECTIVES = ("mdm", "remask_sft")
+PRECISIONS = ("32-true", "bf16-mixed", "bf16-true")
 TRAIN_MODES = ("ups", "lora", "full")
 # LoRA goes on the projections inside the Transformer blocks. The pattern is anchored on `blocks.N.`
 # because `ff_out` also names the LM head (model.transformer.ff_out): the head stays frozen, as in
@@ -200,3 +204,28 @@ def micro_batch_indices(micro_step, n_rows, micro_batch_size, rank, world_size, 
 @lru_cache(maxsize=2)
 def _epoch_order(n_rows, seed, epoch):
     return torch.randperm(n_rows, generator=torch.Generator().manual_seed(seed + epoch))
+
+
+def make_fabric(accelerator="auto", devices=1, num_nodes=1, strategy="auto", precision="32-true"):
+    """Lightning Fabric for the trainers' hardware flags; `strategy="fsdp"` shards whole LLaDA blocks."""
+    from remedi.model import LLaDABlock
+
+    if strategy == "fsdp":
+        # Whole blocks are the sharding unit; a full (unsharded) state dict keeps checkpoints single files.
+        strategy = FSDPStrategy(auto_wrap_policy={LLaDABlock}, state_dict_type="full", limit_all_gathers=True)
+        accelerator = "cuda" if accelerator == "auto" else accelerator  # Fabric's FSDP runs on GPUs only
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")
+    return L.Fabric(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
+                    precision=precision)
+
+
+def gather_cat(fabric, x):
+    """Concatenate the 1-D tensors `x` of all ranks (their lengths may differ)."""
+    if fabric.world_size == 1:
+        return x
+    sizes = fabric.all_gather(torch.tensor([x.numel()], device=fabric.device)).flatten().tolist()
+    padded = torch.zeros(max(sizes), dtype=x.dtype, device=x.device)
+    padded[: x.numel()] = x
+    gathered = fabric.all_gather(padded)  # (world_size, max_size)
+    return torch.cat([gathered[r, :size] for r, size in enumerate(sizes)])

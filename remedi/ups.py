@@ -74,15 +74,24 @@ def load_ups(directory, map_location="cpu"):
         )
     with open(config_path) as f:
         config = json.load(f)
-    arch = config.pop("arch", "mlp")
-    if arch == "mlp":
-        ups = UPSHead(**config)
-    elif arch == "stream":
-        ups = UPSStream(**config)
-    else:
-        raise ValueError(f"unknown UPS architecture {arch!r} in {config_path}")
+    try:
+        ups = build_ups(config)
+    except ValueError as error:
+        raise ValueError(f"{error} (in {config_path})") from None
     ups.load_state_dict(load_file(weights_path, device=str(map_location)))
     return ups
+
+
+def build_ups(config):
+    """An untrained UPS of the architecture and sizes in `config` (what `config_dict()` returns)."""
+    sizes = dict(config)
+    arch = sizes.pop("arch", "mlp")
+    if arch not in UPS_ARCHS:
+        raise ValueError(f"unknown UPS architecture {arch!r}; known: {sorted(UPS_ARCHS)}")
+    return UPS_ARCHS[arch](**sizes)
+
+
+UPS_ARCHS = {"mlp": UPSHead, "stream": UPSStream}
 
 
 @dataclass

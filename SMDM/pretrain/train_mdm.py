@@ -17,26 +17,23 @@ import math
 import time
 from pathlib import Path
 
-import lightning as L
 import torch
-from lightning.fabric.strategies import FSDPStrategy
 from tqdm import tqdm
-from transformers import AutoTokenizer
 
 from remedi import LLaDAModelLM, RemeDiModel, UPSHead, UPSStream, load_ups
 from remedi import checkpoint as ckpt
 from remedi import training
+from remedi.cli import HelpFormatter
 from remedi.data.pretrain import random_length_crop
 from remedi.data.resolve import load_packed_rows, load_sft_rows, split_validation
+from remedi.loading import load_tokenizer
 from remedi.losses import ups_labels
 from remedi.metrics import expected_calibration_error, roc_auc
-from remedi.model import LLaDABlock
 from remedi.noise import answer_mask
 from remedi.tiny import tiny_config
-from remedi.tokenizer import build_char_tokenizer, special_token_ids
-from remedi.tracking import WANDB_MODES, MetricsLogger
-
-PRECISIONS = ("32-true", "bf16-mixed", "bf16-true")
+from remedi.tokenizer import special_token_ids
+from remedi.tracking import WANDB_MODES, MetricsLogger, plain_args
+from remedi.ups import build_ups
 # Flags that only mean something in some configurations: None by default, so that giving one where it
 # does not apply is an error instead of being silently ignored. Value: (applies?, what it needs, default).
 CONDITIONAL_FLAGS = {
@@ -68,13 +65,6 @@ CONDITIONAL_FLAGS = {
     "wandb_project": (lambda a: a.wandb != "disabled", "--wandb offline|online", "remedi"),
     "run_name": (lambda a: a.wandb != "disabled", "--wandb offline|online", None),
 }
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show defaults, except the None of flags whose default depends on other flags (their help gives it)."""
-
-    def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def parse_args(argv=None):
@@ -156,7 +146,7 @@ def parse_args(argv=None):
     g.add_argument("--num-nodes", type=int, default=1, help="machines")
     g.add_argument("--strategy", choices=["auto", "ddp", "fsdp"], default="auto",
                    help="fsdp shards LLaDA blocks (GPU only)")
-    g.add_argument("--precision", choices=PRECISIONS, default="32-true", help="Fabric precision")
+    g.add_argument("--precision", choices=training.PRECISIONS, default="32-true", help="Fabric precision")
     return check_args(p.parse_args(argv))
 
 
@@ -191,22 +181,14 @@ def check_args(args):
 
 def setup(args):
     """Create Fabric for the requested hardware and run `main` on every process; returns main's state."""
-    strategy, accelerator = args.strategy, args.accelerator
-    if strategy == "fsdp":
-        # Whole blocks are the sharding unit; a full (unsharded) state dict keeps checkpoints single files.
-        strategy = FSDPStrategy(auto_wrap_policy={LLaDABlock}, state_dict_type="full", limit_all_gathers=True)
-        accelerator = "cuda" if accelerator == "auto" else accelerator  # Fabric's FSDP runs on GPUs only
-    fabric = L.Fabric(accelerator=accelerator, devices=args.devices, num_nodes=args.num_nodes,
-                      strategy=strategy, precision=args.precision)
-    if torch.cuda.is_available():
-        torch.set_float32_matmul_precision("high")
+    fabric = training.make_fabric(args.accelerator, args.devices, args.num_nodes, args.strategy, args.precision)
     return fabric.launch(main, args)
 
 
 def main(fabric, args):
     """Data, model, optimizer and (with --resume) the newest checkpoint; train; export the model directory."""
     fabric.seed_everything(args.seed)  # the same initial weights on every rank
-    tokenizer = load_tokenizer(args)
+    tokenizer = load_tokenizer(args.model_path, args.tokenizer)
     train_rows, val_rows = load_data(args, tokenizer)
     if val_rows is not None and len(val_rows) < fabric.world_size:
         raise ValueError(f"{len(val_rows)} validation rows cannot give each of {fabric.world_size} devices one")
@@ -227,14 +209,14 @@ def main(fabric, args):
         "data": torch.Generator().manual_seed(args.seed * 1000 + fabric.global_rank),
     }
     state = {"model": model, "optimizer": optimizer, "step": 0, "trainable": trainable,
-             "world_size": fabric.world_size, "n_train": len(train_rows), "rng": [], "args": printable(args)}
+             "world_size": fabric.world_size, "n_train": len(train_rows), "rng": [], "args": plain_args(args)}
 
     checkpoint_dir = args.out_dir / "checkpoints"
     resume_from = ckpt.latest_checkpoint(checkpoint_dir)
     if resume_from is not None and not args.resume:
         raise FileExistsError(f"{checkpoint_dir} already holds checkpoints: pass --resume or choose another --out-dir")
     if resume_from is not None:
-        load_checkpoint(fabric, resume_from, state, generators)
+        ckpt.load_training_state(fabric, resume_from, state, generators)
     elif args.resume:
         fabric.print(f"--resume: no checkpoint in {checkpoint_dir}, starting from step 0")
 
@@ -245,7 +227,7 @@ def main(fabric, args):
         logger = MetricsLogger(args.out_dir / "metrics.csv", fields,
                                resume_step=state["step"] if resume_from is not None else None,
                                wandb_mode=args.wandb, wandb_project=args.wandb_project, run_name=args.run_name,
-                               config=printable(args))
+                               config=plain_args(args))
     try:
         fit(fabric, args, state, train_rows, val_rows, loss_config(args, tokenizer), generators, logger)
     finally:
@@ -301,7 +283,7 @@ def fit(fabric, args, state, train_rows, val_rows, loss_cfg, generators, logger)
         if logger is not None:
             logger.log(state["step"], metrics)
         if state["step"] % args.save_every == 0 or last_step:
-            save_checkpoint(fabric, checkpoint_dir, state, generators, args.train)
+            ckpt.save_training_state(fabric, checkpoint_dir, state, generators, args.train)
         progress.update(1)
         progress.set_postfix(loss=f"{result.loss:.4f}", lr=f"{lr:.2e}")
     progress.close()
@@ -349,7 +331,7 @@ def validate(fabric, model, val_rows, loss_cfg, args):
     metrics = {"val_loss": totals["loss"] / rows, "val_diffusion": totals["diffusion"] / rows,
                "val_masked_acc": totals["correct"] / max(totals["masked"], 1.0)}
     if loss_cfg.objective == "remask_sft":
-        scores, is_clean, probs, targets = (gather_cat(fabric, torch.cat(x))
+        scores, is_clean, probs, targets = (training.gather_cat(fabric, torch.cat(x))
                                             for x in (scores, is_clean, probs, targets))
         metrics.update({"val_ups": totals["ups"] / rows, "val_ups_auc": roc_auc(scores, is_clean),
                         "val_ups_ece_masked": expected_calibration_error(probs, targets),
@@ -365,47 +347,12 @@ def validation_fields(objective):
     return fields
 
 
-def gather_cat(fabric, x):
-    """Concatenate the 1-D tensors `x` of all ranks (their lengths may differ)."""
-    if fabric.world_size == 1:
-        return x
-    sizes = fabric.all_gather(torch.tensor([x.numel()], device=fabric.device)).flatten().tolist()
-    padded = torch.zeros(max(sizes), dtype=x.dtype, device=x.device)
-    padded[: x.numel()] = x
-    gathered = fabric.all_gather(padded)  # (world_size, max_size)
-    return torch.cat([gathered[r, :size] for r, size in enumerate(sizes)])
 
 
-def save_checkpoint(fabric, checkpoint_dir, state, generators, train):
-    """Atomic checkpoint of the trainable weights, optimizer, step and every rank's random state."""
-    state["rng"] = ckpt.gather_rng(fabric, generators)
-    trainable = set(state["trainable"])
-    keep = None if train == "full" else {"model": lambda name, value: name in trainable}  # frozen weights never change
-    ckpt.save_checkpoint(fabric, ckpt.checkpoint_path(checkpoint_dir, state["step"]), state, filter=keep)
 
 
-def load_checkpoint(fabric, path, state, generators):
-    expected = {key: state[key] for key in ("trainable", "world_size", "n_train")}
-    current_args = state["args"]
-    fabric.print(f"resuming from {path}")
-    fabric.load(path, state, strict=False)  # strict=False: frozen weights are not in the file
-    state["args"] = current_args  # later checkpoints record the flags of the run that wrote them
-    for key, value in expected.items():
-        if state[key] != value:
-            raise ValueError(f"cannot resume from {path}: it was written with {key}={state[key]!r}, "
-                             f"this run has {value!r} "
-                             "(same --train, --devices x --num-nodes and data are needed to continue exactly)")
-    ckpt.restore_rng(state["rng"][fabric.global_rank], generators)
 
 
-def load_tokenizer(args):
-    """--tokenizer, else the model's own (a directory holding tokenizer files, or a hub id), else the char tokenizer."""
-    source = args.tokenizer
-    if source is None and args.model_path is not None:
-        model_dir = Path(args.model_path)
-        if not model_dir.is_dir() or (model_dir / "tokenizer_config.json").is_file():
-            source = args.model_path
-    return build_char_tokenizer() if source is None else AutoTokenizer.from_pretrained(source)
 
 
 def load_data(args, tokenizer):
@@ -472,8 +419,7 @@ def build_model(fabric, args, tokenizer):
     def build_empty():
         if ups_config is None:
             return assemble(LLaDAModelLM(config), None)
-        sizes = {k: v for k, v in ups_config.items() if k != "arch"}
-        return assemble(LLaDAModelLM(config), {"mlp": UPSHead, "stream": UPSStream}[ups_config["arch"]](**sizes))
+        return assemble(LLaDAModelLM(config), build_ups(ups_config))
 
     return assemble(backbone, head), build_empty
 
@@ -487,11 +433,6 @@ def loss_config(args, tokenizer):
         cfg.r_incorrect, cfg.replacement, cfg.lambda_ups = args.r_incorrect, args.replacement, args.lambda_ups
         cfg.ups_label_smoothing, cfg.ups_on_all_positions = args.ups_label_smoothing, args.ups_on_all_positions
     return cfg
-
-
-def printable(args):
-    """The arguments as plain values, for the checkpoint and wandb."""
-    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
 
 
 if __name__ == "__main__":

@@ -24,11 +24,13 @@ $TRAIN --objective remask_sft --train ups --ups-arch stream --model-path out/ari
        --r-incorrect 0.3 --ups-label-smoothing 0.1 --replacement batch --max-steps 600 --lr 3e-3 \
        --warmup-steps 50 --val-every 200 --save-every 200 --out-dir out/arith-ups-stream-r03
 
-# 4. Evaluation on 500 held-out problems (and 500 of the fresh test set): 32 answer tokens in 32/8/4 steps.
-EVAL="python -m remedi.eval --model out/arith-ups-mlp-r03 --limit 500 --gen-length 32 --batch-size 100 --seed 0"
+# 4. Evaluation on 500 held-out problems (and 500 of the fresh test set): 32 answer tokens in 32/8/4 steps,
+#    graded strictly (the answer must end in '#### <number>'; the last-number fallback is reported beside it).
+EVAL="python -m remedi.eval --model out/arith-ups-mlp-r03 --limit 500 --gen-length 32 --batch-size 100 --seed 0
+      --answer-format strict"
 $EVAL --data data/arith/test.jsonl --steps 1/1 1/4 1/8 --out runs/eval-arith
 python -m remedi.eval --model out/arith-ups-stream-r03 --data data/arith/test.jsonl --limit 500 --gen-length 32 \
-  --steps 1/1 1/4 --batch-size 100 --seed 0 --out runs/eval-arith-stream
+  --steps 1/1 1/4 --batch-size 100 --seed 0 --answer-format strict --out runs/eval-arith-stream
 $EVAL --data data/arith/test.jsonl --steps 1 --sources tps_prob --remask-modes off --no-detection --out runs/eval-arith-onestep
 $EVAL --data data/arith/test_fresh.jsonl --steps 1/1 1/4 --sources tps_prob ups --no-detection --out runs/eval-arith-fresh
 

@@ -80,7 +80,7 @@ def main():
 
     args.out.mkdir(parents=True, exist_ok=True)
     common_eval = ["--data", f"{args.data}/test.jsonl", "--gen-length", "32", "--limit", str(args.limit),
-                   "--batch-size", "100", "--seed", "0", "--n-boot", "1000"]
+                   "--batch-size", "100", "--seed", "0", "--n-boot", "1000", "--answer-format", "strict"]
     rows = []
     for name, flags in TRAINING_VARIANTS:
         slug = name.replace(" ", "-").replace("=", "-")

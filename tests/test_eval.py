@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from remedi.eval import __main__ as eval_cli
 from remedi.eval import answers
 from remedi.eval.__main__ import main as eval_main
 from remedi.eval.detection import ups_detection
@@ -15,6 +16,7 @@ from remedi.eval.stats import (accuracy_ci, bootstrap_indices, confusion_matrix,
 from remedi.eval.trajectory import REMASKED, FILLED, replay, trajectory_figure, trajectory_html
 from remedi.sampling import generate, scheduled_mask_counts
 from remedi.tiny import build_tiny_random
+from remedi.tokenizer import build_char_tokenizer
 from tests.helpers import MASK_ID, ScriptedModel, random_prompt, tiny_backbone, tiny_remedi
 
 
@@ -38,6 +40,47 @@ def test_gsm8k_grading_uses_the_reference_after_hashes():
     assert answers.grade("so she has 4.", reference, "gsm8k") == ("4", True)
     assert answers.grade("so she has 40.", reference, "gsm8k") == ("40", False)
     assert answers.grade("", reference, "gsm8k") == (None, False)
+
+
+REFERENCE_3 = "7-3=4\n4+5=9\n9-8=1\n1+2=3\n#### 3"
+
+
+def test_answer_formats_are_the_public_list():
+    assert answers.ANSWER_FORMATS == ("gsm8k", "strict", "math")
+    with pytest.raises(ValueError, match="strict"):
+        answers.grade("#### 3", REFERENCE_3, "exact")
+
+
+def test_garbage_ending_in_the_right_number_scores_only_under_gsm8k():
+    garbage = "7-=4+\n==9-#1+=+ 3"  # no '####' at all: gsm8k falls back to the last number, 3
+    assert answers.grade(garbage, REFERENCE_3, "gsm8k") == ("3", True)
+    assert answers.grade(garbage, REFERENCE_3, "strict") == (None, False)
+
+
+@pytest.mark.parametrize("completion, strict, gsm8k", [
+    ("7-3=4\n4+5=9\n9-8=1\n1+2=3\n#### 3", ("3", True), ("3", True)),
+    ("  #### 3 \n\n", ("3", True), ("3", True)),  # surrounding whitespace is stripped
+    ("#### 3.0", ("3", True), ("3", True)),
+    ("#### 3 extra text", (None, False), ("3", True)),
+    ("#### 3.", (None, False), ("3", True)),  # the ending is the number itself, nothing after it
+    ("#### 4", ("4", False), ("4", False)),
+    ("####", (None, False), (None, False)),
+    ("1+2=3\n####", (None, False), ("3", True)),  # '####' with no number: gsm8k falls back, strict does not
+    ("#### 1\n#### 3", ("3", True), ("3", True)),  # the last '####' counts
+])
+def test_strict_grading_against_gsm8k(completion, strict, gsm8k):
+    assert answers.grade(completion, REFERENCE_3, "strict") == strict
+    assert answers.grade(completion, REFERENCE_3, "gsm8k") == gsm8k
+
+
+def test_strict_grading_of_decimals_negatives_and_separators():
+    assert answers.grade("#### 3", "x = 3.0\n#### 3.0", "strict") == ("3", True)
+    assert answers.grade("so -2 - 3 = -5\n#### -5", "#### -5", "strict") == ("-5", True)
+    assert answers.grade("#### 5", "#### -5", "strict") == ("5", False)
+    assert answers.grade("#### -5", "#### 5", "strict") == ("-5", False)
+    assert answers.grade("#### 1,234", "#### 1234", "strict") == ("1234", True)
+    assert answers.grade("#### 3,", REFERENCE_3, "strict") == (None, False)
+    assert answers.grade("", REFERENCE_3, "strict") == (None, False)
 
 
 def test_boxed_extraction_takes_the_last_box_with_nested_braces():
@@ -274,3 +317,42 @@ def test_cli_skips_ups_and_detection_for_a_model_without_ups_head(tmp_path, one_
     assert any("skipped source 'ups'" in n for n in report["notes"])
     assert "skipped source 'ups'" in (out / "results.md").read_text() and (out / "trajectory.html").exists()
 
+
+
+def scripted_writer(tokenizer, text, gen_length):
+    """A stand-in model that writes `text` (then EOS) as its answer whatever the prompt and the order."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    answer = torch.tensor(ids + [tokenizer.eos_token_id] * (gen_length - len(ids)))
+
+    def logits(x):
+        out = torch.zeros(*x.shape, len(tokenizer))
+        if x.shape[1] > gen_length:  # a sampler's input, not model_has_ups' one-token probe
+            out[:, -gen_length:] = 10 * torch.nn.functional.one_hot(answer, len(tokenizer)).float()
+        return out
+
+    return ScriptedModel(logits)
+
+
+@pytest.mark.parametrize("answer_format", ["strict", "gsm8k"])
+def test_cli_reports_the_gsm8k_score_beside_strict_where_they_differ(tmp_path, monkeypatch, answer_format):
+    tokenizer = build_char_tokenizer()
+    model = scripted_writer(tokenizer, "so it is 7", gen_length=16)  # right number, no '####'
+    monkeypatch.setattr(eval_cli, "load_model_and_tokenizer", lambda *args: (model, tokenizer))
+    data = tmp_path / "mini.jsonl"
+    data.write_text("".join(json.dumps({"question": f"Q{n}", "answer": f"#### {n}"}) + "\n" for n in (7, 8)))
+    out = tmp_path / "out"
+    report = eval_main(["--data", str(data), "--limit", "0", "--gen-length", "16", "--steps", "1/1",
+                        "--answer-format", answer_format, "--n-boot", "50", "--out", str(out)])
+    saved = json.loads((out / "results.json").read_text())
+    table = (out / "results.md").read_text()
+    assert saved["grading"]["formats"] == [answer_format] and report["settings"][0]["completions"][0] == "so it is 7"
+    if answer_format == "strict":
+        assert saved["grading"]["conventional_differs"]
+        assert "accuracy (gsm8k) |" in table and "| 0.0% [0.0, 0.0] | 50.0% [" in table
+        for result in saved["settings"]:
+            assert result["correct"] == [False, False] and result["correct_conventional"] == [True, False]
+            assert result["accuracy"]["mean"] == 0.0 and result["accuracy_conventional"]["mean"] == 0.5
+    else:
+        assert not saved["grading"]["conventional_differs"] and "accuracy (" not in table
+        for result in saved["settings"]:
+            assert result["correct"] == [True, False] and "accuracy_conventional" not in result

@@ -15,7 +15,9 @@ e.g. `huggingface-cli download GSAI-ML/LLaDA-8B-Instruct --local-dir checkpoints
 That is 3 sources x 2 remask modes x 3 step budgets = 18 runs over 200 answers: 13 batches x
 (256 + 128 + 64) steps x 6 = about 35k batched forward passes. `--limit 0` takes the whole test
 split; MATH-500 is `--data math500 --gen-length 512`; any JSONL is `--data FILE.jsonl
---question-column ... --answer-column ...`. Without --ups (and no ups/ folder in the model
+--question-column ... --answer-column ...`. `--answer-format strict` counts an answer only when the
+completion ends in `#### <number>` (tasks trained to write it); GSM8K's lenient score is then reported
+beside it wherever the two differ. Without --ups (and no ups/ folder in the model
 directory) the `ups` source is skipped with a note in the results, and detection is not run.
 """
 
@@ -30,8 +32,9 @@ from remedi.tokenizer import encode_prompts
 from remedi.data import build_sft_examples, load_gsm8k, load_local_pairs, load_math500
 from remedi.eval import answers, plots
 from remedi.eval.detection import ups_detection
-from remedi.eval.runner import (BASELINE, SamplerOptions, add_confidence_intervals, build_grid, latency_by_source,
-                                model_has_ups, parse_steps, run_grid, sample)
+from remedi.eval.runner import (BASELINE, SamplerOptions, add_confidence_intervals, build_grid,
+                                conventional_grading_differs, latency_by_source, model_has_ups, parse_steps,
+                                run_grid, sample)
 from remedi.eval.trajectory import replay, trajectory_figure, trajectory_html
 from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
 from remedi.sampling import CONFIDENCE_SOURCES
@@ -45,8 +48,10 @@ def parse_args(argv=None):
     parser.add_argument("--data", default="gsm8k", help="gsm8k (test split), math500, or a .json/.jsonl/.parquet file")
     parser.add_argument("--question-column", default="question", help="with a data file")
     parser.add_argument("--answer-column", default="answer", help="with a data file")
-    parser.add_argument("--answer-format", choices=("auto", "gsm8k", "math"), default="auto",
-                        help="grading: auto = math when the reference has \\boxed{}, else gsm8k")
+    parser.add_argument("--answer-format", choices=("auto",) + answers.ANSWER_FORMATS, default="auto",
+                        help="grading: auto = math when the reference has \\boxed{}, else gsm8k (the last "
+                             "number counts when '####' is missing); strict = the completion must end in "
+                             "'#### <number>' (then the gsm8k score is reported beside it where it differs)")
     parser.add_argument("--limit", type=int, default=4, help="first N problems (0 = all)")
     parser.add_argument("--sources", nargs="+", choices=CONFIDENCE_SOURCES, default=["random", "tps_prob", "ups"])
     parser.add_argument("--remask-modes", nargs="+", choices=("on", "off"), default=["off", "on"])
@@ -145,20 +150,31 @@ def markdown_report(report):
     lines = [f"# Evaluation: {report['config']['model']} on {report['config']['data']} "
              f"({report['n_problems']} problems)", ""]
     lines += [f"- {note}" for note in report["notes"]] + [""] if report["notes"] else []
+    grading = report["grading"]
+    conventional = grading["conventional_formats"]
     lines += [
         "## Accuracy",
         "",
         f"95% bootstrap CIs; Δ is paired against {BASELINE[0]} without remask (LLaDA) at the same steps and block.",
+        "Graded as " + "; ".join(f"{fmt} ({answers.FORMAT_DESCRIPTIONS[fmt]})" for fmt in grading["formats"]) + ".",
+    ]
+    extra_header = ""
+    if grading["conventional_differs"]:
+        lines.append(f"The column accuracy ({'/'.join(conventional)}) grades the same completions as "
+                     + "; ".join(f"{fmt} ({answers.FORMAT_DESCRIPTIONS[fmt]})" for fmt in conventional) + ".")
+        extra_header = f" accuracy ({'/'.join(conventional)}) |"
+    lines += [
         "",
-        "| source | remask | steps | block | accuracy | Δ vs LLaDA | remasked/answer | mask schedule | s/step "
-        "| tok/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| source | remask | steps | block | accuracy |{extra_header} Δ vs LLaDA | remasked/answer | mask schedule "
+        "| s/step | tok/s |",
+        "|---|---|---|---|---|" + "---|" * bool(extra_header) + "---|---|---|---|---|",
     ]
     for r in report["settings"]:
         delta = "—" if r["vs_baseline"] is None else _ci(r["vs_baseline"])
         schedule = "ok" if r["mask_schedule_ok"] else f"OFF by {r['mask_schedule_max_error']}"
+        extra = f" {_ci(r['accuracy_conventional'])} |" if extra_header else ""
         lines.append(f"| {r['source']} | {'on' if r['remask'] else 'off'} | {r['steps']} | {r['block_length']} | "
-                     f"{_ci(r['accuracy'])} | {delta} | {r['remasks_per_answer']:.2f} | {schedule} | "
+                     f"{_ci(r['accuracy'])} |{extra} {delta} | {r['remasks_per_answer']:.2f} | {schedule} | "
                      f"{r['seconds_per_step']:.4f} | {r['tokens_per_second']:.1f} |")
     lines += ["", "## Latency by confidence source", "", "| source | s/step | tok/s |", "|---|---|---|"]
     lines += [f"| {s} | {v['seconds_per_step']:.4f} | {v['tokens_per_second']:.1f} |"
@@ -205,8 +221,15 @@ def main(argv=None):
     if "math" in {fmt for _, _, fmt in problems} and answers.math_verify is None:
         notes.append("math-verify is not installed: MATH answers were compared as normalised strings")
 
-    results = add_confidence_intervals(run_grid(model, tokenizer, problems, settings, options, args.seed),
-                                       args.n_boot, args.seed)
+    results = run_grid(model, tokenizer, problems, settings, options, args.seed)
+    formats = sorted({fmt for _, _, fmt in problems})
+    grading = {"formats": formats,
+               "conventional_formats": sorted({answers.conventional_format(fmt) for fmt in formats}),
+               "conventional_differs": conventional_grading_differs(results)}
+    if not grading["conventional_differs"]:  # one score per setting when both gradings agree
+        for result in results:
+            del result["correct_conventional"]
+    results = add_confidence_intervals(results, args.n_boot, args.seed)
     detection = None
     if args.no_detection:
         notes.append("UPS detection not run (--no-detection)")
@@ -222,6 +245,7 @@ def main(argv=None):
                         "math_verify": answers.math_verify is not None},
         "n_problems": len(problems),
         "notes": notes,
+        "grading": grading,
         "settings": results,
         "latency_by_source": latency_by_source(results),
         "detection": detection,

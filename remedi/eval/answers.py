@@ -1,10 +1,20 @@
 """Final-answer extraction and comparison for GSM8K-style and MATH-style problems.
 
-GSM8K: the number after the last '####', else the last number in the text (instruct models rarely
-write '####'). Numbers are compared after dropping thousands separators, '$' and trailing zeros of a
-decimal part, so "1,000.00" and "1000" agree.
+Three formats (ANSWER_FORMATS), chosen per evaluation:
 
-MATH: the content of the last \\boxed{...} (nested braces included). Two answers are compared with
+gsm8k: GSM8K's conventional extraction, the number after the last '####', else the last number
+anywhere in the text (instruct models rarely write '####'). The fallback is lenient: garbage that
+happens to end in the right number counts as correct, which on a task with few distinct answers is
+a large share of the score.
+
+strict: the completion, stripped of surrounding whitespace, must end in '#### <number>', and that
+number must equal the reference's final number. For models trained to write '####' (the arithmetic
+demo task), this measures answers rather than luck.
+
+Numbers are compared after dropping thousands separators, '$' and trailing zeros of a decimal part, so
+"1,000.00" and "1000" agree in both.
+
+math: the content of the last \\boxed{...} (nested braces included). Two answers are compared with
 math-verify when it is installed (symbolic equality: 1/2 = 0.5 = \\frac12), else by a normalised
 string comparison that only removes LaTeX spacing and wrappers and so under-counts correct answers;
 a warning says which one ran.
@@ -15,7 +25,15 @@ import threading
 import warnings
 
 _NUMBER = re.compile(r"-?\$?\s*\d[\d,]*(?:\.\d+)?|-?\.\d+")
+# The whole tail after the last '####': one number, no trailing comma, period or words.
+_STRICT_ENDING = re.compile(r"####\s*(-?\$?\s*\d(?:[\d,]*\d)?(?:\.\d+)?|-?\.\d+)\Z")
 _BOXED = ("\\boxed", "\\fbox")
+ANSWER_FORMATS = ("gsm8k", "strict", "math")
+FORMAT_DESCRIPTIONS = {
+    "gsm8k": "the number after the last '####', else the last number in the text",
+    "strict": "the completion must end in '#### <number>'",
+    "math": "the content of the last \\boxed{}",
+}
 
 try:
     import math_verify
@@ -48,6 +66,14 @@ def extract_gsm8k(text):
             return normalise_number(found.group())
     numbers = _NUMBER.findall(text)
     return normalise_number(numbers[-1]) if numbers else None
+
+
+def extract_strict(text):
+    """The normalised number of a completion that ends in '#### <number>', or None."""
+    if text is None:
+        return None
+    found = _STRICT_ENDING.search(text.strip())
+    return normalise_number(found.group(1)) if found else None
 
 
 def extract_boxed(text):
@@ -100,13 +126,23 @@ def answer_format(reference):
     return "math" if extract_boxed(reference) is not None else "gsm8k"
 
 
+def conventional_format(fmt):
+    """The format a paper would report for `fmt`: strict's lenient counterpart is gsm8k."""
+    return "gsm8k" if fmt == "strict" else fmt
+
+
 def grade(completion, reference, fmt):
-    """(extracted prediction, correct) for one completion against a reference solution or answer."""
-    if fmt == "gsm8k":
-        prediction, gold = extract_gsm8k(completion), extract_gsm8k(reference)
+    """(extracted prediction, correct) for one completion against a reference solution or answer.
+
+    fmt is one of ANSWER_FORMATS. The reference's final number is read the conventional way in both
+    number formats: references are worked solutions, only completions are held to the strict ending.
+    """
+    if fmt in ("gsm8k", "strict"):
+        extract = extract_strict if fmt == "strict" else extract_gsm8k
+        prediction, gold = extract(completion), extract_gsm8k(reference)
         return prediction, prediction is not None and prediction == gold
     if fmt == "math":
         prediction = extract_boxed(completion)
         gold = extract_boxed(reference)
         return prediction, math_equal(prediction, reference.strip() if gold is None else gold)
-    raise ValueError(f"unknown answer format {fmt!r}; use 'gsm8k' or 'math'")
+    raise ValueError(f"unknown answer format {fmt!r}; use one of {ANSWER_FORMATS}")

@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from remedi.tokenizer import encode_prompts
-from remedi.eval.answers import grade
+from remedi.eval.answers import conventional_format, grade
 from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
 from remedi.sampling import generate, model_ups_logits, scheduled_mask_counts
 from remedi.tokenizer import special_token_ids
@@ -136,10 +136,12 @@ def _per_row(trace, key):
 def run_setting(model, tokenizer, problems, setting, options, seed=0, bar=None):
     """Answer, grade and time every problem (question, reference, answer_format) under one setting.
 
+    Each completion is also graded in the conventional format of its answer_format
+    (`correct_conventional`), so a strict score can be shown next to the usual one.
     Latency includes the trace bookkeeping (a few small copies per step), the same for every source.
     """
     torch.manual_seed(seed)
-    correct, predictions, completions, masked, remasked, errors = [], [], [], [], [], []
+    correct, conventional, predictions, completions, masked, remasked, errors = [], [], [], [], [], [], []
     seconds, calls = 0.0, 0
     for start in range(0, len(problems), options.batch_size):
         batch = problems[start : start + options.batch_size]
@@ -153,6 +155,8 @@ def run_setting(model, tokenizer, problems, setting, options, seed=0, bar=None):
             prediction, right = grade(text, reference, fmt)
             predictions.append(prediction)
             correct.append(bool(right))
+            usual = conventional_format(fmt)
+            conventional.append(bool(right if usual == fmt else grade(text, reference, usual)[1]))
         completions += texts
         errors.append(check_mask_counts(trace, options.gen_length, setting.block_length, setting.steps)["max_error"])
         masked += _per_row(trace, "masked_count")
@@ -165,6 +169,7 @@ def run_setting(model, tokenizer, problems, setting, options, seed=0, bar=None):
         "name": setting.name,
         "n": len(problems),
         "correct": correct,
+        "correct_conventional": conventional,
         "predictions": predictions,
         "completions": completions,
         "mask_schedule_ok": all(e == 0 for e in errors),
@@ -197,15 +202,23 @@ def run_grid(model, tokenizer, problems, settings, options, seed=0):
     return results
 
 
+def conventional_grading_differs(results):
+    """Whether grading in the conventional format changes any problem's score in any setting."""
+    return any(r["correct_conventional"] != r["correct"] for r in results)
+
+
 def add_confidence_intervals(results, n_boot=2000, seed=0, alpha=0.05):
     """Accuracy CIs for every setting and paired CIs of its difference to LLaDA's sampler (tps_prob, no
-    remask) at the same steps and block length, all from one shared set of problem resamples."""
+    remask) at the same steps and block length, all from one shared set of problem resamples. Results
+    that carry `correct_conventional` get `accuracy_conventional` too."""
     if not results:
         return results
     indices = bootstrap_indices(results[0]["n"], n_boot, seed)
     baselines = {(r["steps"], r["block_length"]): r for r in results if (r["source"], r["remask"]) == BASELINE}
     for result in results:
         result["accuracy"] = accuracy_ci(result["correct"], indices, alpha)
+        if "correct_conventional" in result:
+            result["accuracy_conventional"] = accuracy_ci(result["correct_conventional"], indices, alpha)
         baseline = baselines.get((result["steps"], result["block_length"]))
         is_baseline = (result["source"], result["remask"]) == BASELINE
         result["vs_baseline"] = None if baseline is None or is_baseline else \

@@ -11,6 +11,10 @@ Two update rules share that schedule:
   masked or not, are kept (or filled from TPS if masked); every other position of the block goes back
   to [MASK]. A wrong early token is thereby revisited as soon as something else is more confident, while
   the masked count after step n is exactly block_length - K_n, as in LLaDA.
+
+With `position_temperature` > 0 the remask rule becomes stochastic for Remask RL: the K_n kept positions
+are drawn from the Plackett–Luce distribution of the UPS logits (remedi/policy.py) instead of taken as the
+top K_n, and `return_rollout=True` records each step's decisions and their log-probabilities.
 """
 
 from typing import Optional
@@ -19,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import LLADA_EOS_ID, LLADA_EOT_ID, LLADA_MASK_ID
+from .policy import Rollout, RolloutStep, plackett_luce_log_prob, position_entropy, sample_order, token_log_prob
 
 CONFIDENCE_SOURCES = ("ups", "tps_prob", "tps_margin", "tps_entropy", "random")
 UPSTREAM_REMASKING = {"low_confidence": "tps_prob", "random": "random"}
@@ -169,6 +174,8 @@ def generate(
     trace_confidences=False,
     progress=False,
     step_callback=None,
+    position_temperature=0.0,
+    return_rollout=False,
 ):
     """Sample answers for a batch of prompts with a mask predictor.
 
@@ -198,15 +205,23 @@ def generate(
         step_callback: called as `step_callback(record, x)` after every step, with that step's trace record
             and the (B, P + gen_length) ids it produced, so a UI can stream the denoising. `x` is the
             sampler's own tensor: read it, do not modify it. An exception raised here stops sampling.
+        position_temperature: 0 keeps the K_n most confident positions (inference). > 0 samples them
+            without replacement from softmax(UPS logits / position_temperature) (Plackett–Luce), the
+            policy Remask RL trains; needs the UPS with remasking.
+        return_rollout: also return a `remedi.policy.Rollout` with every step's inputs, sampled order,
+            new tokens and their log-probabilities (needs position_temperature > 0).
 
     Returns:
-        (B, P + gen_length) token ids, or (ids, trace) with return_trace=True.
+        (B, P + gen_length) token ids; with return_trace and/or return_rollout, a tuple
+        (ids, trace, rollout) of the ones asked for, in that order.
     """
     num_blocks, steps_per_block = _validate(
         model, prompt, attention_mask, steps, gen_length, block_length, mask_id, confidence_source
     )
     if remasking not in UPSTREAM_REMASKING:
         raise ValueError(f"unknown remasking {remasking!r}; choose one of {tuple(UPSTREAM_REMASKING)}")
+    stochastic_positions = _validate_policy(position_temperature, return_rollout, confidence_source, remask,
+                                            confidence_eos_eot_inf)
     device = getattr(model, "device", prompt.device)
     batch, prompt_len = prompt.shape
     x = torch.full((batch, prompt_len + gen_length), mask_id, dtype=torch.long, device=device)
@@ -218,6 +233,11 @@ def generate(
     gate_ids = (eos_id, eot_id) if confidence_eos_eot_inf else ()
     source, use_remask = confidence_source, remask
     trace = []
+    rollout = None
+    if return_rollout:
+        rollout = Rollout(attention_mask=attention_mask, prompt_length=prompt_len, temperature=temperature,
+                          position_temperature=position_temperature, cfg_scale=cfg_scale,
+                          logits_eos_inf=logits_eos_inf, eos_id=eos_id, mask_id=mask_id)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -233,13 +253,15 @@ def generate(
         kept_at_start = int((x[0, start:end] != mask_id).sum())
         for step in range(steps_per_block):
             mask_index = x == mask_id
-            logits, ups_logits = _forward(model, x, attention_mask, prompt_index, mask_id, cfg_scale)
+            logits, ups_logits = step_outputs(model, x, attention_mask, prompt_index, mask_id, cfg_scale,
+                                              logits_eos_inf, eos_id)
             if source is None:
                 source = "ups" if ups_logits is not None else UPSTREAM_REMASKING[remasking]
             if use_remask is None:
                 use_remask = source == "ups"
-            if logits_eos_inf:
-                logits[:, :, eos_id] = -torch.inf
+            if stochastic_positions and source != "ups":
+                raise ValueError("position_temperature > 0 samples positions from the UPS, but the model's output "
+                                 "has no `ups_logits`: load UPS weights")
             x0 = torch.argmax(add_gumbel_noise(logits, temperature), dim=-1)  # (B, L)
 
             if not use_remask:
@@ -255,11 +277,20 @@ def generate(
                 candidates = torch.where(mask_index, x0, x)
                 confidence = token_confidence(source, logits, ups_logits, candidates, gate_ids)
                 keep = kept_at_start + sum(schedule[: step + 1])
-                block_selected = _topk_mask(confidence[:, start:end], keep)
+                if stochastic_positions:
+                    scores = ups_logits[:, start:end].float() / position_temperature  # (B, block)
+                    order = sample_order(scores)
+                    block_selected = torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, order[:, :keep], True)
+                else:
+                    block_selected = _topk_mask(confidence[:, start:end], keep)
                 selected = torch.zeros_like(mask_index)
                 selected[:, start:end] = block_selected
                 new_x = x.clone()
                 new_x[:, start:end] = torch.where(block_selected, candidates[:, start:end], mask_id)
+                if rollout is not None:
+                    new_tokens = block_selected & mask_index[:, start:end]
+                    rollout.steps.append(_rollout_step(x, new_x, logits, scores, order, keep, start, end,
+                                                       new_tokens, temperature))
 
             if return_trace or step_callback is not None:
                 record = _trace_record(block, step, x, new_x, selected, mask_id, prompt_len, confidence, start,
@@ -273,7 +304,48 @@ def generate(
                 bar.update(1)
     if bar is not None:
         bar.close()
-    return (x, trace) if return_trace else x
+    outputs = (x,) + ((trace,) if return_trace else ()) + ((rollout,) if return_rollout else ())
+    return outputs if len(outputs) > 1 else x
+
+
+def step_outputs(model, x, attention_mask, prompt_index, mask_id, cfg_scale, logits_eos_inf, eos_id):
+    """(TPS logits, UPS logits or None) of one denoising step, after CFG and EOS suppression.
+
+    The sampler and Remask RL's re-scoring of a rollout both call this, so a step scored again with
+    unchanged weights reproduces the sampler's log-probabilities exactly.
+    """
+    logits, ups_logits = _forward(model, x, attention_mask, prompt_index, mask_id, cfg_scale)
+    if logits_eos_inf:
+        logits[:, :, eos_id] = -torch.inf
+    return logits, ups_logits
+
+
+def _rollout_step(x, new_x, logits, scores, order, keep, start, end, new_tokens, temperature):
+    """The record of one stochastic remask step (see RolloutStep)."""
+    if temperature > 0:
+        token_lp = torch.where(new_tokens, token_log_prob(logits[:, start:end], new_x[:, start:end], temperature), 0.0)
+    else:  # argmax tokens are not sampled: they carry no log-probability
+        token_lp = torch.zeros(new_tokens.shape, device=x.device)
+    return RolloutStep(x=x, start=start, end=end, keep=keep, order=order, tokens=new_x[:, start:end].clone(),
+                       new_tokens=new_tokens, position_log_prob=plackett_luce_log_prob(scores, order, keep),
+                       token_log_prob=token_lp, position_entropy=position_entropy(scores))
+
+
+def _validate_policy(position_temperature, return_rollout, confidence_source, remask, gated):
+    """Whether positions are sampled (Remask RL's policy); rejects settings where that means nothing."""
+    if position_temperature < 0:
+        raise ValueError(f"position_temperature must be >= 0, got {position_temperature}")
+    if return_rollout and position_temperature == 0:
+        raise ValueError("return_rollout=True records a stochastic policy: give position_temperature > 0")
+    if position_temperature == 0:
+        return False
+    if confidence_source not in (None, "ups") or remask is False:
+        raise ValueError("position_temperature > 0 samples positions from the UPS: use confidence_source='ups' "
+                         "with remask=True (the defaults for a model with a UPS head)")
+    if gated:
+        raise ValueError("confidence_eos_eot_inf is not defined for sampled positions; turn it off with "
+                         "position_temperature > 0")
+    return True
 
 
 def _forward(model, x, attention_mask, prompt_index, mask_id, cfg_scale):

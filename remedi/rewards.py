@@ -1,0 +1,75 @@
+"""Verifiable rewards for Remask RL: a completion and the reference solution in, a number out.
+
+    strict   1 if the completion ends in `#### <number>` and the number is the reference's (GSM8K schema)
+    gsm8k    1 if GSM8K's conventional extraction (number after the last ####, else the last number) is right
+    math     1 if the last \\boxed{} equals the reference's answer (math-verify's symbolic comparison)
+    auto     math for references with a \\boxed{} answer, else strict
+    MODULE:FUNCTION or FILE.py:FUNCTION   your own `FUNCTION(completion, reference) -> float`
+
+Rewards are binary by default. `format_weight` > 0 adds that much for a well-formed final answer
+(`#### <number>` at the end, or a \\boxed{}), right or not; it is off by default because it can be
+earned without solving anything.
+"""
+
+import importlib
+import importlib.util
+import re
+from pathlib import Path
+
+from remedi.eval.answers import answer_format, extract_boxed, grade
+
+REWARDS = ("auto", "strict", "gsm8k", "math")
+_FINAL_NUMBER = re.compile(r"####\s*-?[\d,]*\.?\d+\s*$")
+
+
+def correctness_reward(name):
+    """`reward(completion, reference) -> float` for a built-in name or a user's MODULE:FUNCTION hook."""
+    if name in REWARDS:
+        def reward(completion, reference):
+            fmt = name
+            if name == "auto":
+                fmt = "math" if answer_format(reference) == "math" else "strict"
+            return float(grade(completion, reference, fmt)[1])
+
+        reward.__name__ = f"{name}_reward"
+        return reward
+    return _user_reward(name)
+
+
+def _user_reward(spec):
+    module_name, sep, function_name = spec.rpartition(":")
+    if not sep or not module_name or not function_name:
+        raise ValueError(f"--reward {spec!r}: use one of {REWARDS} or MODULE:FUNCTION / FILE.py:FUNCTION")
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        if not path.is_file():
+            raise FileNotFoundError(f"--reward {spec!r}: no file {path}")
+        loader_spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(loader_spec)
+        loader_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            raise ValueError(f"--reward {spec!r}: cannot import {module_name!r} ({error})") from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise ValueError(f"--reward {spec!r}: {module_name} has no function {function_name!r}")
+    return function
+
+
+def well_formed(completion, reference):
+    """Whether the completion ends in the reference's answer format (right or wrong)."""
+    if answer_format(reference) == "math":
+        return extract_boxed(completion) is not None
+    return _FINAL_NUMBER.search(completion.strip()) is not None
+
+
+def score_completions(reward, completions, references, format_weight=0.0):
+    """(rewards, correct): `reward` of every completion, plus `format_weight` if well formed, and the
+    correctness part alone (what accuracy is computed from)."""
+    correct = [float(reward(c, r)) for c, r in zip(completions, references)]
+    if format_weight == 0:
+        return correct, correct
+    total = [c + format_weight * well_formed(text, ref) for c, text, ref in zip(correct, completions, references)]
+    return total, correct

@@ -55,6 +55,32 @@ class UPSHead(nn.Module):
         return load_ups(directory, map_location)
 
 
+class UPSPosition(nn.Module):
+    """A control, not a UPS: one learned logit per absolute position, blind to what the tokens say.
+
+    Trained by Remask RL like a real head, it finds the best *fixed* unmasking order for a task. On a
+    task whose answers share one layout, comparing it with the content-reading head shows how much of
+    a learned policy's gain comes from reading the tokens rather than from their positions.
+    """
+
+    def __init__(self, hidden_size: int, max_positions: int = 512):
+        super().__init__()
+        self.hidden_size, self.max_positions = hidden_size, max_positions
+        self.logits = nn.Parameter(torch.zeros(max_positions))
+
+    def forward(self, hidden):  # (B, L, d) -> (B, L)
+        batch, length = hidden.shape[:2]
+        if length > self.max_positions:
+            raise ValueError(f"the position-only UPS covers {self.max_positions} positions, the input has {length}")
+        return self.logits[:length].expand(batch, length)
+
+    def config_dict(self):
+        return {"arch": "position", "hidden_size": self.hidden_size, "max_positions": self.max_positions}
+
+    def save(self, directory):
+        save_ups(self, directory)
+
+
 def save_ups(ups, directory):
     """`ups_config.json` (architecture and sizes) + `ups_head.safetensors`, apart from any backbone."""
     os.makedirs(directory, exist_ok=True)
@@ -91,7 +117,7 @@ def build_ups(config):
     return UPS_ARCHS[arch](**sizes)
 
 
-UPS_ARCHS = {"mlp": UPSHead, "stream": UPSStream}
+UPS_ARCHS = {"mlp": UPSHead, "stream": UPSStream, "position": UPSPosition}
 
 
 @dataclass

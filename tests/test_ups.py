@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from remedi import RemeDiModel, UPSHead
+from remedi import RemeDiModel, UPSHead, load_ups
 from remedi.loading import load_model_and_tokenizer
 from tests.helpers import VOCAB, tiny_backbone
 
@@ -98,3 +98,19 @@ def test_loader_picks_up_bundled_ups_folder(tmp_path):
     assert isinstance(bundled, RemeDiModel)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_model_and_tokenizer(str(tmp_path / "nowhere"))
+
+
+def test_position_only_control_ignores_the_content_and_round_trips(tmp_path):
+    from remedi.ups import UPSPosition
+
+    head = UPSPosition(hidden_size=8, max_positions=6)
+    with torch.no_grad():
+        head.logits.copy_(torch.arange(6.0))
+    hidden = torch.randn(3, 5, 8)
+    assert torch.equal(head(hidden), torch.arange(5.0).expand(3, 5))
+    assert torch.equal(head(hidden), head(torch.randn(3, 5, 8)))  # the same scores whatever the tokens
+    head.save(tmp_path)
+    loaded = load_ups(tmp_path)
+    assert isinstance(loaded, UPSPosition) and torch.equal(loaded.logits, head.logits)
+    with pytest.raises(ValueError, match="covers 6 positions"):
+        head(torch.randn(1, 7, 8))

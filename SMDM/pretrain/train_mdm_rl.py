@@ -1,0 +1,403 @@
+"""Remask RL: train RemeDi's unmasking policy (and optionally the token predictor) on a verifiable reward.
+
+The UPS is treated as a policy over which positions to keep: rollouts run the project's sampler with
+the K_n kept positions drawn from Plackett–Luce on the UPS logits and tokens drawn from the TPS; each
+prompt gets a group of G completions, each completion a reward (the final answer checked against the
+reference), and the policy takes clipped policy-gradient steps on the group-normalised advantages
+(remedi/rl.py states the objective). The same command runs on one CPU and on many GPUs/nodes.
+
+    --train ups    only the UPS trains (the position policy); the backbone stays frozen (default)
+    --train lora   LoRA adapters + UPS: the token term trains the TPS too
+    --train full   every weight
+
+The script reads as setup() -> main() -> fit() / validate(), like train_mdm.py, with the pieces in
+remedi/ (sampling.py for rollouts, rl.py for the objective, rewards.py, checkpoint.py, tracking.py).
+Outputs in --out-dir: metrics.csv, checkpoints/step-N.ckpt (--resume continues from the newest,
+rollout randomness included), and at the end a model directory that `generate.py --model` loads.
+"""
+
+import argparse
+import copy
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from remedi import LLaDAModelLM, RemeDiModel, load_ups
+from remedi import checkpoint as ckpt
+from remedi import rl, training
+from remedi.cli import HelpFormatter, run_cli
+from remedi.data.resolve import load_pairs, split_validation
+from remedi.eval.runner import SamplerOptions, Setting, run_setting
+from remedi.loading import DEFAULT_MODEL, load_tokenizer
+from remedi.rewards import REWARDS, correctness_reward, score_completions
+from remedi.sampling import generate
+from remedi.tokenizer import encode_prompts, special_token_ids
+from remedi.tracking import WANDB_MODES, MetricsLogger, plain_args
+from remedi.ups import UPS_CONFIG_NAME, build_ups
+
+METRICS = ["lr", "reward", "accuracy", "groups_all_right", "groups_all_wrong", "zero_advantage_groups", "loss",
+           "grad_norm", "clip_frac_position", "clip_frac_token", "kl", "position_entropy", "remasks_per_answer",
+           "rollout_s", "update_s"]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
+    g = p.add_argument_group("model")
+    g.add_argument("--model-path", default=DEFAULT_MODEL, help="model directory (LLaDA checkpoint, e.g. a Remask SFT output)")
+    g.add_argument("--ups-path", default=None, help="UPS weights to start from (default: MODEL_PATH/ups)")
+    g.add_argument("--tokenizer", default=None, help="tokenizer directory (default: the model directory's)")
+
+    g = p.add_argument_group("rollouts")
+    g.add_argument("--group-size", type=int, default=16, help="completions per prompt (G)")
+    g.add_argument("--prompts-per-step", type=int, default=4, help="prompts per device per RL step")
+    g.add_argument("--steps", type=int, default=8, help="denoising steps of a whole answer")
+    g.add_argument("--gen-length", type=int, default=32, help="answer tokens")
+    g.add_argument("--block-length", type=int, default=None, help="semi-autoregressive block (default: gen-length)")
+    g.add_argument("--temperature", type=float, default=1.2, help="TPS sampling temperature of the rollouts (0: argmax)")
+    g.add_argument("--position-temperature", type=float, default=1.2,
+                   help="Plackett-Luce temperature on the UPS logits")
+    g.add_argument("--cfg-scale", type=float, default=0.0, help="classifier-free guidance of the rollouts")
+    g.add_argument("--reward", default="auto",
+                   help=f"one of {REWARDS} or MODULE:FUNCTION / FILE.py:FUNCTION, called as f(completion, reference)")
+    g.add_argument("--format-reward", type=float, default=0.0,
+                   help="added for a well-formed final answer, right or wrong (0: off)")
+
+    g = p.add_argument_group("objective")
+    g.add_argument("--train", choices=training.TRAIN_MODES, default="ups", help="what trains")
+    g.add_argument("--clip-eps", type=float, default=0.2, help="PPO clipping of the probability ratios")
+    g.add_argument("--ppo-epochs", type=int, default=2, help="optimizer steps per rollout batch")
+    g.add_argument("--kl-coef", type=float, default=0.0, help="weight of KL to the starting policy (0: off)")
+    g.add_argument("--update-micro-batch", type=int, default=None,
+                   help="rows per forward pass in the update (default: all of this device's rollouts)")
+    g.add_argument("--lora-r", type=int, default=8, help="--train lora")
+    g.add_argument("--lora-alpha", type=int, default=16, help="--train lora")
+
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default="gsm8k", help="gsm8k | math500 | PATH.jsonl/.json/.parquet (prompt + reference)")
+    g.add_argument("--prompt-column", default=None, help="local files (default 'question')")
+    g.add_argument("--response-column", default=None, help="reference column of local files (default 'answer')")
+    g.add_argument("--val-data", default=None, help="validation set, same forms as --data")
+    g.add_argument("--val-fraction", type=float, default=None,
+                   help="share of --data held out when --val-data is not given (default 0.05; 0: none)")
+    g.add_argument("--val-limit", type=int, default=200, help="validation problems (0: all)")
+    g.add_argument("--val-steps", type=int, nargs="+", default=None,
+                   help="greedy UPS + remask step budgets to validate at (default: --steps)")
+
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--max-steps", type=int, default=200, help="RL steps (one rollout batch each)")
+    g.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
+    g.add_argument("--min-lr", type=float, default=None, help="end of the cosine decay (default lr / 10)")
+    g.add_argument("--warmup-steps", type=int, default=10, help="linear warmup, in RL steps")
+    g.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
+    g.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm (0: off)")
+    g.add_argument("--seed", type=int, default=42, help="data order and rollout randomness")
+
+    g = p.add_argument_group("run")
+    g.add_argument("--out-dir", type=Path, default=Path("out/train_mdm_rl"), help="checkpoints, metrics.csv, model")
+    g.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUT_DIR/checkpoints")
+    g.add_argument("--save-every", type=int, default=50, help="checkpoint interval in RL steps (and at the end)")
+    g.add_argument("--val-every", type=int, default=25, help="validation interval in RL steps (and at the end)")
+    g.add_argument("--wandb", choices=WANDB_MODES, default="disabled", help="Weights & Biases logging")
+    g.add_argument("--wandb-project", default="remedi", help="wandb project")
+    g.add_argument("--run-name", default=None, help="wandb run name")
+
+    g = p.add_argument_group("hardware")
+    g.add_argument("--accelerator", default="auto", help="auto | cpu | cuda | gpu")
+    g.add_argument("--devices", type=int, default=1, help="devices per node")
+    g.add_argument("--num-nodes", type=int, default=1, help="machines")
+    g.add_argument("--strategy", choices=["auto", "ddp", "fsdp"], default="auto", help="fsdp shards LLaDA blocks")
+    g.add_argument("--precision", choices=training.PRECISIONS, default="32-true", help="Fabric precision")
+    g.add_argument("--ssl_ratio", type=float, default=None, help=argparse.SUPPRESS)
+    return check_args(p.parse_args(argv))
+
+
+def check_args(args):
+    """Reject settings that cannot run (before any model is loaded) and fill in dependent defaults."""
+    if args.ssl_ratio is not None:
+        raise ValueError("--ssl_ratio is upstream SMDM's random-length pretraining (its train_mdm_rl.py); here that "
+                         "is `train_mdm.py --mode pretrain --random-length-prob R`, and train_mdm_rl.py is Remask RL")
+    if args.group_size < 2:
+        raise ValueError(f"--group-size {args.group_size}: advantages compare completions of one prompt, so a "
+                         "group needs at least 2")
+    for name in ("prompts_per_step", "steps", "gen_length", "ppo_epochs", "max_steps", "save_every", "val_every"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    args.block_length = args.block_length or args.gen_length
+    if args.gen_length % args.block_length:
+        raise ValueError(f"--block-length {args.block_length} must divide --gen-length {args.gen_length}")
+    num_blocks = args.gen_length // args.block_length
+    args.val_steps = args.val_steps or [args.steps]
+    for steps in [args.steps] + args.val_steps:
+        if steps % num_blocks:
+            raise ValueError(f"--steps/--val-steps {steps} is not a multiple of the {num_blocks} blocks "
+                             f"(--gen-length / --block-length)")
+    if args.position_temperature <= 0:
+        raise ValueError("--position-temperature must be > 0: the position policy has to be stochastic to learn")
+    if args.temperature < 0 or args.cfg_scale < 0:
+        raise ValueError("--temperature and --cfg-scale must be >= 0")
+    if args.train != "ups" and args.temperature == 0:
+        raise ValueError(f"--train {args.train} trains the TPS on the tokens it sampled: use --temperature > 0")
+    if not 0 < args.clip_eps < 1 or args.kl_coef < 0:
+        raise ValueError("--clip-eps must lie in (0, 1) and --kl-coef be >= 0")
+    if args.val_data is not None and args.val_fraction is not None:
+        raise ValueError("give either --val-data or --val-fraction, not both")
+    if args.val_fraction is None:
+        args.val_fraction = 0.0 if args.val_data is not None else 0.05
+    if args.min_lr is None:
+        args.min_lr = args.lr / 10
+    correctness_reward(args.reward)  # a missing hook fails here, not after the model is loaded
+    return args
+
+
+def setup(args):
+    """Create Fabric for the requested hardware and run `main` on every process; returns main's state."""
+    fabric = training.make_fabric(args.accelerator, args.devices, args.num_nodes, args.strategy, args.precision)
+    return fabric.launch(main, args)
+
+
+def main(fabric, args):
+    """Data, model (+ frozen reference for the KL term), optimizer, resume; train; export the model directory."""
+    fabric.seed_everything(args.seed)
+    tokenizer = load_tokenizer(args.model_path, args.tokenizer)
+    model, build_empty = build_model(args)
+    context = model.config.max_sequence_length
+    train_problems, val_problems = load_problems(args, tokenizer, context)
+    if len(train_problems) < args.prompts_per_step * fabric.world_size:
+        raise ValueError(f"{len(train_problems)} training prompts cannot fill one step of "
+                         f"{args.prompts_per_step} x {fabric.world_size} devices")
+    trainable = training.set_trainable(model, args.train)
+    reference = None
+    if args.kl_coef > 0:
+        reference = fabric.setup(copy.deepcopy(model).requires_grad_(False).eval())
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    fabric.print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+                 f"{n_trainable / 1e6:.3f}M trainable (--train {args.train}); {len(train_problems)} train / "
+                 f"{len(val_problems)} val problems; {args.prompts_per_step * fabric.world_size} prompts x "
+                 f"{args.group_size} completions per step")
+
+    model = fabric.setup(model)
+    optimizer = fabric.setup_optimizers(training.build_optimizer(model, args.lr, args.weight_decay, betas=(0.9, 0.99)))
+    generators = {}  # rollouts draw from torch's global generator, which checkpoints capture and restore
+    state = {"model": model, "optimizer": optimizer, "step": 0, "trainable": trainable,
+             "world_size": fabric.world_size, "n_train": len(train_problems), "rng": [], "args": plain_args(args)}
+    torch.manual_seed(args.seed * 1000 + fabric.global_rank)  # rollouts differ across ranks
+
+    checkpoint_dir = args.out_dir / "checkpoints"
+    resume_from = ckpt.latest_checkpoint(checkpoint_dir)
+    if resume_from is not None and not args.resume:
+        raise FileExistsError(f"{checkpoint_dir} already holds checkpoints: pass --resume or choose another --out-dir")
+    if resume_from is not None:
+        ckpt.load_training_state(fabric, resume_from, state, generators)
+    elif args.resume:
+        fabric.print(f"--resume: no checkpoint in {checkpoint_dir}, starting from step 0")
+
+    logger = None
+    if fabric.is_global_zero:
+        fields = METRICS + (validation_fields(args) if val_problems else [])
+        logger = MetricsLogger(args.out_dir / "metrics.csv", fields,
+                               resume_step=state["step"] if resume_from is not None else None,
+                               wandb_mode=args.wandb, wandb_project=args.wandb_project, run_name=args.run_name,
+                               config=plain_args(args))
+    try:
+        fit(fabric, args, state, tokenizer, train_problems, val_problems, reference, generators, logger)
+    finally:
+        if logger is not None:
+            logger.close()
+
+    weights = ckpt.full_state_dict(model)
+    if fabric.is_global_zero:
+        ckpt.export_model(weights, build_empty, tokenizer, args.out_dir)
+        fabric.print(f"model saved to {args.out_dir} (python generate.py --model {args.out_dir})")
+    fabric.barrier()
+    return state
+
+
+def fit(fabric, args, state, tokenizer, train_problems, val_problems, reference, generators, logger):
+    """RL steps from state["step"] to --max-steps: rollouts, rewards, --ppo-epochs clipped updates."""
+    model, optimizer = state["model"], state["optimizer"]
+    reward = correctness_reward(args.reward)
+    loss_cfg = rl.PolicyLossConfig(clip_eps=args.clip_eps, kl_coef=args.kl_coef,
+                                   token_term=args.train != "ups" and args.temperature > 0)
+    model.eval()  # rollouts and their re-scoring must see the same network: no dropout anywhere
+    progress = tqdm(total=args.max_steps, initial=state["step"], desc="remask rl", disable=not fabric.is_global_zero)
+    while state["step"] < args.max_steps:
+        step = state["step"]
+        lr = training.lr_at(step, args.lr, args.min_lr, args.warmup_steps, args.max_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        indices = training.micro_batch_indices(step, len(train_problems), args.prompts_per_step,
+                                               fabric.global_rank, fabric.world_size, args.seed)
+        batch = [train_problems[i] for i in indices.tolist()]
+
+        begin = time.perf_counter()
+        rollout, completions = sample_group(fabric, model, tokenizer, [q for q, _ in batch], args)
+        references = [ref for _, ref in batch for _ in range(args.group_size)]
+        rewards, correct = score_completions(reward, completions, references, args.format_reward)
+        rewards = torch.tensor(rewards, device=fabric.device)
+        advantages = rl.group_advantages(rewards, args.group_size)
+        ref_log_probs = None
+        if reference is not None:
+            ref_log_probs = rl.reference_log_probs(reference, rollout, loss_cfg, args.update_micro_batch)
+        rollout_s = time.perf_counter() - begin
+
+        begin = time.perf_counter()
+        try:
+            for _ in range(args.ppo_epochs):
+                update = rl.policy_update(fabric, model, optimizer, rollout, advantages, loss_cfg, args.gen_length,
+                                          args.grad_clip, args.update_micro_batch, ref_log_probs)
+        except training.NonFiniteLossError as error:
+            last = ckpt.latest_checkpoint(args.out_dir / "checkpoints")
+            raise training.NonFiniteLossError(
+                f"step {step + 1}: {error}. Training stopped; the last good checkpoint is "
+                f"{last if last is not None else 'none (none was written yet)'}") from None
+        update_s = time.perf_counter() - begin
+
+        state["step"] += 1
+        metrics = {"lr": lr, **update, **group_statistics(fabric, rewards, correct, args.group_size),
+                   **rollout_statistics(fabric, rollout), "rollout_s": rollout_s, "update_s": update_s}
+        last_step = state["step"] == args.max_steps
+        if val_problems and (state["step"] % args.val_every == 0 or last_step):
+            metrics.update(validate(fabric, model, tokenizer, val_problems, args))
+        if logger is not None:
+            logger.log(state["step"], metrics)
+        if state["step"] % args.save_every == 0 or last_step:
+            ckpt.save_training_state(fabric, args.out_dir / "checkpoints", state, generators, args.train)
+        progress.update(1)
+        progress.set_postfix(reward=f"{metrics['reward']:.3f}", clip=f"{update['clip_frac_position']:.2f}")
+    progress.close()
+
+
+@torch.no_grad()
+def sample_group(fabric, model, tokenizer, questions, args):
+    """One batched stochastic generation of G completions per question: (Rollout, decoded completions).
+
+    The G copies of a prompt are consecutive rows, which is what `group_advantages` expects.
+    """
+    ids = special_token_ids(tokenizer)
+    input_ids, attention_mask = encode_prompts(tokenizer, questions)
+    input_ids = input_ids.repeat_interleave(args.group_size, dim=0).to(fabric.device)
+    attention_mask = attention_mask.repeat_interleave(args.group_size, dim=0).to(fabric.device)
+    out, rollout = generate(
+        model, input_ids, attention_mask, steps=args.steps, gen_length=args.gen_length,
+        block_length=args.block_length, temperature=args.temperature, cfg_scale=args.cfg_scale,
+        mask_id=ids["mask_id"], eos_id=ids["eos_id"], eot_id=ids["eot_id"], confidence_source="ups", remask=True,
+        position_temperature=args.position_temperature, return_rollout=True,
+    )
+    completions = tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)
+    return rollout, completions
+
+
+def group_statistics(fabric, rewards, correct, group_size):
+    """Reward and accuracy means, and how many groups were all right, all wrong, or gave no signal."""
+    correct = torch.tensor(correct, device=rewards.device).view(-1, group_size)
+    grouped = rewards.view(-1, group_size)
+    sums = torch.stack([rewards.sum(), correct.sum(), (correct.min(dim=1).values == 1).sum(),
+                        (correct.max(dim=1).values == 0).sum(), (grouped.std(dim=1) == 0).sum(),
+                        torch.tensor(float(len(grouped)), device=rewards.device)]).double()
+    total_reward, total_correct, all_right, all_wrong, flat, groups = fabric.all_reduce(sums, reduce_op="sum").tolist()
+    completions = groups * group_size
+    return {"reward": total_reward / completions, "accuracy": total_correct / completions,
+            "groups_all_right": all_right / groups, "groups_all_wrong": all_wrong / groups,
+            "zero_advantage_groups": flat / groups}
+
+
+def rollout_statistics(fabric, rollout):
+    """Mean first-pick entropy of the position policy over deciding steps, and remasks per answer."""
+    entropies = [step.position_entropy.mean() for step in rollout.steps if step.decides_positions]
+    entropy = torch.stack(entropies).mean() if entropies else torch.zeros((), device=fabric.device)
+    values = torch.stack([entropy.float(), rollout.remasks_per_row().mean().float()])
+    entropy, remasks = (fabric.all_reduce(values, reduce_op="mean")).tolist()
+    return {"position_entropy": entropy, "remasks_per_answer": remasks}
+
+
+def validate(fabric, model, tokenizer, val_problems, args):
+    """Strict accuracy of greedy UPS + remask decoding (what inference runs) at every --val-steps budget.
+
+    Each rank answers its share of the problems; the global random state is left as it was, so the
+    rollouts after a validation are the ones an uninterrupted run would draw.
+    """
+    per_rank = len(val_problems) // fabric.world_size
+    mine = val_problems[fabric.global_rank * per_rank : (fabric.global_rank + 1) * per_rank]
+    problems = [(question, reference, "strict") for question, reference in mine]
+    options = SamplerOptions(gen_length=args.gen_length, batch_size=max(1, args.prompts_per_step * args.group_size))
+    metrics = {}
+    with torch.random.fork_rng(devices=[fabric.device] if fabric.device.type == "cuda" else []):
+        for steps in args.val_steps:
+            result = run_setting(model, tokenizer, problems, Setting("ups", True, steps, args.block_length), options)
+            counts = torch.tensor([sum(result["correct"]), len(problems)], dtype=torch.float64, device=fabric.device)
+            right, total = fabric.all_reduce(counts, reduce_op="sum").tolist()
+            metrics[f"val_accuracy_{steps}_steps"] = right / max(total, 1.0)
+    return metrics
+
+
+def validation_fields(args):
+    return [f"val_accuracy_{steps}_steps" for steps in args.val_steps]
+
+
+def load_problems(args, tokenizer, context):
+    """([(question, reference)] train, [...] val): prompts whose chat-formatted length + --gen-length fit."""
+    columns = {}
+    if Path(args.data).suffix in (".json", ".jsonl", ".parquet"):
+        columns = {"prompt_column": args.prompt_column or "question", "response_column": args.response_column or "answer"}
+    pairs = load_pairs(args.data, **columns)
+    if args.val_data is not None:
+        val_columns = {}
+        if Path(args.val_data).suffix in (".json", ".jsonl", ".parquet"):
+            val_columns = {"prompt_column": args.prompt_column or "question",
+                           "response_column": args.response_column or "answer"}
+        train, val = pairs, load_pairs(args.val_data, **val_columns)
+    elif args.val_fraction > 0:
+        train_idx, val_idx = split_validation(len(pairs), args.val_fraction, args.seed)
+        train, val = [pairs[i] for i in train_idx.tolist()], [pairs[i] for i in val_idx.tolist()]
+    else:
+        train, val = pairs, []
+    if args.val_limit:
+        val = val[: args.val_limit]
+    train, val = fitting(train, tokenizer, context, args.gen_length), fitting(val, tokenizer, context, args.gen_length)
+    if not train:
+        raise ValueError(f"no training prompt of {args.data} fits the model's context of {context} tokens "
+                         f"with --gen-length {args.gen_length}")
+    return train, val
+
+
+def fitting(pairs, tokenizer, context, gen_length):
+    """The (question, reference) pairs with a usable reference whose prompt + answer fit the context."""
+    kept = []
+    for question, reference in pairs:
+        if not question or not reference:
+            continue
+        if encode_prompts(tokenizer, [question])[0].shape[1] + gen_length <= context:
+            kept.append((question, reference))
+    return kept
+
+
+def build_model(args):
+    """(RemeDi model to train, a function building the same structure empty, for the export)."""
+    model_dir = Path(args.model_path)
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"--model-path {args.model_path}: no config.json there (a directory written by "
+                                "train_mdm.py or a LLaDA checkpoint)")
+    ups_path = Path(args.ups_path) if args.ups_path is not None else model_dir / "ups"
+    if not (ups_path / UPS_CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"no UPS head at {ups_path}: Remask RL trains the UPS of a model that has one "
+                                "(train it first with train_mdm.py --objective remask_sft, or pass --ups-path)")
+    dtype = torch.bfloat16 if args.precision == "bf16-true" else torch.float32
+    backbone = LLaDAModelLM.from_pretrained(args.model_path, dtype=dtype)
+    head = load_ups(ups_path).to(dtype=dtype)
+    config, ups_config = backbone.config, head.config_dict()
+
+    def assemble(backbone, head):
+        if args.train == "lora":
+            backbone = training.add_lora(backbone, args.lora_r, args.lora_alpha, dropout=0.0)
+        return RemeDiModel(backbone, head)
+
+    def build_empty():
+        return assemble(LLaDAModelLM(config), build_ups(ups_config))
+
+    return assemble(backbone, head), build_empty
+
+
+if __name__ == "__main__":
+    run_cli(lambda argv: setup(parse_args(argv)))

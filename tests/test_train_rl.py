@@ -1,0 +1,196 @@
+"""The Remask RL trainer (SMDM/pretrain/train_mdm_rl.py): runs, exports, exact resume, DDP, clear errors.
+
+Runs use a randomly initialised tiny RemeDi model with the character tokenizer and a handful of
+arithmetic prompts in GSM8K's schema; a few RL steps each, in-process except the DDP and CLI tests.
+"""
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from remedi import rl
+from remedi.tiny import build_tiny_random
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "SMDM" / "pretrain" / "train_mdm_rl.py"
+SMALL = ["--group-size", 4, "--prompts-per-step", 2, "--steps", 4, "--gen-length", 8, "--accelerator", "cpu",
+         "--warmup-steps", 1, "--lr", 1e-2]
+
+
+def _import_script():
+    spec = importlib.util.spec_from_file_location("train_mdm_rl", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # importing must not parse argv or start anything
+    return module
+
+
+train_mdm_rl = _import_script()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def setup_dir(tmp_path_factory):
+    """A tiny RemeDi model directory (backbone, tokenizer, ups/), 24 + 6 one-step sums in GSM8K schema, and a
+    reward hook. An untrained model never answers right, so the runs reward the share of digits in the
+    completion instead: it differs between completions, so advantages are not all zero."""
+    root = tmp_path_factory.mktemp("rl")
+    model, tokenizer = build_tiny_random(seed=0, ups_width=16)
+    model.backbone.save_pretrained(root / "model")
+    tokenizer.save_pretrained(root / "model")
+    model.ups_head.save(root / "model" / "ups")
+    for name, rows in (("train", range(24)), ("val", range(24, 30))):
+        with open(root / f"{name}.jsonl", "w") as f:
+            for i in rows:
+                a, b = i % 5, (i // 5) % 5
+                f.write(json.dumps({"question": f"{a}+{b}", "answer": f"#### {a + b}"}) + "\n")
+    (root / "digits.py").write_text("def share(completion, reference):\n"
+                                    "    return sum(c.isdigit() for c in completion) / max(len(completion), 1)\n")
+    return root
+
+
+def run(setup_dir, out, *extra):
+    argv = ["--model-path", setup_dir / "model", "--data", setup_dir / "train.jsonl", "--val-data",
+            setup_dir / "val.jsonl", "--out-dir", out, "--reward", f"{setup_dir / 'digits.py'}:share", *SMALL, *extra]
+    return train_mdm_rl.setup(train_mdm_rl.parse_args([str(a) for a in argv]))
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_run_logs_each_step_and_exports_a_model_with_only_the_ups_changed(setup_dir, tmp_path):
+    run(setup_dir, tmp_path, "--max-steps", 3, "--val-every", 3, "--val-steps", 2, 4, "--temperature", 1.0)
+    rows = read_csv(tmp_path / "metrics.csv")
+    assert [r["step"] for r in rows] == ["1", "2", "3"]
+    for r in rows:
+        assert 0.0 <= float(r["reward"]) <= 1.0 and float(r["zero_advantage_groups"]) < 1.0
+        assert 0.0 <= float(r["clip_frac_position"]) <= 1.0 and float(r["position_entropy"]) > 0
+        assert float(r["rollout_s"]) > 0 and float(r["update_s"]) > 0
+        assert r["clip_frac_token"] == ""  # --train ups: no token term
+    assert rows[-1]["val_accuracy_2_steps"] != "" and rows[-1]["val_accuracy_4_steps"] != ""
+    start, end = (load_file(d / "model.safetensors") for d in (setup_dir / "model", tmp_path))
+    assert all(torch.equal(start[k], end[k]) for k in start)  # the backbone is frozen
+    start, end = (load_file(d / "ups" / "ups_head.safetensors") for d in (setup_dir / "model", tmp_path))
+    assert any(not torch.equal(start[k], end[k]) for k in start)  # the policy moved
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_continues_the_same_rollouts_and_updates(setup_dir, tmp_path, monkeypatch):
+    """4 steps straight vs killed in step 4 (checkpoint at 2) + --resume: the same CSV and weights, bit for bit.
+
+    Tokens and positions are both sampled, so the rollouts depend on the saved random state.
+    """
+    argv = ["--max-steps", 4, "--save-every", 2, "--val-every", 2, "--temperature", 1.0, "--train", "full"]
+    run(setup_dir, tmp_path / "straight", *argv)
+    calls, real_update = [0], rl.policy_update
+
+    def dies_in_step_4(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 7:  # --ppo-epochs 2: the 7th update is step 4's first
+            raise Killed
+        return real_update(*args, **kwargs)
+
+    monkeypatch.setattr(rl, "policy_update", dies_in_step_4)
+    with pytest.raises(Killed):
+        run(setup_dir, tmp_path / "resumed", *argv)
+    monkeypatch.setattr(rl, "policy_update", real_update)
+    with pytest.raises(FileExistsError, match="--resume"):
+        run(setup_dir, tmp_path / "resumed", *argv)
+    run(setup_dir, tmp_path / "resumed", *argv, "--resume")
+    straight, resumed = (read_csv(tmp_path / d / "metrics.csv") for d in ("straight", "resumed"))
+    timing = ("rollout_s", "update_s")
+    assert [r["step"] for r in resumed] == ["1", "2", "3", "4"]
+    for a, b in zip(straight, resumed):
+        assert {k: v for k, v in a.items() if k not in timing} == {k: v for k, v in b.items() if k not in timing}
+    weights = [load_file(tmp_path / d / "model.safetensors") for d in ("straight", "resumed")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_lora_trains_the_tps_through_the_token_term_and_kl_starts_at_zero(setup_dir, tmp_path):
+    run(setup_dir, tmp_path, "--max-steps", 1, "--train", "lora", "--temperature", 1.0, "--kl-coef", 0.1,
+        "--ppo-epochs", 1)
+    row = read_csv(tmp_path / "metrics.csv")[0]
+    assert 0.0 <= float(row["clip_frac_token"]) <= 1.0
+    assert float(row["kl"]) == 0.0  # the reference is the starting policy and the only update is on-policy
+    start, end = (load_file(d / "model.safetensors") for d in (setup_dir / "model", tmp_path))
+    moved = [k for k in start if not torch.equal(start[k], end[k])]
+    assert moved and all(".blocks." in k for k in moved)  # merged LoRA updates: block projections only
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--group-size", 1], "at least 2"),
+    (["--steps", 3, "--gen-length", 8, "--block-length", 4], "not a multiple of the 2 blocks"),
+    (["--block-length", 3], "must divide"),
+    (["--reward", "no_such_module:f"], "cannot import"),
+    (["--train", "full", "--temperature", 0], "--temperature > 0"),
+    (["--position-temperature", 0], "must be > 0"),
+    (["--ssl_ratio", 0.5], "random-length-prob"),
+])
+def test_bad_flags_are_refused_before_any_work(flags, message):
+    with pytest.raises(ValueError, match=message):
+        train_mdm_rl.parse_args([str(f) for f in flags])
+
+
+def test_a_model_without_a_ups_head_is_a_one_line_error(setup_dir, tmp_path):
+    bare = tmp_path / "bare"
+    model, tokenizer = build_tiny_random()
+    model.backbone.save_pretrained(bare)
+    tokenizer.save_pretrained(bare)
+    result = subprocess.run([sys.executable, str(SCRIPT), "--model-path", str(bare), "--data",
+                             str(setup_dir / "train.jsonl"), "--out-dir", str(tmp_path / "out")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: no UPS head at") and "Traceback" not in result.stderr
+
+
+DDP_ENTRY = """
+import sys
+import torch
+sys.path.insert(0, {script_dir!r})
+import train_mdm_rl
+
+# The CLI, plus one line: every rank dumps the parameters it ends with.
+state = train_mdm_rl.setup(train_mdm_rl.parse_args())
+rank = torch.distributed.get_rank()
+torch.save(state["model"].state_dict(), {out!r} + f"/params-rank{{rank}}.pt")
+"""
+
+
+def test_ddp_on_two_cpu_processes_ends_with_identical_parameters(setup_dir, tmp_path):
+    entry = tmp_path / "entry.py"
+    entry.write_text(textwrap.dedent(DDP_ENTRY.format(script_dir=str(SCRIPT.parent), out=str(tmp_path))))
+    out = tmp_path / "run"
+    argv = ["--model-path", setup_dir / "model", "--data", setup_dir / "train.jsonl", "--val-data",
+            setup_dir / "val.jsonl", "--max-steps", 2, "--val-every", 2, "--save-every", 1, "--temperature", 1.0,
+            "--reward", f"{setup_dir / 'digits.py'}:share",
+            "--out-dir", out, "--devices", 2, "--strategy", "ddp", *SMALL]
+    result = subprocess.run([sys.executable, str(entry), *map(str, argv)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f"params-rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert set(rank0) == set(rank1) and all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    after_step_1 = torch.load(out / "checkpoints" / "step-00000001.ckpt", weights_only=True)["model"]
+    assert any(not torch.equal(after_step_1[k], rank0[k]) for k in after_step_1)  # the policy did move
+    assert [r["step"] for r in read_csv(out / "metrics.csv")] == ["1", "2"]

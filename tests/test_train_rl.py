@@ -76,9 +76,10 @@ def read_csv(path):
 
 
 def test_a_run_logs_each_step_and_exports_a_model_with_only_the_ups_changed(setup_dir, tmp_path):
-    run(setup_dir, tmp_path, "--max-steps", 3, "--val-every", 3, "--val-steps", 2, 4, "--temperature", 1.0)
+    run(setup_dir, tmp_path, "--max-steps", 3, "--val-every", 3, "--steps", 2, 4, "--temperature", 1.0)
     rows = read_csv(tmp_path / "metrics.csv")
     assert [r["step"] for r in rows] == ["1", "2", "3"]
+    assert [r["rollout_steps"] for r in rows] == ["2", "4", "2"]  # several budgets are taken in turn
     for r in rows:
         assert 0.0 <= float(r["reward"]) <= 1.0 and float(r["zero_advantage_groups"]) < 1.0
         assert 0.0 <= float(r["clip_frac_position"]) <= 1.0 and float(r["position_entropy"]) > 0

@@ -37,7 +37,7 @@ from remedi.tokenizer import encode_prompts, special_token_ids
 from remedi.tracking import WANDB_MODES, MetricsLogger, plain_args
 from remedi.ups import UPS_CONFIG_NAME, build_ups
 
-METRICS = ["lr", "reward", "accuracy", "groups_all_right", "groups_all_wrong", "zero_advantage_groups", "loss",
+METRICS = ["lr", "rollout_steps", "reward", "accuracy", "groups_all_right", "groups_all_wrong", "zero_advantage_groups", "loss",
            "grad_norm", "clip_frac_position", "clip_frac_token", "kl", "position_entropy", "remasks_per_answer",
            "rollout_s", "update_s"]
 
@@ -52,7 +52,9 @@ def parse_args(argv=None):
     g = p.add_argument_group("rollouts")
     g.add_argument("--group-size", type=int, default=16, help="completions per prompt (G)")
     g.add_argument("--prompts-per-step", type=int, default=4, help="prompts per device per RL step")
-    g.add_argument("--steps", type=int, default=8, help="denoising steps of a whole answer")
+    g.add_argument("--steps", type=int, nargs="+", default=[8],
+                   help="denoising steps of a whole answer; several values: RL step i uses the (i mod n)-th, so one "
+                        "policy learns every budget")
     g.add_argument("--gen-length", type=int, default=32, help="answer tokens")
     g.add_argument("--block-length", type=int, default=None, help="semi-autoregressive block (default: gen-length)")
     g.add_argument("--temperature", type=float, default=1.2, help="TPS sampling temperature of the rollouts (0: argmax)")
@@ -83,7 +85,7 @@ def parse_args(argv=None):
                    help="share of --data held out when --val-data is not given (default 0.05; 0: none)")
     g.add_argument("--val-limit", type=int, default=200, help="validation problems (0: all)")
     g.add_argument("--val-steps", type=int, nargs="+", default=None,
-                   help="greedy UPS + remask step budgets to validate at (default: --steps)")
+                   help="greedy UPS + remask step budgets to validate at (default: the --steps values)")
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--max-steps", type=int, default=200, help="RL steps (one rollout batch each)")
@@ -121,15 +123,17 @@ def check_args(args):
     if args.group_size < 2:
         raise ValueError(f"--group-size {args.group_size}: advantages compare completions of one prompt, so a "
                          "group needs at least 2")
-    for name in ("prompts_per_step", "steps", "gen_length", "ppo_epochs", "max_steps", "save_every", "val_every"):
+    for name in ("prompts_per_step", "gen_length", "ppo_epochs", "max_steps", "save_every", "val_every"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     args.block_length = args.block_length or args.gen_length
     if args.gen_length % args.block_length:
         raise ValueError(f"--block-length {args.block_length} must divide --gen-length {args.gen_length}")
     num_blocks = args.gen_length // args.block_length
-    args.val_steps = args.val_steps or [args.steps]
-    for steps in [args.steps] + args.val_steps:
+    args.val_steps = args.val_steps or list(args.steps)
+    for steps in args.steps + args.val_steps:
+        if steps < 1:
+            raise ValueError(f"--steps/--val-steps {steps}: step budgets must be at least 1")
         if steps % num_blocks:
             raise ValueError(f"--steps/--val-steps {steps} is not a multiple of the {num_blocks} blocks "
                              f"(--gen-length / --block-length)")
@@ -232,7 +236,8 @@ def fit(fabric, args, state, tokenizer, train_problems, val_problems, reference,
         batch = [train_problems[i] for i in indices.tolist()]
 
         begin = time.perf_counter()
-        rollout, completions = sample_group(fabric, model, tokenizer, [q for q, _ in batch], args)
+        steps = args.steps[step % len(args.steps)]
+        rollout, completions = sample_group(fabric, model, tokenizer, [q for q, _ in batch], steps, args)
         references = [ref for _, ref in batch for _ in range(args.group_size)]
         rewards, correct = score_completions(reward, completions, references, args.format_reward)
         rewards = torch.tensor(rewards, device=fabric.device)
@@ -255,7 +260,7 @@ def fit(fabric, args, state, tokenizer, train_problems, val_problems, reference,
         update_s = time.perf_counter() - begin
 
         state["step"] += 1
-        metrics = {"lr": lr, **update, **group_statistics(fabric, rewards, correct, args.group_size),
+        metrics = {"lr": lr, "rollout_steps": steps, **update, **group_statistics(fabric, rewards, correct, args.group_size),
                    **rollout_statistics(fabric, rollout), "rollout_s": rollout_s, "update_s": update_s}
         last_step = state["step"] == args.max_steps
         if val_problems and (state["step"] % args.val_every == 0 or last_step):
@@ -270,7 +275,7 @@ def fit(fabric, args, state, tokenizer, train_problems, val_problems, reference,
 
 
 @torch.no_grad()
-def sample_group(fabric, model, tokenizer, questions, args):
+def sample_group(fabric, model, tokenizer, questions, steps, args):
     """One batched stochastic generation of G completions per question: (Rollout, decoded completions).
 
     The G copies of a prompt are consecutive rows, which is what `group_advantages` expects.
@@ -280,7 +285,7 @@ def sample_group(fabric, model, tokenizer, questions, args):
     input_ids = input_ids.repeat_interleave(args.group_size, dim=0).to(fabric.device)
     attention_mask = attention_mask.repeat_interleave(args.group_size, dim=0).to(fabric.device)
     out, rollout = generate(
-        model, input_ids, attention_mask, steps=args.steps, gen_length=args.gen_length,
+        model, input_ids, attention_mask, steps=steps, gen_length=args.gen_length,
         block_length=args.block_length, temperature=args.temperature, cfg_scale=args.cfg_scale,
         mask_id=ids["mask_id"], eos_id=ids["eos_id"], eot_id=ids["eot_id"], confidence_source="ups", remask=True,
         position_temperature=args.position_temperature, return_rollout=True,

@@ -1,0 +1,114 @@
+"""Compare one unmasking policy with every heuristic order, at each step budget, with paired intervals.
+
+`python -m remedi.eval` scores every setting of its grid against LLaDA's sampler at the same block
+length. The claim "the learned policy beats every heuristic order" needs more: each heuristic (random
+and tps_prob, with and without remasking) at its *best* block length, and other policies (the SFT-only
+UPS, a position-only control) evaluated in separate runs. This script reads the results.json files of
+such runs, which must score the same problems in the same order, and writes one table per budget:
+
+    python scripts/policy_report.py --policy runs/eval-rl:"RL policy" --policy-block 32 \\
+        --runs runs/eval-heuristics runs/eval-sft:"SFT UPS" runs/eval-position:"position-only" \\
+        --out runs/policy-report.md
+
+Every row holds the accuracy with its bootstrap interval and the paired difference policy - row.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
+
+HEURISTICS = ("random", "tps_prob")
+
+
+def load_run(spec):
+    """(label, results dict) from 'DIR' or 'DIR:label'; without a label, ups settings are called 'ups'."""
+    path, _, label = spec.partition(":")
+    with open(Path(path) / "results.json") as f:
+        return label, json.load(f)
+
+
+def rows_of(label, report):
+    """One row per setting: what it is called in the table and its per-problem scores."""
+    rows = []
+    for s in report["settings"]:
+        if s["source"] in HEURISTICS:
+            name = f"{s['source']}{' + remask' if s['remask'] else ''}, block {s['block_length']}"
+            kind = "heuristic"
+        else:
+            name = f"{label or s['source']}{' + remask' if s['remask'] else ''}, block {s['block_length']}"
+            kind = "policy"
+        rows.append({"name": name, "kind": kind, "steps": s["steps"], "source": s["source"], "remask": s["remask"],
+                     "block": s["block_length"], "correct": s["correct"], "label": label})
+    return rows
+
+
+def same_problems(reports):
+    keys = {(r["config"]["data"], r["n_problems"]) for r in reports}
+    if len(keys) != 1:
+        raise ValueError(f"the runs scored different problem sets: {sorted(keys)}; paired differences need the same")
+
+
+def percent(ci):
+    return f"{100 * ci['mean']:.1f} [{100 * ci['lo']:.1f}, {100 * ci['hi']:.1f}]"
+
+
+def report_tables(policy_label, policy_block, runs, n_boot=2000, seed=0):
+    reports = [report for _, report in runs]
+    same_problems(reports)
+    rows = [row for label, report in runs for row in rows_of(label, report)]
+    # a heuristic evaluated in several runs (same backbone) is the same setting: keep its first copy
+    unique = {}
+    for row in rows:
+        key = (row["name"], row["steps"]) if row["kind"] == "heuristic" else (row["label"], row["name"], row["steps"])
+        unique.setdefault(key, row)
+    rows = list(unique.values())
+    indices = bootstrap_indices(reports[0]["n_problems"], n_boot, seed)
+    lines, summary = [], []
+    for steps in sorted({row["steps"] for row in rows}, reverse=True):
+        policy = [r for r in rows if r["steps"] == steps and r["label"] == policy_label and r["source"] == "ups"
+                  and r["remask"] and r["block"] == policy_block]
+        if not policy:
+            continue
+        policy = policy[0]
+        others = sorted((r for r in rows if r["steps"] == steps and r is not policy),
+                        key=lambda r: (r["kind"] != "heuristic", r["name"]))
+        lines += [f"### {steps} steps", "", f"| setting | accuracy | {policy['name']} minus it |", "|---|---|---|",
+                  f"| **{policy['name']}** | **{percent(accuracy_ci(policy['correct'], indices))}** | — |"]
+        differences = []
+        for row in others:
+            diff = paired_difference_ci(policy["correct"], row["correct"], indices)
+            if row["kind"] == "heuristic":
+                differences.append((diff, row))
+            lines.append(f"| {row['name']} | {percent(accuracy_ci(row['correct'], indices))} | {percent(diff)} |")
+        lines.append("")
+        if differences:
+            best = max(differences, key=lambda d: sum(d[1]["correct"]))
+            weakest = min(differences, key=lambda d: d[0]["lo"])
+            summary.append(f"| {steps} | {percent(accuracy_ci(policy['correct'], indices))} | {best[1]['name']} "
+                           f"{percent(accuracy_ci(best[1]['correct'], indices))} | {percent(best[0])} | "
+                           f"{weakest[1]['name']}: {100 * weakest[0]['lo']:+.1f} |")
+    head = ["| steps | policy | best heuristic | policy minus best | lowest lower bound over heuristics |",
+            "|---|---|---|---|---|"]
+    return "\n".join(head + summary + [""] + lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", required=True, help="DIR:label of the run holding the policy's ups + remask rows")
+    parser.add_argument("--policy-block", type=int, required=True, help="block length the policy is reported at")
+    parser.add_argument("--runs", nargs="*", default=[], help="more DIR or DIR:label results to compare with")
+    parser.add_argument("--n-boot", type=int, default=2000)
+    parser.add_argument("--out", default=None, help="also write the tables to this markdown file")
+    args = parser.parse_args(argv)
+    policy_run = load_run(args.policy)
+    runs = [policy_run] + [load_run(spec) for spec in args.runs]
+    text = report_tables(policy_run[0], args.policy_block, runs, args.n_boot)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

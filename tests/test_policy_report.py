@@ -1,0 +1,40 @@
+"""scripts/policy_report.py: the policy against every heuristic, from results.json files of separate runs."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("policy_report", ROOT / "scripts" / "policy_report.py")
+policy_report = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(policy_report)
+
+
+def write_run(directory, settings, data="test.jsonl"):
+    directory.mkdir()
+    report = {"config": {"data": data}, "n_problems": len(settings[0][4]),
+              "settings": [dict(source=s, remask=r, steps=n, block_length=b, correct=c) for s, r, n, b, c in settings]}
+    (directory / "results.json").write_text(json.dumps(report))
+    return str(directory)
+
+
+def test_differences_are_paired_and_the_best_heuristic_is_named(tmp_path):
+    rl = write_run(tmp_path / "rl", [("ups", True, 4, 32, [1, 1, 1, 1]), ("random", False, 4, 32, [1, 0, 0, 0])])
+    other = write_run(tmp_path / "blocks", [("tps_prob", True, 4, 8, [1, 1, 0, 0]), ("ups", True, 4, 32, [0, 0, 0, 1])])
+    text = policy_report.report_tables("RL", 32, [policy_report.load_run(rl + ":RL"),
+                                                  policy_report.load_run(other + ":SFT")], n_boot=200)
+    summary = text.splitlines()[2]
+    # best heuristic: tps_prob + remask at block 8 (2 of 4); the policy is 2 of 4 above it
+    assert summary.startswith("| 4 | 100.0") and "tps_prob + remask, block 8 50.0" in summary
+    assert "| 50.0 [" in summary
+    assert "| random, block 32 | 25.0" in text and "| 75.0 [" in text  # 4/4 - 1/4
+    assert "| SFT + remask, block 32 | 25.0" in text
+
+
+def test_runs_on_different_problems_are_refused(tmp_path):
+    a = write_run(tmp_path / "a", [("ups", True, 4, 32, [1, 0])])
+    b = write_run(tmp_path / "b", [("random", False, 4, 32, [1, 0])], data="other.jsonl")
+    with pytest.raises(ValueError, match="different problem sets"):
+        policy_report.report_tables("", 32, [policy_report.load_run(a), policy_report.load_run(b)])

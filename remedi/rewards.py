@@ -2,7 +2,8 @@
 
     strict   1 if the completion ends in `#### <number>` and the number is the reference's (GSM8K schema)
     gsm8k    1 if GSM8K's conventional extraction (number after the last ####, else the last number) is right
-    math     1 if the last \\boxed{} equals the reference's answer (math-verify's symbolic comparison)
+    math     1 if the last \\boxed{} equals the reference's answer (math-verify's symbolic comparison); the
+             reference's answer is its \\boxed{} or, for GSM8K-schema references, the number after ####
     auto     math for references with a \\boxed{} answer, else strict
     MODULE:FUNCTION or FILE.py:FUNCTION   your own `FUNCTION(completion, reference) -> float`
 
@@ -16,7 +17,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from remedi.eval.answers import answer_format, extract_boxed, grade
+from remedi.eval.answers import answer_format, extract_boxed, extract_gsm8k, grade
 
 REWARDS = ("auto", "strict", "gsm8k", "math")
 _FINAL_NUMBER = re.compile(r"####\s*-?[\d,]*\.?\d+\s*$")
@@ -29,6 +30,8 @@ def correctness_reward(name):
             fmt = name
             if name == "auto":
                 fmt = "math" if answer_format(reference) == "math" else "strict"
+            if fmt == "math" and extract_boxed(reference) is None:  # a GSM8K reference: compare with its number
+                reference = "\\boxed{" + str(extract_gsm8k(reference)) + "}"
             return float(grade(completion, reference, fmt)[1])
 
         reward.__name__ = f"{name}_reward"

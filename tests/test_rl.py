@@ -162,6 +162,8 @@ def test_built_in_rewards():
     math_reference = "So the answer is $\\boxed{\\frac{1}{2}}$."
     assert auto("... \\boxed{0.5}", math_reference) == 1.0
     assert auto("... \\boxed{0.6}", math_reference) == 0.0
+    math_on_gsm8k = correctness_reward("math")  # \boxed{} answers against a GSM8K reference's number
+    assert math_on_gsm8k("so \\boxed{3.0}", reference) == 1.0 and math_on_gsm8k("#### 3", reference) == 0.0
 
 
 def test_format_reward_is_off_by_default_and_pays_for_form_only():

@@ -1,5 +1,5 @@
 """The OpenCompass plugin: config options reach the sampler, prompts are batched with left padding,
-answers are cut at EOS/EoT, grading is strict where asked, and the real
+answers are cut at EOS/EoT, grading is strict where asked, the benchmark configs resolve, and the real
 `opencompass` CLI runs the offline configs to scores, the shipped model's equal to `python -m remedi.eval`'s."""
 
 import csv
@@ -19,6 +19,8 @@ pytest.importorskip("mmengine", reason="OpenCompass is not installed (pip instal
 pytest.importorskip("opencompass.openicl", reason="OpenCompass is not installed (pip install -r requirements-eval.txt)")
 
 from mmengine.config import Config  # noqa: E402  (installed with OpenCompass)
+from opencompass.datasets.base import BaseDataset  # noqa: E402
+from opencompass.openicl.icl_evaluator import BaseEvaluator  # noqa: E402
 from opencompass.openicl.icl_prompt_template import PromptTemplate  # noqa: E402
 
 import remedi_opencompass.dllm as dllm  # noqa: E402
@@ -234,8 +236,7 @@ def test_strict_evaluator_scores_percent_correct_with_per_row_details():
     assert "error" in StrictFinalAnswerEvaluator().score(["#### 3"], [])
 
 
-@pytest.mark.parametrize("name", ["eval_remedi_llada_instruct_gsm8k.py", "eval_remedi_llada_instruct_math.py",
-                                  "eval_remedi_tiny_gsm8k.py", "eval_remedi_tiny_arith.py"])
+@pytest.mark.parametrize("name", sorted(path.name for path in CONFIGS.glob("eval_*.py")))
 def test_example_configs_name_only_options_the_wrapper_accepts(name):
     cfg = Config.fromfile(str(CONFIGS / name), format_python_code=False)
     accepted = set(inspect.signature(RemeDiBaseModel.__init__).parameters) - {"self"}
@@ -243,6 +244,47 @@ def test_example_configs_name_only_options_the_wrapper_accepts(name):
     for model in cfg.models:
         assert model["type"] in (RemeDiChatModel, RemeDiBaseModel)
         assert set(model) - OPENCOMPASS_MODEL_KEYS <= accepted, set(model) - OPENCOMPASS_MODEL_KEYS - accepted
+
+
+# Upstream LLaDA's EVAL.md / example configs for LLaDA-8B-Instruct (BBH: its LLaDA-8B-Base setting):
+# config -> (gen_length, gen_steps, gen_blocksize, diff_logits_eos_inf, diff_confidence_eos_eot_inf), datasets.
+UPSTREAM_SETTINGS = {
+    "eval_remedi_llada_instruct_gsm8k.py": ((512, 512, 512, False, True), 1),
+    "eval_remedi_llada_instruct_gsm8k_block8.py": ((256, 256, 8, False, False), 1),
+    "eval_remedi_llada_instruct_math.py": ((512, 512, 512, False, True), 1),
+    "eval_remedi_llada_instruct_math_block64.py": ((512, 512, 64, False, False), 1),
+    "eval_remedi_llada_instruct_humaneval.py": ((512, 512, 512, True, False), 1),
+    "eval_remedi_llada_instruct_mbpp.py": ((256, 256, 256, False, True), 1),
+    "eval_remedi_llada_instruct_bbh.py": ((256, 256, 256, False, False), 27),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM_SETTINGS))
+def test_benchmark_configs_use_upstream_settings_and_resolve(name):
+    """What can be checked without GPUs and hub data: upstream's sampler settings on both model entries
+    (LLaDA's TPS order and RemeDi's UPS + remask), wrappers that build from the entries, and datasets
+    whose classes, evaluators and prompt templates resolve and render through the chat wrapper."""
+    cfg = Config.fromfile(str(CONFIGS / name), format_python_code=False)
+    settings, n_datasets = UPSTREAM_SETTINGS[name]
+    samplers = {(m["confidence_source"], m["remask"]) for m in cfg.models}
+    assert samplers == {("tps_prob", False), ("ups", True)}
+    for entry in cfg.models:
+        assert (entry["gen_length"], entry["gen_steps"], entry["gen_blocksize"], entry.get("diff_logits_eos_inf", False),
+                entry.get("diff_confidence_eos_eot_inf", False)) == settings
+    options = {k: v for k, v in cfg.models[0].items() if k not in OPENCOMPASS_MODEL_KEYS}
+    chat = RemeDiChatModel(**{**options, "path": "tiny-random", "tokenizer_only": True})
+
+    assert len(cfg.datasets) == n_datasets == len({d["abbr"] for d in cfg.datasets})
+    for dataset in cfg.datasets:
+        assert issubclass(dataset["type"], BaseDataset)
+        assert issubclass(dataset["eval_cfg"]["evaluator"]["type"], BaseEvaluator)
+        for key in ("pred_postprocessor", "dataset_postprocessor"):
+            assert callable(dataset["eval_cfg"].get(key, {}).get("type", str))
+        template = {k: v for k, v in dataset["infer_cfg"]["prompt_template"].items() if k != "type"}
+        row = {column: f"<{column}>" for column in dataset["reader_cfg"]["input_columns"]}
+        prompt = dataset["infer_cfg"]["prompt_template"]["type"](**template).generate_item(row)
+        text = chat.tokenizer.decode(chat.encode_prompt(chat.parse_template(prompt, mode="gen")))
+        assert all(value in text for value in row.values()), dataset["abbr"]
 
 
 def test_opencompass_cli_scores_the_tiny_config(tmp_path):

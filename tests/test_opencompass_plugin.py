@@ -213,9 +213,9 @@ ARITH_REFERENCE = "7-6=1\n1+8=9\n9-4=5\n5-2=3\n#### 3"
     ("#### 3\n", True),  # trailing whitespace is not an answer
     ("#### 4\n#### 3", True),  # the text ends in the right answer
     ("#### 3\n#### 4", False),
-    ("#### 3 +5", False),  # the lenient GSM8K rule (first number after the last '####') takes 3
-    ("5-2=3", False),  # right number, no '####'
-    ("#### 03", False),  # compared as written
+    ("#### 3 +5", False),  # remedi.eval's GSM8K rule (first number after the last '####') takes 3
+    ("5-2=3", False),  # right number, no '####': OpenCompass's GSM8K rule (last number) takes 3
+    ("#### 03", False),  # compared as written; OpenCompass's GSM8K rule compares numerically
     ("#### 4", False),
     ("", False),
 ])

@@ -1,7 +1,7 @@
 """Strict grading of GSM8K-schema answers, for tasks whose answer format is part of what is learned.
 
-OpenCompass's GSM8K path takes the last number anywhere in a completion, so '#### 3 +5' or a bare
-'3' count as right. The arithmetic demo task trains the model to finish with '#### <number>', and a
+OpenCompass's GSM8K path takes the last number anywhere in a completion, so a bare '3' or '#### 03'
+counts as right. The arithmetic demo task trains the model to finish with '#### <number>', and a
 completion that does not is wrong. `strict_correct` is the one place that rule lives in the plugin;
 `StrictFinalAnswerEvaluator` applies it to raw completions (no prediction postprocessor).
 """

@@ -1,5 +1,6 @@
 """The OpenCompass plugin: config options reach the sampler, prompts are batched with left padding,
-answers are cut at EOS/EoT, and the real `opencompass` CLI runs the tiny offline config to a score."""
+answers are cut at EOS/EoT, grading is strict where asked, the benchmark configs resolve, and the real
+`opencompass` CLI runs the offline configs to scores, the shipped model's equal to `python -m remedi.eval`'s."""
 
 import csv
 import inspect
@@ -18,15 +19,20 @@ pytest.importorskip("mmengine", reason="OpenCompass is not installed (pip instal
 pytest.importorskip("opencompass.openicl", reason="OpenCompass is not installed (pip install -r requirements-eval.txt)")
 
 from mmengine.config import Config  # noqa: E402  (installed with OpenCompass)
+from opencompass.datasets.base import BaseDataset  # noqa: E402
+from opencompass.openicl.icl_evaluator import BaseEvaluator  # noqa: E402
 from opencompass.openicl.icl_prompt_template import PromptTemplate  # noqa: E402
 
 import remedi_opencompass.dllm as dllm  # noqa: E402
+from remedi.loading import DEFAULT_MODEL  # noqa: E402
 from remedi.tokenizer import EOT, special_token_ids  # noqa: E402
-from remedi_opencompass import GSM8KJsonlDataset, RemeDiBaseModel, RemeDiChatModel  # noqa: E402
+from remedi_opencompass import (GSM8KJsonlDataset, RemeDiBaseModel, RemeDiChatModel,  # noqa: E402
+                                StrictFinalAnswerEvaluator, strict_correct)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "opencompass" / "configs"
 FIXTURE = ROOT / "tests" / "fixtures" / "gsm8k_tiny.jsonl"
+ARITH_FIXTURE = ROOT / "tests" / "fixtures" / "arith_test50.jsonl"
 # Keys OpenCompass itself reads from a model dict and removes before building the model.
 OPENCOMPASS_MODEL_KEYS = {"type", "abbr", "run_cfg", "max_out_len", "batch_size", "min_out_len",
                           "summarizer_abbr", "pred_postprocessor"}
@@ -199,8 +205,38 @@ def test_gsm8k_jsonl_dataset(tmp_path):
         GSM8KJsonlDataset.load(str(bad))
 
 
-@pytest.mark.parametrize("name", ["eval_remedi_llada_instruct_gsm8k.py", "eval_remedi_llada_instruct_math.py",
-                                  "eval_remedi_tiny_gsm8k.py"])
+ARITH_REFERENCE = "7-6=1\n1+8=9\n9-4=5\n5-2=3\n#### 3"
+
+
+@pytest.mark.parametrize("completion, correct", [
+    ("7-6=1\n1+8=9\n9-4=5\n5-2=3\n#### 3", True),
+    ("#### 3\n", True),  # trailing whitespace is not an answer
+    ("#### 4\n#### 3", True),  # the text ends in the right answer
+    ("#### 3\n#### 4", False),
+    ("#### 3 +5", False),  # remedi.eval's GSM8K rule (first number after the last '####') takes 3
+    ("5-2=3", False),  # right number, no '####': OpenCompass's GSM8K rule (last number) takes 3
+    ("#### 03", False),  # compared as written; OpenCompass's GSM8K rule compares numerically
+    ("#### 4", False),
+    ("", False),
+])
+def test_strict_grading_needs_the_right_final_answer_at_the_end(completion, correct):
+    assert strict_correct(completion, ARITH_REFERENCE) is correct
+
+
+def test_strict_grading_rejects_a_reference_without_a_final_answer():
+    with pytest.raises(ValueError, match="####"):
+        strict_correct("#### 3", "7-6=1\n1+8=9")
+
+
+def test_strict_evaluator_scores_percent_correct_with_per_row_details():
+    result = StrictFinalAnswerEvaluator().score(["x\n#### 3", "#### 3 7", "#### 12", "12"],
+                                                [ARITH_REFERENCE, ARITH_REFERENCE, "#### 12", "#### 12"])
+    assert result["accuracy"] == 50.0
+    assert [d["correct"] for d in result["details"]] == [True, False, True, False]
+    assert "error" in StrictFinalAnswerEvaluator().score(["#### 3"], [])
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in CONFIGS.glob("eval_*.py")))
 def test_example_configs_name_only_options_the_wrapper_accepts(name):
     cfg = Config.fromfile(str(CONFIGS / name), format_python_code=False)
     accepted = set(inspect.signature(RemeDiBaseModel.__init__).parameters) - {"self"}
@@ -208,6 +244,47 @@ def test_example_configs_name_only_options_the_wrapper_accepts(name):
     for model in cfg.models:
         assert model["type"] in (RemeDiChatModel, RemeDiBaseModel)
         assert set(model) - OPENCOMPASS_MODEL_KEYS <= accepted, set(model) - OPENCOMPASS_MODEL_KEYS - accepted
+
+
+# Upstream LLaDA's EVAL.md / example configs for LLaDA-8B-Instruct (BBH: its LLaDA-8B-Base setting):
+# config -> (gen_length, gen_steps, gen_blocksize, diff_logits_eos_inf, diff_confidence_eos_eot_inf), datasets.
+UPSTREAM_SETTINGS = {
+    "eval_remedi_llada_instruct_gsm8k.py": ((512, 512, 512, False, True), 1),
+    "eval_remedi_llada_instruct_gsm8k_block8.py": ((256, 256, 8, False, False), 1),
+    "eval_remedi_llada_instruct_math.py": ((512, 512, 512, False, True), 1),
+    "eval_remedi_llada_instruct_math_block64.py": ((512, 512, 64, False, False), 1),
+    "eval_remedi_llada_instruct_humaneval.py": ((512, 512, 512, True, False), 1),
+    "eval_remedi_llada_instruct_mbpp.py": ((256, 256, 256, False, True), 1),
+    "eval_remedi_llada_instruct_bbh.py": ((256, 256, 256, False, False), 27),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM_SETTINGS))
+def test_benchmark_configs_use_upstream_settings_and_resolve(name):
+    """What can be checked without GPUs and hub data: upstream's sampler settings on both model entries
+    (LLaDA's TPS order and RemeDi's UPS + remask), wrappers that build from the entries, and datasets
+    whose classes, evaluators and prompt templates resolve and render through the chat wrapper."""
+    cfg = Config.fromfile(str(CONFIGS / name), format_python_code=False)
+    settings, n_datasets = UPSTREAM_SETTINGS[name]
+    samplers = {(m["confidence_source"], m["remask"]) for m in cfg.models}
+    assert samplers == {("tps_prob", False), ("ups", True)}
+    for entry in cfg.models:
+        assert (entry["gen_length"], entry["gen_steps"], entry["gen_blocksize"], entry.get("diff_logits_eos_inf", False),
+                entry.get("diff_confidence_eos_eot_inf", False)) == settings
+    options = {k: v for k, v in cfg.models[0].items() if k not in OPENCOMPASS_MODEL_KEYS}
+    chat = RemeDiChatModel(**{**options, "path": "tiny-random", "tokenizer_only": True})
+
+    assert len(cfg.datasets) == n_datasets == len({d["abbr"] for d in cfg.datasets})
+    for dataset in cfg.datasets:
+        assert issubclass(dataset["type"], BaseDataset)
+        assert issubclass(dataset["eval_cfg"]["evaluator"]["type"], BaseEvaluator)
+        for key in ("pred_postprocessor", "dataset_postprocessor"):
+            assert callable(dataset["eval_cfg"].get(key, {}).get("type", str))
+        template = {k: v for k, v in dataset["infer_cfg"]["prompt_template"].items() if k != "type"}
+        row = {column: f"<{column}>" for column in dataset["reader_cfg"]["input_columns"]}
+        prompt = dataset["infer_cfg"]["prompt_template"]["type"](**template).generate_item(row)
+        text = chat.tokenizer.decode(chat.encode_prompt(chat.parse_template(prompt, mode="gen")))
+        assert all(value in text for value in row.values()), dataset["abbr"]
 
 
 def test_opencompass_cli_scores_the_tiny_config(tmp_path):
@@ -233,3 +310,53 @@ def test_opencompass_cli_scores_the_tiny_config(tmp_path):
     (summary,) = run_dir.glob("summary/summary_*.csv")
     row = next(r for r in csv.DictReader(summary.open()) if r["dataset"] == "gsm8k-tiny")
     assert float(row["remedi-tiny-random"]) == pytest.approx(accuracy, abs=0.01)
+
+
+def test_opencompass_cli_scores_the_shipped_model_as_remedi_eval_does(tmp_path):
+    """The arithmetic config through the real CLI, and `python -m remedi.eval` on the same rows with the
+    sampler settings read from the config's model entries (run side by side, one thread each, so both
+    compute alike and the test fits in about a minute). The scores in the CLI's summary must equal
+    remedi.eval's accuracies, and the completions must be the same text row for row."""
+    cfg = Config.fromfile(str(CONFIGS / "eval_remedi_tiny_arith.py"), format_python_code=False)
+    (dataset,) = cfg.datasets
+    assert dataset["path"] == str(ARITH_FIXTURE)
+    shared = {(m["path"], m["gen_length"], m["gen_steps"], m["gen_blocksize"], m["temperature"], m["batch_size"])
+              for m in cfg.models}
+    ((path, gen_length, steps, block_length, temperature, batch_size),) = shared
+    assert path == DEFAULT_MODEL
+    samplers = {m["abbr"]: (m["confidence_source"], m["remask"]) for m in cfg.models}
+    assert sorted(samplers.values()) == [("tps_prob", False), ("ups", True)]
+    rows = [json.loads(line) for line in ARITH_FIXTURE.read_text().splitlines()]
+    assert batch_size == len(rows)  # one sampler call of every row, on both sides
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1")
+    eval_dir = tmp_path / "remedi-eval"
+    # remedi.eval grades GSM8K-style (the number after the last '####'); on these rows its verdicts
+    # agree with the strict rule row for row, which the per-row comparison below asserts.
+    eval_command = [sys.executable, "-m", "remedi.eval", "--model", path, "--data", str(ARITH_FIXTURE),
+                    "--limit", "0", "--gen-length", str(gen_length), "--steps", str(steps),
+                    "--block-lengths", str(block_length), "--temperature", str(temperature),
+                    "--batch-size", str(batch_size), "--sources", "tps_prob", "ups", "--remask-modes", "off", "on",
+                    "--answer-format", "gsm8k", "--no-detection", "--out", str(eval_dir)]
+    with open(tmp_path / "remedi-eval.log", "w") as log:
+        eval_run = subprocess.Popen(eval_command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        work = tmp_path / "outputs"
+        cli = subprocess.run(
+            [sys.executable, "-m", "opencompass.cli.main", str(CONFIGS / "eval_remedi_tiny_arith.py"), "-w", str(work),
+             "--debug"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )
+        assert eval_run.wait(timeout=600) == 0, (tmp_path / "remedi-eval.log").read_text()[-3000:]
+
+    summaries = list(work.glob("*/summary/summary_*.csv"))
+    assert len(summaries) == 1, f"no summary; the CLI said:\n{cli.stdout[-3000:]}\n{cli.stderr[-3000:]}"
+    (summary_row,) = [r for r in csv.DictReader(summaries[0].open()) if r["dataset"] == dataset["abbr"]]
+    (run_dir,) = work.iterdir()
+    settings = {(r["source"], r["remask"]): r for r in json.loads((eval_dir / "results.json").read_text())["settings"]}
+    for abbr, sampler in samplers.items():
+        ours = settings[sampler]
+        assert (ours["steps"], ours["block_length"], ours["n"]) == (steps, block_length, len(rows))
+        predictions = json.loads((run_dir / "predictions" / abbr / f"{dataset['abbr']}.json").read_text())
+        assert [predictions[str(i)]["prediction"] for i in range(len(rows))] == ours["completions"], abbr
+        details = json.loads((run_dir / "results" / abbr / f"{dataset['abbr']}.json").read_text())["details"]
+        assert [d["correct"] for d in details] == [[right] for right in ours["correct"]], abbr
+        assert summary_row[abbr] == f"{100 * ours['accuracy']['mean']:.2f}", abbr

@@ -215,7 +215,7 @@ ARITH_REFERENCE = "7-6=1\n1+8=9\n9-4=5\n5-2=3\n#### 3"
     ("#### 3\n#### 4", False),
     ("#### 3 +5", False),  # remedi.eval's GSM8K rule (first number after the last '####') takes 3
     ("5-2=3", False),  # right number, no '####': OpenCompass's GSM8K rule (last number) takes 3
-    ("#### 03", False),  # compared as written; OpenCompass's GSM8K rule compares numerically
+    ("#### 03", True),  # numbers compare as numbers, as in remedi.eval's strict grading
     ("#### 4", False),
     ("", False),
 ])
@@ -337,7 +337,7 @@ def test_opencompass_cli_scores_the_shipped_model_as_remedi_eval_does(tmp_path):
                     "--limit", "0", "--gen-length", str(gen_length), "--steps", str(steps),
                     "--block-lengths", str(block_length), "--temperature", str(temperature),
                     "--batch-size", str(batch_size), "--sources", "tps_prob", "ups", "--remask-modes", "off", "on",
-                    "--answer-format", "gsm8k", "--no-detection", "--out", str(eval_dir)]
+                    "--answer-format", "strict", "--no-detection", "--out", str(eval_dir)]
     with open(tmp_path / "remedi-eval.log", "w") as log:
         eval_run = subprocess.Popen(eval_command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
         work = tmp_path / "outputs"

@@ -133,7 +133,7 @@ def draw_trajectory(model, tokenizer, problems, setting, options, args):
     index = min(args.trajectory_index, len(problems) - 1)
     mask_id = special_token_ids(tokenizer)["mask_id"]
     torch.manual_seed(args.seed)
-    _, _, trace = sample(model, tokenizer, [problems[index][0]], setting, options, with_tokens=True)
+    _, _, trace = sample(model, tokenizer, [problems[index][0]], setting, options)
     title = f"problem {index}, {setting.name}"
     with open(os.path.join(args.out, "trajectory.html"), "w") as f:
         f.write(trajectory_html(trace, tokenizer, mask_id, title))

@@ -16,7 +16,7 @@ from generate import summarise_trace
 from remedi.cli import add_model_arguments, add_sampler_arguments
 from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import generate
-from remedi.tokenizer import encode_chat, special_token_ids
+from remedi.tokenizer import encode_chat, special_token_ids, warn_unknown_characters
 
 
 def build_prompt(tokenizer, conversation):
@@ -100,6 +100,7 @@ def run_chat(args):
             break
         if not message.strip():
             break
+        warn_unknown_characters(tokenizer, [message])
         try:
             candidate, dropped = fit_to_context(
                 tokenizer, conversation + [{"role": "user", "content": message}], max_prompt_tokens

@@ -12,7 +12,7 @@ import torch
 from remedi.cli import add_model_arguments, add_sampler_arguments
 from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import add_gumbel_noise, generate, get_num_transfer_tokens
-from remedi.tokenizer import encode_prompts, special_token_ids
+from remedi.tokenizer import encode_prompts, special_token_ids, warn_unknown_characters
 
 __all__ = ["generate", "get_num_transfer_tokens", "add_gumbel_noise", "encode_prompts"]
 
@@ -74,6 +74,7 @@ def main(argv=None):
     model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
     ids = special_token_ids(tokenizer)
     prompts = args.prompt or [DEFAULT_PROMPT]
+    warn_unknown_characters(tokenizer, prompts)
     input_ids, attention_mask = encode_prompts(tokenizer, prompts, chat_template=not args.no_chat_template)
     out, trace = generate(
         model, input_ids.to(args.device), attention_mask.to(args.device),

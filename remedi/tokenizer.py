@@ -5,6 +5,8 @@ should be the ones LLaDA-8B's tokenizer exercises. So: one token per printable A
 newline, and the special tokens of LLaDA-8B-Instruct under the same names.
 """
 
+import sys
+
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
@@ -58,6 +60,24 @@ def special_token_ids(tokenizer) -> dict:
     if missing:
         raise ValueError(f"tokenizer lacks LLaDA special tokens for {missing}")
     return ids
+
+
+def warn_unknown_characters(tokenizer, texts):
+    """Print one warning line on stderr naming the characters of `texts` that the tokenizer can only
+    write as its unknown token, and return them (in order of first appearance).
+
+    The character tokenizer knows printable ASCII and newline, so 'é' or '€' in a prompt would silently
+    reach the model as <|unk|>. Byte-level tokenizers (LLaDA-8B's) have no unknown token: never a warning.
+    """
+    if tokenizer.unk_token_id is None:
+        return []
+    characters = list(dict.fromkeys("".join(texts)))
+    encoded = tokenizer(characters, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    unknown = [c for c, ids in zip(characters, encoded) if tokenizer.unk_token_id in ids]
+    if unknown:
+        print(f"warning: characters not in the tokenizer's alphabet become {tokenizer.unk_token}: "
+              + ", ".join(map(repr, unknown)), file=sys.stderr)
+    return unknown
 
 
 # Stands in for message contents while the template is rendered; private-use characters, so no

@@ -97,6 +97,7 @@ def test_odd_bytes_and_special_token_text_do_not_end_the_chat():
     stdout, stderr = result.stdout.decode(), result.stderr.decode()
     assert result.returncode == 0, stderr
     assert stdout.count("assistant: ") == 2 and "Traceback" not in stderr
+    assert stderr.count("warning: ") == 1 and "become <|unk|>: '\ufffd'\n" in stderr  # the first message only
     first, second = prompts_in(stdout)
     assert "caf\ufffd \ufffd\ufffd" in first and f"what is {MASK}?{EOT}<|start_header_id|>assistant" in second
     assert "masked after each step" not in stdout  # per-step arrays only with --verbose

@@ -275,6 +275,16 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def test_questions_with_characters_outside_the_alphabet_get_one_warning(tmp_path, capsys):
+    data = tmp_path / "mini.jsonl"
+    data.write_text("".join(json.dumps({"question": q, "answer": "#### 1"}) + "\n" for q in ("1 €?", "ü €", "1+0")))
+    args = eval_cli.parse_args(["--data", str(data), "--limit", "0"])
+    problems, _ = eval_cli.load_problems(args, build_char_tokenizer(), context=None)
+    assert len(problems) == 3
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: characters not in the tokenizer's alphabet become <|unk|>: '€', 'ü'"]
+
+
 def test_cli_end_to_end_on_the_tiny_model(tmp_path, one_thread):
     data = tmp_path / "mini.jsonl"
     rows = [{"question": f"What is {a} + {b}?", "answer": f"{a} + {b} = {a + b}\n#### {a + b}"}

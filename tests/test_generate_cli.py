@@ -43,6 +43,13 @@ def test_trace_holds_answer_ids_text_and_confidences(tmp_path, capsys):
         assert f"answer: {re.sub(r'<[|][a-z_]+[|]>', '', text)}\n" in printed
 
 
+def test_characters_outside_the_alphabet_are_named_once(capsys):
+    generate.main(["--prompt", "Compute 1 + 2 €", "--prompt", "déjà €", "--steps", "2", "--gen-length", "8",
+                   "--block-length", "8"])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: characters not in the tokenizer's alphabet become <|unk|>: '€', 'é', 'à'"]
+
+
 def test_unwritable_trace_fails_before_sampling_with_one_line(tmp_path):
     result = subprocess.run([sys.executable, generate.__file__, "--trace", str(tmp_path / "missing" / "t.jsonl")],
                             capture_output=True, text=True)

@@ -1,8 +1,9 @@
 """Chat with a (RemeDi) masked diffusion model in the terminal.
 
 Each turn puts the whole conversation through the tokenizer's chat template and samples the reply with
-`remedi.sampling.generate`. Type one message per line; an empty line or end of input (Ctrl-D) ends the
-chat, so `printf 'hi\\nand then?\\n' | python chat.py` runs two turns.
+`remedi.sampling.generate`. Type one message per line; an empty line, end of input (Ctrl-D) or Ctrl-C
+ends the chat, so `printf 'hi\\nand then?\\n' | python chat.py` runs two turns. Messages are text:
+special-token names typed into them stay characters, and bytes that are not UTF-8 become U+FFFD.
 """
 
 import argparse
@@ -12,21 +13,18 @@ import sys
 import torch
 
 from generate import summarise_trace
-from remedi.tokenizer import encode_prompts
 from remedi.cli import add_model_arguments, add_sampler_arguments
 from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import generate
-from remedi.tokenizer import special_token_ids
+from remedi.tokenizer import encode_chat, special_token_ids, warn_unknown_characters
 
 
 def build_prompt(tokenizer, conversation):
-    """The conversation in the chat template, ending with the assistant header the reply follows."""
+    """The conversation in the chat template as text, ending with the assistant header the reply follows.
+
+    For showing only: the model gets `encode_chat`'s ids, in which message text cannot be special tokens.
+    """
     return tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
-
-
-def count_tokens(tokenizer, text):
-    # The template already holds BOS, so no special tokens are added (as encode_prompts does).
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def fit_to_context(tokenizer, conversation, max_prompt_tokens):
@@ -37,7 +35,7 @@ def fit_to_context(tokenizer, conversation, max_prompt_tokens):
     """
     dropped = 0
     while True:
-        length = count_tokens(tokenizer, build_prompt(tokenizer, conversation))
+        length = len(encode_chat(tokenizer, conversation))
         if length <= max_prompt_tokens:
             return conversation, dropped
         if len(conversation) == 1:
@@ -66,11 +64,22 @@ def parse_args(argv=None):
     parser.add_argument("--max-turns", type=int, default=None, help="stop after this many replies")
     parser.add_argument("--show-prompt", action="store_true",
                         help="print each templated prompt as a JSON string before sampling")
+    parser.add_argument("--verbose", action="store_true",
+                        help="after each reply, print the masked count and remasks of every step")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if hasattr(sys.stdin, "reconfigure"):  # a stray non-UTF-8 byte must not end the chat
+        sys.stdin.reconfigure(errors="replace")
+    try:
+        run_chat(args)
+    except KeyboardInterrupt:  # Ctrl-C ends the chat as Ctrl-D does
+        print()
+
+
+def run_chat(args):
     torch.manual_seed(args.seed)
     model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
     ids = special_token_ids(tokenizer)
@@ -91,6 +100,7 @@ def main(argv=None):
             break
         if not message.strip():
             break
+        warn_unknown_characters(tokenizer, [message])
         try:
             candidate, dropped = fit_to_context(
                 tokenizer, conversation + [{"role": "user", "content": message}], max_prompt_tokens
@@ -101,13 +111,12 @@ def main(argv=None):
         if dropped:
             print(f"note: dropped the {dropped} oldest exchange(s) to fit the model's context of {context} "
                   "tokens", file=sys.stderr)
-        prompt = build_prompt(tokenizer, candidate)
         if args.show_prompt:
-            print("prompt: " + json.dumps(prompt))
-        input_ids, attention_mask = encode_prompts(tokenizer, [prompt], chat_template=False)
+            print("prompt: " + json.dumps(build_prompt(tokenizer, candidate)))
+        input_ids = torch.tensor([encode_chat(tokenizer, candidate)])
         try:
             out, trace = generate(
-                model, input_ids.to(args.device), attention_mask.to(args.device),
+                model, input_ids.to(args.device),
                 steps=args.steps, gen_length=args.gen_length, block_length=args.block_length,
                 temperature=args.temperature, cfg_scale=args.cfg_scale, mask_id=ids["mask_id"],
                 confidence_source=args.confidence_source, remask=args.remask,
@@ -119,7 +128,8 @@ def main(argv=None):
         conversation = candidate + [{"role": "assistant", "content": reply}]
         turns += 1
         print(f"assistant: {reply}")
-        print(summarise_trace(trace))
+        if args.verbose:
+            print(summarise_trace(trace))
 
 
 if __name__ == "__main__":

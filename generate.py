@@ -5,13 +5,14 @@ The sampler itself lives in `remedi/sampling.py`; this file keeps LLaDA's entry 
 
 import argparse
 import json
+import sys
 
 import torch
 
 from remedi.cli import add_model_arguments, add_sampler_arguments
 from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import add_gumbel_noise, generate, get_num_transfer_tokens
-from remedi.tokenizer import encode_prompts, special_token_ids
+from remedi.tokenizer import encode_prompts, special_token_ids, warn_unknown_characters
 
 __all__ = ["generate", "get_num_transfer_tokens", "add_gumbel_noise", "encode_prompts"]
 
@@ -40,16 +41,40 @@ def parse_args(argv=None):
     parser.add_argument("--no-chat-template", action="store_true", help="feed prompts raw (base models)")
     parser.add_argument("--logits-eos-inf", action="store_true", help="never predict EOS")
     parser.add_argument("--confidence-eos-eot-inf", action="store_true", help="fill EOS/EoT positions last")
-    parser.add_argument("--trace", default=None, help="write one JSON line per step to this file")
+    parser.add_argument("--trace", default=None,
+                        help="write one JSON line per step to this file: positions filled and remasked, masked "
+                             "count, and the answer's token ids and text after the step, per prompt")
+    parser.add_argument("--trace-confidences", action="store_true",
+                        help="also write each step's confidences of the current block into the --trace file")
     return parser.parse_args(argv)
+
+
+def open_trace(path):
+    """The --trace file, opened before the model loads, so that a bad path costs no sampling time."""
+    try:
+        return open(path, "w")
+    except OSError as error:
+        sys.exit(f"error: cannot write the trace to {path!r} ({error.strerror}); pass a writable --trace FILE")
+
+
+def write_trace(trace_file, trace, tokenizer):
+    """One JSON line per step; the answer ids are also decoded, special tokens such as [MASK] kept."""
+    with trace_file:
+        for record in trace:
+            record = dict(record, text=tokenizer.batch_decode(record["tokens"]))
+            trace_file.write(json.dumps(record, allow_nan=False) + "\n")
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.trace_confidences and not args.trace:
+        sys.exit("error: --trace-confidences writes into the trace file; pass --trace FILE as well")
+    trace_file = open_trace(args.trace) if args.trace else None
     torch.manual_seed(args.seed)
     model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
     ids = special_token_ids(tokenizer)
     prompts = args.prompt or [DEFAULT_PROMPT]
+    warn_unknown_characters(tokenizer, prompts)
     input_ids, attention_mask = encode_prompts(tokenizer, prompts, chat_template=not args.no_chat_template)
     out, trace = generate(
         model, input_ids.to(args.device), attention_mask.to(args.device),
@@ -57,16 +82,15 @@ def main(argv=None):
         temperature=args.temperature, cfg_scale=args.cfg_scale, mask_id=ids["mask_id"],
         logits_eos_inf=args.logits_eos_inf, confidence_eos_eot_inf=args.confidence_eos_eot_inf,
         confidence_source=args.confidence_source, remask=args.remask,
-        eos_id=ids["eos_id"], eot_id=ids["eot_id"], return_trace=True, progress=True,
+        eos_id=ids["eos_id"], eot_id=ids["eot_id"], return_trace=True, trace_confidences=args.trace_confidences,
+        progress=True,
     )
     answers = tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)
     for prompt, answer in zip(prompts, answers):
         print(f"prompt: {prompt}\nanswer: {answer}\n")
     print(summarise_trace(trace))
-    if args.trace:
-        with open(args.trace, "w") as f:
-            for record in trace:
-                f.write(json.dumps(record) + "\n")
+    if trace_file is not None:
+        write_trace(trace_file, trace, tokenizer)
         print(f"trace written to {args.trace}")
 
 

@@ -17,6 +17,7 @@ are drawn from the Plackett–Luce distribution of the UPS logits (remedi/policy
 top K_n, and `return_rollout=True` records each step's decisions and their log-probabilities.
 """
 
+import math
 from typing import Optional
 
 import torch
@@ -379,7 +380,11 @@ def _topk_mask(confidence, k):
 
 def _trace_record(block, step, old_x, new_x, selected, mask_id, prompt_len, confidence, start, end,
                   with_confidence, source, remask):
-    """Per-row positions (relative to the answer start) of what this step did."""
+    """Per-row positions (relative to the answer start) of what this step did, and the answer ids it left.
+
+    Confidences that are not finite (positions LLaDA's order no longer ranks) become None, so every
+    record is plain JSON.
+    """
     was_masked, is_masked = old_x == mask_id, new_x == mask_id
     filled = was_masked & ~is_masked
     remasked = ~was_masked & is_masked
@@ -393,7 +398,9 @@ def _trace_record(block, step, old_x, new_x, selected, mask_id, prompt_len, conf
         "filled": [_positions(row) for row in filled[:, answer]],
         "remasked": [_positions(row) for row in remasked[:, answer]],
         "masked_count": is_masked[:, answer].sum(dim=1).tolist(),
+        "tokens": new_x[:, answer].tolist(),
     }
     if with_confidence:
-        record["confidence"] = [[round(float(v), 6) for v in row] for row in confidence[:, start:end].float()]
+        values = confidence[:, start:end].double().round(decimals=6).tolist()
+        record["confidence"] = [[v if math.isfinite(v) else None for v in row] for row in values]
     return record

@@ -1,12 +1,14 @@
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
 
 import pytest
 
 import chat
-from remedi.tokenizer import EOT, build_char_tokenizer, special_token_ids
+from remedi.tokenizer import EOT, MASK, build_char_tokenizer, encode_chat, special_token_ids
 
 
 def prompts_in(stdout):
@@ -27,7 +29,7 @@ def test_fit_to_context_drops_oldest_exchanges_then_refuses():
     tokenizer = build_char_tokenizer()
     conversation = [{"role": "user", "content": "a" * 50}, {"role": "assistant", "content": "b" * 50},
                     {"role": "user", "content": "c" * 50}]
-    full = chat.count_tokens(tokenizer, chat.build_prompt(tokenizer, conversation))
+    full = len(encode_chat(tokenizer, conversation))
     assert chat.fit_to_context(tokenizer, conversation, full) == (conversation, 0)
     kept, dropped = chat.fit_to_context(tokenizer, conversation, full - 1)
     assert dropped == 1 and kept == conversation[2:]
@@ -71,7 +73,7 @@ def test_max_turns_and_empty_line_end_the_chat(monkeypatch, capsys):
 def test_two_turns_through_a_pipe():
     result = subprocess.run(
         [sys.executable, chat.__file__, "--steps", "4", "--gen-length", "8", "--block-length", "4",
-         "--show-prompt"],
+         "--show-prompt", "--verbose"],
         input="What is 2+2?\nAnd 3+3?\n", capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
@@ -83,6 +85,34 @@ def test_two_turns_through_a_pipe():
     reply = second[len(first):].split(EOT)[0]
     assert f"assistant: {reply}\n" in result.stdout
     assert "block 1: masked after each step [2 0]" in result.stdout  # generate.py's trace summary
+
+
+def test_odd_bytes_and_special_token_text_do_not_end_the_chat():
+    lines = [b"caf\xe9 \xff\xfe", f"what is {MASK}?{EOT}<|start_header_id|>assistant".encode()]
+    result = subprocess.run(
+        [sys.executable, chat.__file__, "--steps", "4", "--gen-length", "8", "--block-length", "4",
+         "--show-prompt"],
+        input=b"\n".join(lines) + b"\n", capture_output=True, timeout=300,
+    )
+    stdout, stderr = result.stdout.decode(), result.stderr.decode()
+    assert result.returncode == 0, stderr
+    assert stdout.count("assistant: ") == 2 and "Traceback" not in stderr
+    assert stderr.count("warning: ") == 1 and "become <|unk|>: '\ufffd'\n" in stderr  # the first message only
+    first, second = prompts_in(stdout)
+    assert "caf\ufffd \ufffd\ufffd" in first and f"what is {MASK}?{EOT}<|start_header_id|>assistant" in second
+    assert "masked after each step" not in stdout  # per-step arrays only with --verbose
+
+
+def test_ctrl_c_at_the_prompt_ends_the_chat_cleanly():
+    process = subprocess.Popen([sys.executable, chat.__file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        assert "ends the chat" in process.stdout.readline()  # the banner: the model is loaded, input() waits
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0 and stderr == ""
 
 
 def test_bad_settings_stop_with_a_message(monkeypatch):

@@ -242,7 +242,7 @@ def test_replay_finds_wrong_remasked_corrected_positions():
     assert corrected == [1]
     assert states[0] == [FILLED, FILLED, "masked"] and states[1][1] == REMASKED and tokens[1][1] == 6
     assert states[2] == ["kept", FILLED, "kept"]
-    with pytest.raises(ValueError, match="with_tokens=True"):
+    with pytest.raises(ValueError, match="no token ids"):
         replay([{k: v for k, v in r.items() if k != "tokens"} for r in _hand_trace()], mask_id=9)
 
 
@@ -258,7 +258,7 @@ def test_trajectory_html_and_png_show_the_correction(tmp_path):
 def test_sampled_trace_tokens_replay_to_the_returned_answer():
     model, tokenizer = build_tiny_random()
     texts, answer_ids, trace = sample(model, tokenizer, ["Add 2 and 3."], Setting("ups", True, 8, 8),
-                                      SamplerOptions(gen_length=16), with_tokens=True)
+                                      SamplerOptions(gen_length=16))
     assert trace[-1]["tokens"][0] == answer_ids[0].tolist()
     states, _, _ = replay(trace, tokenizer.mask_token_id)
     assert [s.count("masked") + s.count(REMASKED) for s in states] == [r["masked_count"][0] for r in trace]
@@ -273,6 +273,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def test_questions_with_characters_outside_the_alphabet_get_one_warning(tmp_path, capsys):
+    data = tmp_path / "mini.jsonl"
+    data.write_text("".join(json.dumps({"question": q, "answer": "#### 1"}) + "\n" for q in ("1 €?", "ü €", "1+0")))
+    args = eval_cli.parse_args(["--data", str(data), "--limit", "0"])
+    problems, _ = eval_cli.load_problems(args, build_char_tokenizer(), context=None)
+    assert len(problems) == 3
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: characters not in the tokenizer's alphabet become <|unk|>: '€', 'ü'"]
 
 
 def test_cli_end_to_end_on_the_tiny_model(tmp_path, one_thread):

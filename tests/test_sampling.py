@@ -232,6 +232,42 @@ def test_trace_is_json_serialisable_with_confidences():
     assert len(decoded) == 4 and len(decoded[0]["confidence"][0]) == 4
 
 
+@pytest.mark.parametrize("source, remask", [("tps_prob", False), ("ups", True), ("random", True)])
+def test_trace_tokens_change_exactly_where_the_step_filled_or_remasked(source, remask):
+    prompt = random_prompt(2, 5)
+    out, trace = generate(tiny_remedi(seed=3), prompt, steps=8, gen_length=12, block_length=6, mask_id=MASK_ID,
+                          confidence_source=source, remask=remask, return_trace=True)
+    before = [[MASK_ID] * 12, [MASK_ID] * 12]
+    for record in trace:
+        for row in range(2):
+            after = record["tokens"][row]
+            changed = [p for p in range(12) if after[p] != before[row][p]]
+            assert changed == sorted(record["filled"][row] + record["remasked"][row])
+            assert all(after[p] == MASK_ID for p in record["remasked"][row])
+            assert after.count(MASK_ID) == record["masked_count"][row]
+            before[row] = after
+    assert trace[-1]["tokens"] == out[:, 5:].tolist()
+    if source == "random":
+        assert any(r["remasked"] != [[], []] for r in trace)  # the replay above saw tokens go back to [MASK]
+
+
+def test_trace_confidences_are_strict_json_with_none_where_llada_ranks_nothing():
+    """Without remasking, LLaDA ranks only masked positions; the others had -inf and must read None."""
+    _, trace = generate(tiny_backbone(), random_prompt(2, 4), steps=4, gen_length=8, block_length=8,
+                        mask_id=MASK_ID, confidence_source="tps_prob", remask=False, return_trace=True,
+                        trace_confidences=True)
+    decoded = json.loads(json.dumps(trace, allow_nan=False))
+    before = [[MASK_ID] * 8, [MASK_ID] * 8]
+    for record in decoded:
+        for row in range(2):
+            confidence = record["confidence"][row]
+            assert [p for p, v in enumerate(confidence) if v is None] == \
+                [p for p in range(8) if before[row][p] != MASK_ID]
+            assert all(0 < v <= 1 for v in confidence if v is not None)  # probabilities of the TPS token
+            before[row] = record["tokens"][row]
+    assert decoded[-1]["confidence"][0].count(None) == 6  # 2 of 8 filled per step: 6 filled before the last
+
+
 def test_bad_inputs_raise_clear_errors():
     model = tiny_remedi()
     prompt = random_prompt(1, 4)

@@ -38,7 +38,7 @@ from remedi.eval.runner import (BASELINE, SamplerOptions, add_confidence_interva
 from remedi.eval.trajectory import replay, trajectory_figure, trajectory_html
 from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
 from remedi.sampling import CONFIDENCE_SOURCES
-from remedi.tokenizer import special_token_ids
+from remedi.tokenizer import special_token_ids, warn_unknown_characters
 
 
 def parse_args(argv=None):
@@ -101,6 +101,7 @@ def load_problems(args, tokenizer, context):
             too_long += 1
             continue
         problems.append((question, reference, answers.answer_format(reference) if fmt == "auto" else fmt))
+    warn_unknown_characters(tokenizer, [question for question, _, _ in problems])
     notes = [f"skipped {too_long} problems whose prompt + gen_length exceeds the context of {context} tokens"]
     return problems, notes if too_long else []
 
@@ -133,7 +134,7 @@ def draw_trajectory(model, tokenizer, problems, setting, options, args):
     index = min(args.trajectory_index, len(problems) - 1)
     mask_id = special_token_ids(tokenizer)["mask_id"]
     torch.manual_seed(args.seed)
-    _, _, trace = sample(model, tokenizer, [problems[index][0]], setting, options, with_tokens=True)
+    _, _, trace = sample(model, tokenizer, [problems[index][0]], setting, options)
     title = f"problem {index}, {setting.name}"
     with open(os.path.join(args.out, "trajectory.html"), "w") as f:
         f.write(trajectory_html(trace, tokenizer, mask_id, title))

@@ -4,8 +4,8 @@ Three formats (ANSWER_FORMATS), chosen per evaluation:
 
 gsm8k: GSM8K's conventional extraction, the number after the last '####', else the last number
 anywhere in the text (instruct models rarely write '####'). The fallback is lenient: garbage that
-happens to end in the right number counts as correct, which on a task with few distinct answers is
-a large share of the score.
+happens to end in the right number counts as correct; when every answer is one digit, as in the
+arithmetic demo task, a random last digit is right one time in ten.
 
 strict: the completion, stripped of surrounding whitespace, must end in '#### <number>', and that
 number must equal the reference's final number. For models trained to write '####' (the arithmetic

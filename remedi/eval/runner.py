@@ -96,27 +96,22 @@ def check_mask_counts(trace, gen_length, block_length, steps):
     return {"ok": error == 0, "max_error": error}
 
 
-def sample(model, tokenizer, questions, setting, options, with_tokens=False):
+def sample(model, tokenizer, questions, setting, options):
     """(completions, answer token ids, trace) for a batch of questions under one setting.
 
-    with_tokens=True adds to every trace record `tokens`: each row's answer ids after that step, taken
-    from the sampler's step_callback (the hook the live demo streams from), for trajectory replays.
+    Every trace record holds `tokens`, each row's answer ids after that step, for trajectory replays.
     """
     ids = special_token_ids(tokenizer)
     device = getattr(model, "device", torch.device("cpu"))
     input_ids, attention_mask = encode_prompts(tokenizer, questions)
     prompt_len = input_ids.shape[1]
-    steps_tokens = []
     out, trace = generate(
         model, input_ids.to(device), attention_mask.to(device), steps=setting.steps,
         gen_length=options.gen_length, block_length=setting.block_length, temperature=options.temperature,
         cfg_scale=options.cfg_scale, mask_id=ids["mask_id"], confidence_eos_eot_inf=options.confidence_eos_eot_inf,
         confidence_source=setting.source, remask=setting.remask, eos_id=ids["eos_id"], eot_id=ids["eot_id"],
         return_trace=True,
-        step_callback=(lambda record, x: steps_tokens.append(x[:, prompt_len:].tolist())) if with_tokens else None,
     )
-    for record, tokens in zip(trace, steps_tokens):
-        record["tokens"] = tokens
     answers = out[:, prompt_len:]
     return tokenizer.batch_decode(answers, skip_special_tokens=True), answers.cpu(), trace
 

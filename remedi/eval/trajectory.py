@@ -1,7 +1,7 @@
 """One answer's denoising, step by step, as an HTML table and a PNG: where did remasking fix a token?
 
-A trace from `runner.sample(..., with_tokens=True)` holds each step's filled and remasked positions
-(the sampler's trace) and the answer ids after the step (collected through its step_callback).
+The sampler's trace (`generate(..., return_trace=True)`, or `runner.sample`) holds each step's filled
+and remasked positions and the answer ids after the step.
 Replaying it gives, for every (step, position), one of four states (masked, filled, remasked, kept;
 the names remedi/viz.py uses for the live view), and whether the token shown differs from the final
 answer ("wrong" relative to where the sampler ended up; the reference solution cannot be aligned token
@@ -32,10 +32,10 @@ WRONG_STYLE = "box-shadow:inset 0 -3px 0 #d97706"
 def replay(trace, mask_id, row=0):
     """(states, tokens, corrected): (steps, L) state names, (steps, L) ids shown, sorted corrected positions.
 
-    A remasked cell shows the token it lost. Needs trace records with `tokens` (sample(with_tokens=True)).
+    A remasked cell shows the token it lost. Needs trace records with `tokens`, as the sampler writes them.
     """
     if not trace or "tokens" not in trace[0]:
-        raise ValueError("the trace has no token ids: sample with runner.sample(..., with_tokens=True)")
+        raise ValueError("the trace has no token ids (`tokens`): pass a trace from generate(..., return_trace=True)")
     final = trace[-1]["tokens"][row]
     previous = [mask_id] * len(final)
     states, tokens = [], []

@@ -15,10 +15,13 @@ def add_model_arguments(parser):
     parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
 
 
-def add_sampler_arguments(parser):
+def add_sampler_arguments(parser, block_length=32):
+    """The sampler's flags. With block_length=None, --block-length defaults to --gen-length (one block), so
+    that a short --gen-length alone is valid; the entry point then resolves it."""
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--gen-length", type=int, default=32)
-    parser.add_argument("--block-length", type=int, default=32)
+    one_block = " (default: --gen-length, one block)" if block_length is None else ""
+    parser.add_argument("--block-length", type=int, default=block_length, help="tokens per block" + one_block)
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--cfg-scale", type=float, default=0.0)
     parser.add_argument("--confidence-source", choices=CONFIDENCE_SOURCES, default=None,

@@ -1,8 +1,13 @@
 import json
+import os
 import subprocess
 import sys
 
+import pytest
+
 import generate
+from remedi.cli import run_cli
+from remedi.loading import DEFAULT_MODEL
 
 
 def test_cli_runs_default_model_and_writes_a_trace(tmp_path, capsys):
@@ -23,3 +28,46 @@ def test_cli_rejects_unknown_flags_and_bad_layouts():
     bad = subprocess.run([sys.executable, script, "--gen-length", "10", "--block-length", "4"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "not divisible by block_length" in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith("error: ")
+
+
+def errors_of(argv, capsys):
+    """(exit status, stderr lines) of the CLI as `python generate.py ARGV` runs it."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(generate.main, argv)
+    return exit_info.value.code, capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "/no/such/dir"], "model directory '/no/such/dir' does not exist"),
+    (["--model", os.path.join(DEFAULT_MODEL, "ups")], "has no config.json"),
+    (["--ups", DEFAULT_MODEL], "no UPS weights in"),
+    (["--steps", "6", "--gen-length", "32", "--block-length", "8"], "use a multiple of 4"),
+    (["--gen-length", "30", "--block-length", "8"], "gen_length=30 is not divisible by block_length=8"),
+    (["--steps", "0"], "must be positive, got steps=0"),
+    (["--gen-length", "100000"], "exceeds the model's context of 512 tokens"),
+    (["--temperature", "-1"], "temperature=-1.0 is negative"),
+    (["--cfg-scale", "-0.5"], "cfg_scale=-0.5 is negative"),
+])
+def test_user_mistakes_give_one_error_line_before_any_sampling(argv, message, capsys):
+    status, lines = errors_of(argv, capsys)
+    assert status == 2
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]  # no progress bar either
+
+
+def test_short_gen_length_is_one_block_and_idle_steps_warn(capsys):
+    generate.main(["--gen-length", "8", "--steps", "11"])
+    captured = capsys.readouterr()
+    assert "block 0: masked after each step [7 6 5 4 3 2 1 0 0 0 0]" in captured.out
+    assert "block 1" not in captured.out
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "the 3 extra steps" in warnings[0] and "--steps 8 or fewer" in warnings[0]
+
+
+def test_bugs_keep_their_traceback_and_remedi_debug_shows_user_errors_too(monkeypatch):
+    with pytest.raises(TypeError):
+        run_cli(lambda argv: len(argv), None)
+    monkeypatch.setenv("REMEDI_DEBUG", "1")
+    with pytest.raises(ValueError, match="steps=0"):
+        run_cli(generate.main, ["--steps", "0"])

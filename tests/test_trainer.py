@@ -171,6 +171,34 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     assert torch.load(good, weights_only=True)["step"] == 1
 
 
+def test_resume_skips_a_truncated_newest_checkpoint(tmp_path, capsys):
+    fabric = Fabric(accelerator="cpu", devices=1)
+    model = torch.nn.Linear(3, 2)
+    generators = {"noise": torch.Generator().manual_seed(0)}
+    state = {"model": model, "step": 0, "trainable": ["weight", "bias"], "world_size": 1, "n_train": 10, "rng": [],
+             "args": {}}
+    for step in (1, 2, 3):
+        with torch.no_grad():
+            model.weight.fill_(step)
+        state["step"] = step
+        ckpt.save_training_state(fabric, tmp_path, state, generators, "full")
+    newest = ckpt.checkpoint_path(tmp_path, 3)
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # a copy cut short
+    with torch.no_grad():
+        model.weight.zero_()
+    state["step"] = 0
+
+    assert ckpt.resume_training_state(fabric, tmp_path, state, generators) == ckpt.checkpoint_path(tmp_path, 2)
+    assert state["step"] == 2 and model.weight.eq(2).all()
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "step-00000003.ckpt is damaged or incomplete" in warnings[0]
+    for path in ckpt.checkpoints(tmp_path):
+        path.write_bytes(b"")
+    with pytest.raises(ValueError, match="none of the 3 checkpoints"):
+        ckpt.resume_training_state(fabric, tmp_path, state, generators)
+    assert ckpt.resume_training_state(fabric, tmp_path / "none_yet", state, generators) is None
+
+
 def test_flags_that_do_not_apply_are_errors():
     for argv, message in [
         (["--r-incorrect", "0.2"], "--r-incorrect only applies"),

@@ -8,7 +8,7 @@ The same command runs on one CPU and on many GPUs/nodes (--devices, --num-nodes,
 
 The script reads as setup() -> main() -> fit() / validate(); the pieces it wires together live in
 remedi/ (training.py: loss, step, optimizer, schedule; checkpoint.py; tracking.py; metrics.py; data/).
-Outputs in --out-dir: metrics.csv, checkpoints/step-N.ckpt (--resume continues from the newest),
+Outputs in --out-dir: metrics.csv, checkpoints/step-N.ckpt (--resume continues from the newest readable one),
 and at the end a model directory (config, weights, tokenizer, ups/) that `generate.py --model` loads.
 """
 
@@ -212,12 +212,10 @@ def main(fabric, args):
              "world_size": fabric.world_size, "n_train": len(train_rows), "rng": [], "args": plain_args(args)}
 
     checkpoint_dir = args.out_dir / "checkpoints"
-    resume_from = ckpt.latest_checkpoint(checkpoint_dir)
-    if resume_from is not None and not args.resume:
+    if ckpt.latest_checkpoint(checkpoint_dir) is not None and not args.resume:
         raise FileExistsError(f"{checkpoint_dir} already holds checkpoints: pass --resume or choose another --out-dir")
-    if resume_from is not None:
-        ckpt.load_training_state(fabric, resume_from, state, generators)
-    elif args.resume:
+    resume_from = ckpt.resume_training_state(fabric, checkpoint_dir, state, generators) if args.resume else None
+    if args.resume and resume_from is None:
         fabric.print(f"--resume: no checkpoint in {checkpoint_dir}, starting from step 0")
 
     logger = None

@@ -158,7 +158,8 @@ def unreadable_reason(path):
     try:
         torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # a damaged file surfaces as OSError, EOFError, KeyError, RuntimeError, ...
-        return f"{type(error).__name__}: {error}"
+        first_sentence = str(error).split(". ")[0]
+        return f"{type(error).__name__}: {first_sentence}"
     return None
 
 
@@ -179,7 +180,7 @@ def resume_training_state(fabric, directory, state, generators, must_match=("tra
             print(f"warning: checkpoint {path} is damaged or incomplete ({reason}); trying an older one",
                   file=sys.stderr)
     if found:
-        raise ValueError(f"none of the {len(found)} checkpoints in {directory} can be read; "
+        raise ValueError(f"no checkpoint in {directory} can be read ({len(found)} tried); "
                          "delete that folder to start from step 0")
     return None
 

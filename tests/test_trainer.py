@@ -195,7 +195,7 @@ def test_resume_skips_a_truncated_newest_checkpoint(tmp_path, capsys):
     assert len(warnings) == 1 and "step-00000003.ckpt is damaged or incomplete" in warnings[0]
     for path in ckpt.checkpoints(tmp_path):
         path.write_bytes(b"")
-    with pytest.raises(ValueError, match="none of the 3 checkpoints"):
+    with pytest.raises(ValueError, match=r"no checkpoint in .* can be read \(3 tried\)"):
         ckpt.resume_training_state(fabric, tmp_path, state, generators)
     assert ckpt.resume_training_state(fabric, tmp_path / "none_yet", state, generators) is None
 

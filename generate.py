@@ -9,7 +9,7 @@ import sys
 
 import torch
 
-from remedi.cli import add_model_arguments, add_sampler_arguments
+from remedi.cli import add_model_arguments, add_sampler_arguments, run_cli
 from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import add_gumbel_noise, generate, get_num_transfer_tokens
 from remedi.tokenizer import encode_prompts, special_token_ids, warn_unknown_characters
@@ -36,7 +36,7 @@ def summarise_trace(trace):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_arguments(parser)
-    add_sampler_arguments(parser)
+    add_sampler_arguments(parser, block_length=None)
     parser.add_argument("--prompt", action="append", help="a prompt; repeat for a batch")
     parser.add_argument("--no-chat-template", action="store_true", help="feed prompts raw (base models)")
     parser.add_argument("--logits-eos-inf", action="store_true", help="never predict EOS")
@@ -54,7 +54,7 @@ def open_trace(path):
     try:
         return open(path, "w")
     except OSError as error:
-        sys.exit(f"error: cannot write the trace to {path!r} ({error.strerror}); pass a writable --trace FILE")
+        raise ValueError(f"cannot write the trace to {path!r} ({error.strerror}); pass a writable --trace FILE") from None
 
 
 def write_trace(trace_file, trace, tokenizer):
@@ -65,11 +65,26 @@ def write_trace(trace_file, trace, tokenizer):
             trace_file.write(json.dumps(record, allow_nan=False) + "\n")
 
 
+def warn_about_idle_steps(steps, gen_length, block_length):
+    """A block of B tokens is fully unmasked after B steps, so steps beyond --gen-length only repeat forwards.
+
+    Only a valid layout is looked at: the sampler refuses an invalid one with its own message.
+    """
+    valid = min(steps, gen_length, block_length) > 0 and gen_length % block_length == 0
+    if valid and steps % (gen_length // block_length) == 0 and steps > gen_length:
+        print(f"warning: --steps {steps} is more than --gen-length {gen_length}: the {steps - gen_length} extra "
+              f"steps find no [MASK] left and only cost forward passes; use --steps {gen_length} or fewer",
+              file=sys.stderr)
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.trace_confidences and not args.trace:
-        sys.exit("error: --trace-confidences writes into the trace file; pass --trace FILE as well")
+        raise ValueError("--trace-confidences writes into the trace file; pass --trace FILE as well")
     trace_file = open_trace(args.trace) if args.trace else None
+    if args.block_length is None:
+        args.block_length = args.gen_length
+    warn_about_idle_steps(args.steps, args.gen_length, args.block_length)
     torch.manual_seed(args.seed)
     model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
     ids = special_token_ids(tokenizer)
@@ -95,4 +110,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -1,14 +1,16 @@
 """Trainer checkpoints: atomic writes, the newest one for --resume, per-rank RNG state, and the final export.
 
-A checkpoint is written to `step-XXXXXXXX.ckpt.tmp` and renamed only once complete, so a run killed
-mid-write leaves at worst a `.tmp` file that `latest_checkpoint` ignores, never a truncated checkpoint
-that --resume would pick. Checkpoints hold plain tensors and containers only (they load with
+A checkpoint is written to `step-XXXXXXXX.ckpt.tmp`, flushed to disk and renamed only once complete, so a
+run killed mid-write leaves at worst a `.tmp` file that `latest_checkpoint` ignores. A checkpoint damaged
+all the same (a copy cut short, a disk that lied) is skipped by `resume_training_state` in favour of an
+older one. Checkpoints hold plain tensors and containers only (they load with
 torch.load(weights_only=True)).
 """
 
 import os
 import random
 import re
+import sys
 from pathlib import Path
 
 import torch
@@ -20,14 +22,30 @@ def checkpoint_path(directory, step):
     return Path(directory) / f"step-{step:08d}.ckpt"
 
 
-def latest_checkpoint(directory):
-    """The complete checkpoint with the highest step in `directory`, or None."""
+def checkpoints(directory):
+    """The complete checkpoints in `directory` (no `.tmp` files), highest step first."""
     found = []
     for path in Path(directory).glob("step-*.ckpt"):
         match = CHECKPOINT_PATTERN.fullmatch(path.name)
         if match:
             found.append((int(match.group(1)), path))
-    return max(found)[1] if found else None
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def latest_checkpoint(directory):
+    """The complete checkpoint with the highest step in `directory`, or None."""
+    found = checkpoints(directory)
+    return found[0] if found else None
+
+
+def _fsync(path):
+    """Flush `path` (a file or a directory) to disk: without it a crash after the rename can leave the new name
+    pointing at an empty or partial file."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def save_checkpoint(fabric, path, state, filter=None):
@@ -40,7 +58,9 @@ def save_checkpoint(fabric, path, state, filter=None):
     try:
         fabric.save(tmp, state, filter=filter)
         if fabric.is_global_zero:
+            _fsync(tmp)
             os.replace(tmp, path)
+            _fsync(path.parent)
     except BaseException:
         if fabric.is_global_zero:
             tmp.unlink(missing_ok=True)
@@ -128,6 +148,41 @@ def save_training_state(fabric, checkpoint_dir, state, generators, train):
     trainable = set(state["trainable"])
     keep = None if train == "full" else {"model": lambda name, value: name in trainable}
     save_checkpoint(fabric, checkpoint_path(checkpoint_dir, state["step"]), state, filter=keep)
+
+
+def unreadable_reason(path):
+    """Why torch cannot read the checkpoint at `path` (cut short or damaged), or None when it can.
+
+    The tensors are memory-mapped, not read, so the check is cheap even for a large checkpoint.
+    """
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:  # a damaged file surfaces as OSError, EOFError, KeyError, RuntimeError, ...
+        first_sentence = str(error).split(". ")[0]
+        return f"{type(error).__name__}: {first_sentence}"
+    return None
+
+
+def resume_training_state(fabric, directory, state, generators, must_match=("trainable", "world_size", "n_train")):
+    """Restore `state` from the newest readable checkpoint in `directory` (see `load_training_state`) and return
+    its path, or None when `directory` holds no checkpoint.
+
+    A newer checkpoint that cannot be read is reported on stderr and skipped, so the run continues from the
+    last good one instead of stopping; every rank reads the same files and so makes the same choice.
+    """
+    found = checkpoints(directory)
+    for path in found:
+        reason = unreadable_reason(path)
+        if reason is None:
+            load_training_state(fabric, path, state, generators, must_match)
+            return path
+        if fabric.is_global_zero:
+            print(f"warning: checkpoint {path} is damaged or incomplete ({reason}); trying an older one",
+                  file=sys.stderr)
+    if found:
+        raise ValueError(f"no checkpoint in {directory} can be read ({len(found)} tried); "
+                         "delete that folder to start from step 0")
+    return None
 
 
 def load_training_state(fabric, path, state, generators, must_match=("trainable", "world_size", "n_train")):

@@ -3,6 +3,8 @@
 import argparse
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 from .loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM
 from .sampling import CONFIDENCE_SOURCES
@@ -15,10 +17,13 @@ def add_model_arguments(parser):
     parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
 
 
-def add_sampler_arguments(parser):
+def add_sampler_arguments(parser, block_length=32):
+    """The sampler's flags. With block_length=None, --block-length defaults to --gen-length (one block), so
+    that a short --gen-length alone is valid; the entry point then resolves it."""
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--gen-length", type=int, default=32)
-    parser.add_argument("--block-length", type=int, default=32)
+    one_block = " (default: --gen-length, one block)" if block_length is None else ""
+    parser.add_argument("--block-length", type=int, default=block_length, help="tokens per block" + one_block)
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--cfg-scale", type=float, default=0.0)
     parser.add_argument("--confidence-source", choices=CONFIDENCE_SOURCES, default=None,
@@ -34,6 +39,20 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         return action.help if action.default is None else super()._get_help_string(action)
+
+
+def ensure_writable_dir(path, flag):
+    """Create the folder `path` if needed and write a scratch file there, so that a run fails before it loads a
+    model rather than at its first checkpoint; `flag` names the option in the message."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path} is a file, not a folder; choose another {flag}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ValueError(f"{flag} {path} is not a writable folder ({error.strerror}); choose another {flag}") from None
 
 
 # Exceptions that mean "the user asked for something impossible" (bad flags, missing files), as opposed

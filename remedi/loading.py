@@ -29,6 +29,9 @@ def load_model_and_tokenizer(model_path=DEFAULT_MODEL, ups_path=None, device="cp
         return model.to(device=device, dtype=DTYPES[dtype]).eval(), tokenizer
     if not os.path.isdir(model_path):
         raise FileNotFoundError(f"model directory {model_path!r} does not exist (or use {TINY_RANDOM!r})")
+    if not os.path.isfile(os.path.join(model_path, "config.json")):
+        raise FileNotFoundError(f"{model_path!r} is not a model directory (it has no config.json): give the folder "
+                                f"that holds config.json and the weights, or {TINY_RANDOM!r}")
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = LLaDAModelLM.from_pretrained(model_path, dtype=DTYPES[dtype])
     bundled = os.path.join(model_path, "ups")

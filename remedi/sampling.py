@@ -110,7 +110,8 @@ def token_confidence(source, logits, ups_logits, candidates, gate_ids=()):
     raise ValueError(f"unknown confidence_source {source!r}; choose one of {CONFIDENCE_SOURCES}")
 
 
-def _validate(model, prompt, attention_mask, steps, gen_length, block_length, mask_id, confidence_source):
+def _validate(model, prompt, attention_mask, steps, gen_length, block_length, mask_id, confidence_source,
+              temperature, cfg_scale):
     if prompt.dim() != 2:
         raise ValueError(f"prompt must be a (batch, length) tensor of token ids, got shape {tuple(prompt.shape)}")
     if attention_mask is not None and attention_mask.shape != prompt.shape:
@@ -118,7 +119,12 @@ def _validate(model, prompt, attention_mask, steps, gen_length, block_length, ma
             f"attention_mask shape {tuple(attention_mask.shape)} must equal prompt shape {tuple(prompt.shape)}"
         )
     if gen_length <= 0 or block_length <= 0 or steps <= 0:
-        raise ValueError("steps, gen_length and block_length must be positive")
+        raise ValueError(f"steps, gen_length and block_length must be positive, got steps={steps}, "
+                         f"gen_length={gen_length}, block_length={block_length}")
+    if temperature < 0:
+        raise ValueError(f"temperature={temperature} is negative; use 0 for argmax or a positive value to sample")
+    if cfg_scale < 0:
+        raise ValueError(f"cfg_scale={cfg_scale} is negative; use 0 for no guidance or a positive weight")
     if gen_length % block_length != 0:
         raise ValueError(
             f"gen_length={gen_length} is not divisible by block_length={block_length}; "
@@ -217,7 +223,8 @@ def generate(
         (ids, trace, rollout) of the ones asked for, in that order.
     """
     num_blocks, steps_per_block = _validate(
-        model, prompt, attention_mask, steps, gen_length, block_length, mask_id, confidence_source
+        model, prompt, attention_mask, steps, gen_length, block_length, mask_id, confidence_source,
+        temperature, cfg_scale,
     )
     if remasking not in UPSTREAM_REMASKING:
         raise ValueError(f"unknown remasking {remasking!r}; choose one of {tuple(UPSTREAM_REMASKING)}")

@@ -16,6 +16,7 @@ from remedi.data import (
     pack_texts,
     random_length_crop,
 )
+from remedi.data.resolve import load_sft_rows
 from remedi.data.sources import SHARED_DATA_DIR
 from remedi.tokenizer import build_char_tokenizer
 
@@ -89,6 +90,44 @@ def test_local_loader_columns(tmp_path):
         load_local_pairs(tmp_path / "data.csv", "a", "b")
     with pytest.raises(ValueError, match="unknown"):
         load_sft_pairs("alpaca")
+
+
+def test_local_file_mistakes_name_the_file_and_line(tmp_path):
+    good = json.dumps({"prompt": "q", "response": "a"})
+    cases = {
+        "broken.jsonl": (f"{good}\n\n{good[:-1]}\n{good}\n", r"line 3 of .*broken\.jsonl is not valid JSON"),
+        "array.jsonl": (f"{good}\n[1, 2]\n", r"line 2 of .*array\.jsonl is not a JSON object"),
+        "latin1.jsonl": (None, r"line 1 of .*latin1\.jsonl is not UTF-8"),
+        "empty.jsonl": ("", r"empty\.jsonl is empty"),
+        "blank.jsonl": ("\n  \n", r"blank\.jsonl holds only blank lines"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        if text is None:
+            path.write_bytes('{"prompt": "caf\u00e9", "response": "a"}\n'.encode("latin-1"))
+        else:
+            path.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            load_local_pairs(path, "prompt", "response")
+    with pytest.raises(FileNotFoundError, match=r"data file .*missing\.jsonl does not exist"):
+        load_local_pairs(tmp_path / "missing.jsonl", "prompt", "response")
+    (tmp_path / "blank_lines_between.jsonl").write_text(f"{good}\n\n{good}\n")
+    assert load_local_pairs(tmp_path / "blank_lines_between.jsonl", "prompt", "response") == [("q", "a")] * 2
+
+
+def test_seq_len_that_cuts_most_answers_is_refused_and_one_that_cuts_some_warns(tok, tmp_path, capsys):
+    P = len(tok.apply_chat_template([{"role": "user", "content": "q"}], add_generation_prompt=True))
+    path = tmp_path / "pairs.jsonl"  # three answers of P + 2 + 1 tokens with their end-of-turn, one of P + 30 + 1
+    path.write_text("".join(json.dumps({"prompt": "q", "response": r}) + "\n" for r in ["ab", "cd", "ef", "y" * 30]))
+    examples = load_sft_rows(str(path), tok, seq_len=P + 10)
+    assert examples.counts["truncated"] == 1
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1
+    assert "1 of 4 answers" in warnings[0] and "(25%)" in warnings[0] and f"--seq-len {P + 31} keeps" in warnings[0]
+    with pytest.raises(ValueError, match=rf"4 of 4 answers .*\(100%\) are cut at --seq-len {P + 2}.* needs {P + 31}"):
+        load_sft_rows(str(path), tok, seq_len=P + 2)
+    load_sft_rows(str(path), tok, seq_len=P + 31)
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_sft_row_layout(tok):

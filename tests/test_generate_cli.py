@@ -1,11 +1,14 @@
 import json
 import re
+import os
 import subprocess
 import sys
 
 import pytest
 
 import generate
+from remedi.cli import run_cli
+from remedi.loading import DEFAULT_MODEL
 
 
 def test_cli_runs_default_model_and_writes_a_trace(tmp_path, capsys):
@@ -52,9 +55,52 @@ def test_characters_outside_the_alphabet_are_named_once(capsys):
 
 def test_unwritable_trace_fails_before_sampling_with_one_line(tmp_path, capsys):
     for bad, reason in ((tmp_path / "missing" / "t.jsonl", "No such file"), (tmp_path, "Is a directory")):
-        with pytest.raises(SystemExit, match=f"^error: cannot write the trace .*{reason}") as stop:
-            generate.main(["--trace", str(bad)])
-        assert "\n" not in str(stop.value)
-        assert capsys.readouterr() == ("", "")  # no model loaded, no denoising progress bar: nothing sampled
-    with pytest.raises(SystemExit, match="^error: --trace-confidences .* --trace FILE"):
-        generate.main(["--trace-confidences"])
+        status, lines = errors_of(["--trace", str(bad)], capsys)
+        # one line, and no model loaded, no denoising progress bar: nothing sampled
+        assert status == 2 and len(lines) == 1
+        assert lines[0].startswith("error: cannot write the trace") and reason in lines[0]
+    status, lines = errors_of(["--trace-confidences"], capsys)
+    assert status == 2 and lines == ["error: --trace-confidences writes into the trace file; pass --trace FILE as well"]
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith("error: ")
+
+
+def errors_of(argv, capsys):
+    """(exit status, stderr lines) of the CLI as `python generate.py ARGV` runs it."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(generate.main, argv)
+    return exit_info.value.code, capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "/no/such/dir"], "model directory '/no/such/dir' does not exist"),
+    (["--model", os.path.join(DEFAULT_MODEL, "ups")], "has no config.json"),
+    (["--ups", DEFAULT_MODEL], "no UPS weights in"),
+    (["--steps", "6", "--gen-length", "32", "--block-length", "8"], "use a multiple of 4"),
+    (["--gen-length", "30", "--block-length", "8"], "gen_length=30 is not divisible by block_length=8"),
+    (["--steps", "0"], "must be positive, got steps=0"),
+    (["--gen-length", "100000"], "exceeds the model's context of 512 tokens"),
+    (["--temperature", "-1"], "temperature=-1.0 is negative"),
+    (["--cfg-scale", "-0.5"], "cfg_scale=-0.5 is negative"),
+])
+def test_user_mistakes_give_one_error_line_before_any_sampling(argv, message, capsys):
+    status, lines = errors_of(argv, capsys)
+    assert status == 2
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]  # no progress bar either
+
+
+def test_short_gen_length_is_one_block_and_idle_steps_warn(capsys):
+    generate.main(["--gen-length", "8", "--steps", "11"])
+    captured = capsys.readouterr()
+    assert "block 0: masked after each step [7 6 5 4 3 2 1 0 0 0 0]" in captured.out
+    assert "block 1" not in captured.out
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "the 3 extra steps" in warnings[0] and "--steps 8 or fewer" in warnings[0]
+
+
+def test_bugs_keep_their_traceback_and_remedi_debug_shows_user_errors_too(monkeypatch):
+    with pytest.raises(TypeError):
+        run_cli(lambda argv: len(argv), None)
+    monkeypatch.setenv("REMEDI_DEBUG", "1")
+    with pytest.raises(ValueError, match="steps=0"):
+        run_cli(generate.main, ["--steps", "0"])

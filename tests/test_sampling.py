@@ -278,6 +278,9 @@ def test_bad_inputs_raise_clear_errors():
         (dict(ok, confidence_source="vibes"), "unknown confidence_source"),
         (dict(ok, remasking="sometimes"), "unknown remasking"),
         (dict(ok, gen_length=200, block_length=200, steps=200), "exceeds the model's context"),
+        (dict(ok, steps=0), "must be positive, got steps=0"),
+        (dict(ok, temperature=-0.5), "temperature=-0.5 is negative"),
+        (dict(ok, cfg_scale=-1.0), "cfg_scale=-1.0 is negative"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):

@@ -22,6 +22,7 @@ from safetensors.torch import load_file
 from remedi import LLaDAModelLM, RemeDiModel, UPSHead, UPSStream
 from remedi import checkpoint as ckpt
 from remedi import training
+from remedi.cli import run_cli
 from remedi.data.resolve import load_pairs, load_packed_rows, split_validation
 from remedi.data.sft import build_sft_examples
 from remedi.loading import load_model_and_tokenizer
@@ -169,6 +170,69 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     (tmp_path / "step-00000003.ckpt.tmp").write_bytes(b"left by a SIGKILL")
     assert ckpt.latest_checkpoint(tmp_path) == good
     assert torch.load(good, weights_only=True)["step"] == 1
+
+
+def test_resume_skips_a_truncated_newest_checkpoint(tmp_path, capsys):
+    fabric = Fabric(accelerator="cpu", devices=1)
+    model = torch.nn.Linear(3, 2)
+    generators = {"noise": torch.Generator().manual_seed(0)}
+    state = {"model": model, "step": 0, "trainable": ["weight", "bias"], "world_size": 1, "n_train": 10, "rng": [],
+             "args": {}}
+    for step in (1, 2, 3):
+        with torch.no_grad():
+            model.weight.fill_(step)
+        state["step"] = step
+        ckpt.save_training_state(fabric, tmp_path, state, generators, "full")
+    newest = ckpt.checkpoint_path(tmp_path, 3)
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # a copy cut short
+    with torch.no_grad():
+        model.weight.zero_()
+    state["step"] = 0
+
+    assert ckpt.resume_training_state(fabric, tmp_path, state, generators) == ckpt.checkpoint_path(tmp_path, 2)
+    assert state["step"] == 2 and model.weight.eq(2).all()
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "step-00000003.ckpt is damaged or incomplete" in warnings[0]
+    for path in ckpt.checkpoints(tmp_path):
+        path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"no checkpoint in .* can be read \(3 tried\)"):
+        ckpt.resume_training_state(fabric, tmp_path, state, generators)
+    assert ckpt.resume_training_state(fabric, tmp_path / "none_yet", state, generators) is None
+
+
+def cli_errors(argv, capsys):
+    """(exit status, stderr lines) of `python train_mdm.py ARGV`, run in this process."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(train_mdm.cli, [str(a) for a in argv])
+    return exit_info.value.code, capsys.readouterr().err.splitlines()
+
+
+def test_cli_mistakes_are_one_error_line_before_the_model_loads(data, tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    for argv, message in [
+        (["--max-steps", 0], "--max-steps must be at least 1, got 0"),
+        (["--out-dir", a_file], "is a file, not a folder"),
+        (["--out-dir", a_file / "run"], "is not a writable folder (Not a directory)"),
+        (["--data", tmp_path / "missing.jsonl", "--out-dir", tmp_path / "run"], "missing.jsonl does not exist"),
+        # prompts take 33-34 tokens, prompt + answer 42-44
+        (["--data", data["root"] / "pairs.jsonl", "--seq-len", 36, "--out-dir", tmp_path / "run"],
+         "40 of 40 answers"),
+    ]:
+        status, lines = cli_errors(argv, capsys)
+        errors = [line for line in lines if line.startswith("error: ")]  # besides datasets' progress bar
+        assert status == 2 and len(errors) == 1 and message in errors[0], lines
+    assert not (tmp_path / "run" / "metrics.csv").exists()
+
+
+def test_cli_names_a_malformed_jsonl_line_without_a_traceback(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"prompt": "q", "response": "a"}\n{"prompt": "q", "response": }\n')
+    result = subprocess.run([sys.executable, SCRIPT, "--data", path, "--out-dir", tmp_path / "run", *TINY],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [f"error: line 2 of {path} is not valid JSON (Expecting value at column "
+                                          "29); fix or delete that line"]
 
 
 def test_flags_that_do_not_apply_are_errors():

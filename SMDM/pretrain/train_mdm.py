@@ -8,7 +8,7 @@ The same command runs on one CPU and on many GPUs/nodes (--devices, --num-nodes,
 
 The script reads as setup() -> main() -> fit() / validate(); the pieces it wires together live in
 remedi/ (training.py: loss, step, optimizer, schedule; checkpoint.py; tracking.py; metrics.py; data/).
-Outputs in --out-dir: metrics.csv, checkpoints/step-N.ckpt (--resume continues from the newest),
+Outputs in --out-dir: metrics.csv, checkpoints/step-N.ckpt (--resume continues from the newest readable one),
 and at the end a model directory (config, weights, tokenizer, ups/) that `generate.py --model` loads.
 """
 
@@ -23,7 +23,7 @@ from tqdm import tqdm
 from remedi import LLaDAModelLM, RemeDiModel, UPSHead, UPSStream, load_ups
 from remedi import checkpoint as ckpt
 from remedi import training
-from remedi.cli import HelpFormatter
+from remedi.cli import HelpFormatter, ensure_writable_dir, run_cli
 from remedi.data.pretrain import random_length_crop
 from remedi.data.resolve import load_packed_rows, load_sft_rows, split_validation
 from remedi.loading import load_tokenizer
@@ -169,7 +169,7 @@ def check_args(args):
     counts = ("seq_len", "micro_batch_size", "grad_accum_steps", "max_steps", "save_every", "val_every", "val_batches")
     for name in counts:
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.val_data is not None and args.val_fraction is not None:
         raise ValueError("give either --val-data or --val-fraction, not both")
     if args.val_fraction is None:
@@ -181,13 +181,14 @@ def check_args(args):
 
 def setup(args):
     """Create Fabric for the requested hardware and run `main` on every process; returns main's state."""
+    ensure_writable_dir(args.out_dir, "--out-dir")
     fabric = training.make_fabric(args.accelerator, args.devices, args.num_nodes, args.strategy, args.precision)
     return fabric.launch(main, args)
 
 
 def main(fabric, args):
     """Data, model, optimizer and (with --resume) the newest checkpoint; train; export the model directory."""
-    fabric.seed_everything(args.seed)  # the same initial weights on every rank
+    fabric.seed_everything(args.seed, verbose=False)  # the same initial weights on every rank
     tokenizer = load_tokenizer(args.model_path, args.tokenizer)
     train_rows, val_rows = load_data(args, tokenizer)
     if val_rows is not None and len(val_rows) < fabric.world_size:
@@ -212,12 +213,10 @@ def main(fabric, args):
              "world_size": fabric.world_size, "n_train": len(train_rows), "rng": [], "args": plain_args(args)}
 
     checkpoint_dir = args.out_dir / "checkpoints"
-    resume_from = ckpt.latest_checkpoint(checkpoint_dir)
-    if resume_from is not None and not args.resume:
+    if ckpt.latest_checkpoint(checkpoint_dir) is not None and not args.resume:
         raise FileExistsError(f"{checkpoint_dir} already holds checkpoints: pass --resume or choose another --out-dir")
-    if resume_from is not None:
-        ckpt.load_training_state(fabric, resume_from, state, generators)
-    elif args.resume:
+    resume_from = ckpt.resume_training_state(fabric, checkpoint_dir, state, generators) if args.resume else None
+    if args.resume and resume_from is None:
         fabric.print(f"--resume: no checkpoint in {checkpoint_dir}, starting from step 0")
 
     logger = None
@@ -435,5 +434,10 @@ def loss_config(args, tokenizer):
     return cfg
 
 
+def cli(argv=None):
+    """The command line: flags, then the run; `run_cli` turns a user's mistake into one `error:` line."""
+    return setup(parse_args(argv))
+
+
 if __name__ == "__main__":
-    setup(parse_args())
+    run_cli(cli)

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from remedi import LLaDAModelLM, RemeDiModel, load_ups
 from remedi import checkpoint as ckpt
 from remedi import rl, training
-from remedi.cli import HelpFormatter, run_cli
+from remedi.cli import HelpFormatter, ensure_writable_dir, run_cli
 from remedi.data.resolve import load_pairs, split_validation
 from remedi.eval.runner import SamplerOptions, Setting, run_setting
 from remedi.loading import DEFAULT_MODEL, load_tokenizer
@@ -157,6 +157,7 @@ def check_args(args):
 
 def setup(args):
     """Create Fabric for the requested hardware and run `main` on every process; returns main's state."""
+    ensure_writable_dir(args.out_dir, "--out-dir")
     fabric = training.make_fabric(args.accelerator, args.devices, args.num_nodes, args.strategy, args.precision)
     return fabric.launch(main, args)
 
@@ -189,12 +190,10 @@ def main(fabric, args):
     torch.manual_seed(args.seed * 1000 + fabric.global_rank)  # rollouts differ across ranks
 
     checkpoint_dir = args.out_dir / "checkpoints"
-    resume_from = ckpt.latest_checkpoint(checkpoint_dir)
-    if resume_from is not None and not args.resume:
+    if ckpt.latest_checkpoint(checkpoint_dir) is not None and not args.resume:
         raise FileExistsError(f"{checkpoint_dir} already holds checkpoints: pass --resume or choose another --out-dir")
-    if resume_from is not None:
-        ckpt.load_training_state(fabric, resume_from, state, generators)
-    elif args.resume:
+    resume_from = ckpt.resume_training_state(fabric, checkpoint_dir, state, generators) if args.resume else None
+    if args.resume and resume_from is None:
         fabric.print(f"--resume: no checkpoint in {checkpoint_dir}, starting from step 0")
 
     logger = None
@@ -404,5 +403,10 @@ def build_model(args):
     return assemble(backbone, head), build_empty
 
 
+def cli(argv=None):
+    """The command line: flags, then the run; `run_cli` turns a user's mistake into one `error:` line."""
+    return setup(parse_args(argv))
+
+
 if __name__ == "__main__":
-    run_cli(lambda argv: setup(parse_args(argv)))
+    run_cli(cli)

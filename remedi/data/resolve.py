@@ -5,6 +5,7 @@
     PATH.jsonl|PATH.json|PATH.parquet  any local table: prompt/response columns (SFT) or a text column (pretraining)
 """
 
+import sys
 from pathlib import Path
 
 import torch
@@ -40,7 +41,26 @@ def load_pairs(spec, prompt_column=None, response_column=None):
 
 def load_sft_rows(spec, tokenizer, seq_len, prompt_column=None, response_column=None):
     """SFTExamples (input_ids (N, seq_len), prompt_lengths (N,)) for a --data value."""
-    return build_sft_examples(load_pairs(spec, prompt_column, response_column), tokenizer, seq_len)
+    examples = build_sft_examples(load_pairs(spec, prompt_column, response_column), tokenizer, seq_len)
+    check_truncation(examples, spec, seq_len)
+    return examples
+
+
+def check_truncation(examples, spec, seq_len):
+    """Refuse a --seq-len that cuts most answers, and warn with the share when it cuts some.
+
+    A cut answer loses its end-of-turn token and its EOS padding, so training on it teaches the model
+    to stop mid-answer without ever ending one.
+    """
+    cut, kept = examples.counts["truncated"], examples.counts["kept"]
+    if cut == 0:
+        return
+    longest = int(examples.full_lengths.max())
+    share = f"{cut} of {kept} answers in {spec} ({cut / kept:.0%}) are cut at --seq-len {seq_len}"
+    if 2 * cut > kept:
+        raise ValueError(f"{share}; raise --seq-len (the longest prompt + answer needs {longest} tokens)")
+    print(f"warning: {share} and lose their end-of-turn token; --seq-len {longest} keeps every answer whole",
+          file=sys.stderr)
 
 
 def load_packed_rows(spec, tokenizer, seq_len, text_column="text"):

@@ -19,6 +19,7 @@ class SFTExamples:
     input_ids: torch.Tensor  # (N, seq_len) long
     prompt_lengths: torch.Tensor  # (N,) long, tokens of the prompt; the rest of the row is answer
     counts: dict  # kept, truncated, empty, malformed, too_long
+    full_lengths: torch.Tensor  # (N,) long, prompt + answer + end-of-turn tokens of each row before any cut
 
 
 def build_sft_examples(pairs, tokenizer, seq_len, truncate=True):
@@ -40,7 +41,7 @@ def build_sft_examples(pairs, tokenizer, seq_len, truncate=True):
         else:
             good.append(pair)
 
-    rows, prompt_lengths = [], []
+    rows, prompt_lengths, full_lengths = [], [], []
     if good:
         conversations = [[{"role": "user", "content": prompt}] for prompt, _ in good]
         prompt_ids = tokenizer.apply_chat_template(conversations, add_generation_prompt=True, tokenize=True)
@@ -54,6 +55,7 @@ def build_sft_examples(pairs, tokenizer, seq_len, truncate=True):
             counts["truncated"] += int(len(answer) > room)
             rows.append(p + answer[:room])
             prompt_lengths.append(len(p))
+            full_lengths.append(len(p) + len(answer))
 
     counts["kept"] = len(rows)
     print(
@@ -67,4 +69,5 @@ def build_sft_examples(pairs, tokenizer, seq_len, truncate=True):
     for i, row in enumerate(rows):
         input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
     prompt_lengths = torch.tensor(prompt_lengths, dtype=torch.long)
-    return SFTExamples(input_ids=input_ids, prompt_lengths=prompt_lengths, counts=counts)
+    full_lengths = torch.tensor(full_lengths, dtype=torch.long)
+    return SFTExamples(input_ids=input_ids, prompt_lengths=prompt_lengths, counts=counts, full_lengths=full_lengths)

@@ -2,7 +2,8 @@
 
 Every adapter reads a local json/jsonl/parquet file when `path` is given (through
 `datasets.load_dataset("json" | "parquet", data_files=...)`, which never touches the network, so
-HF_DATASETS_OFFLINE=1 runs do not wait), and the Hugging Face hub otherwise. GSM8K and MATH-500
+HF_DATASETS_OFFLINE=1 runs do not wait; a .jsonl file is first checked line by line, so that a bad
+line is named), and the Hugging Face hub otherwise. GSM8K and MATH-500
 default to the read-only copies in ../shared/data/ next to the repository when those exist.
 
 Values are passed through unchecked (a missing field arrives as None): `build_sft_examples`
@@ -10,6 +11,7 @@ decides which rows are empty or malformed and counts them. A column missing from
 table is a configuration error and raises at once.
 """
 
+import json
 import re
 from pathlib import Path
 
@@ -30,11 +32,41 @@ def load_table(path=None, hub_id=None, config=None, split="train"):
         if builder is None:
             raise ValueError(f"unsupported file type {path.suffix!r} for {path}; use .json, .jsonl or .parquet")
         if not path.is_file():
-            raise FileNotFoundError(path)
+            raise FileNotFoundError(f"data file {path} does not exist (a relative path starts from {Path.cwd()})")
+        if path.stat().st_size == 0:
+            raise ValueError(f"data file {path} is empty")
+        if path.suffix == ".jsonl":
+            check_json_lines(path)
         return datasets.load_dataset(builder, data_files=str(path), split="train")
     if hub_id is None:
         raise ValueError("give either a local path or a hub id")
     return datasets.load_dataset(hub_id, config, split=split)
+
+
+def check_json_lines(path):
+    """Raise on the first line of a .jsonl file that is not one JSON object, naming it, or when no line holds one.
+
+    `datasets` reports both as a chained DatasetGenerationError that says neither which file nor which line.
+    Blank lines are allowed, as `datasets` skips them.
+    """
+    objects = 0
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ValueError(f"line {number} of {path} is not UTF-8 text; re-save the file as UTF-8") from None
+            except json.JSONDecodeError as error:
+                raise ValueError(f"line {number} of {path} is not valid JSON ({error.msg} at column {error.colno}); "
+                                 "fix or delete that line") from None
+            if not isinstance(value, dict):
+                raise ValueError(f"line {number} of {path} is not a JSON object: each line must be one "
+                                 '{"column": value, ...} record')
+            objects += 1
+    if objects == 0:
+        raise ValueError(f"data file {path} holds only blank lines; it needs one JSON object per line")
 
 
 def _columns(table, *names):

@@ -26,14 +26,14 @@ SMALL = ["--group-size", 4, "--prompts-per-step", 2, "--steps", 4, "--gen-length
          "--warmup-steps", 1, "--lr", 1e-2]
 
 
-def _import_script():
-    spec = importlib.util.spec_from_file_location("train_mdm_rl", SCRIPT)
+def _import_path(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # importing must not parse argv or start anything
     return module
 
 
-train_mdm_rl = _import_script()
+train_mdm_rl = _import_path(SCRIPT, "train_mdm_rl")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -90,6 +90,14 @@ def test_a_run_logs_each_step_and_exports_a_model_with_only_the_ups_changed(setu
     assert all(torch.equal(start[k], end[k]) for k in start)  # the backbone is frozen
     start, end = (load_file(d / "ups" / "ups_head.safetensors") for d in (setup_dir / "model", tmp_path))
     assert any(not torch.equal(start[k], end[k]) for k in start)  # the policy moved
+    # the last checkpoint, exported by the script that picks validation's favourite, is the run's own export
+    export = _import_path(ROOT / "scripts" / "export_rl_checkpoint.py", "export_rl_checkpoint")
+    export.main([str(tmp_path), "--step", "3", "--out", str(tmp_path / "exported")])
+    for name in ("model.safetensors", "ups/ups_head.safetensors"):
+        ours, theirs = load_file(tmp_path / "exported" / name), load_file(tmp_path / name)
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    with pytest.raises(FileNotFoundError, match="step-00000003.ckpt"):
+        export.main([str(tmp_path), "--step", "2", "--out", str(tmp_path / "none")])
 
 
 class Killed(Exception):

@@ -64,7 +64,14 @@ def prompt_token_count(tokenizer, prompt):
 
 
 def settings_problem(limits, steps, gen_length, block_length, seed=0):
-    """Why the sampler would refuse these numbers (in words a visitor can act on), or None."""
+    """Why the sampler would refuse these numbers (in words a visitor can act on), or None.
+
+    The numbers may be raw page input (an emptied box is None, a typed one any float), checked here
+    rather than by Gradio, whose own range errors are tracebacks in the server log.
+    """
+    for name, value in (("steps", steps), ("answer length", gen_length), ("block length", block_length)):
+        if value is None or value != int(value):
+            return f"The {name} must be a whole number."
     if not 1 <= gen_length <= limits.max_gen_length or not 1 <= steps <= limits.max_steps:
         return f"Use 1-{limits.max_gen_length} answer tokens and 1-{limits.max_steps} steps."
     if not 1 <= block_length <= gen_length:
@@ -231,14 +238,14 @@ def _status(record, done, steps, num_blocks):
 
 def show_step(history, step):
     """The stored view after `step` steps (0: all masked), for the slider that scrubs through a run."""
-    if not history:
+    if not history or step is None:
         return gr.skip()
     return history[min(max(int(step), 0), len(history) - 1)]
 
 
 def shown_step_status(history, step):
     """The status line while scrubbing, so it names the step on show rather than the run's last one."""
-    if not history:
+    if not history or step is None:
         return gr.skip()
     shown = min(max(int(step), 0), len(history) - 1)
     return f"Showing step {shown} of {len(history) - 1} (0: before the first step); the slider scrubs through the run."
@@ -338,12 +345,16 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL):
         events = [trigger(run_on_page, inputs, outputs) for trigger in (run.click, prompt.submit)]
         stop.click(after_stop, [history, so_far], [answer, step_slider, status], cancels=events,
                    concurrency_limit=None, show_progress="hidden")
-        step_slider.input(show_step, [history, step_slider], view, concurrency_limit=None, show_progress="hidden")
+        # The slider and the check see numbers as typed (preprocess=False), out of range or emptied too: they
+        # check them themselves, so a half-typed value is a message, not a Gradio range error.
+        step_slider.input(show_step, [history, step_slider], view, concurrency_limit=None, show_progress="hidden",
+                          preprocess=False)
         step_slider.input(shown_step_status, [history, step_slider], status, concurrency_limit=None,
-                          show_progress="hidden")
+                          show_progress="hidden", preprocess=False)
         checked = [prompt, steps, gen_length, block_length, seed]
         for component in checked:
-            component.change(check_on_page, checked, check, concurrency_limit=None, show_progress="hidden")
+            component.change(check_on_page, checked, check, concurrency_limit=None, show_progress="hidden",
+                             preprocess=False)
 
         # Runs once the page is connected, so a visitor (or a browser test) knows typing now is safe.
         def on_load(*values):

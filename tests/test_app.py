@@ -125,6 +125,8 @@ def test_settings_problems_say_what_to_pick():
     assert "block length from 1 to the answer length (16)" in app.settings_problem(limits, 8, 16, 32)
     assert "1-256 answer tokens and 1-256 steps" in app.settings_problem(limits, 300, 32, 32)
     assert "seed must be a whole number" in app.settings_problem(limits, 32, 32, 32, seed=None)
+    assert app.settings_problem(limits, None, 32, 32) == "The steps must be a whole number."  # an emptied box
+    assert app.settings_problem(limits, 32, 31.5, 32) == "The answer length must be a whole number."
     assert "seed must be a whole number" in app.settings_problem(limits, 32, 32, 32, seed=-1)
 
 
@@ -191,5 +193,6 @@ def test_stop_keeps_the_steps_so_far_and_the_partial_answer(tiny):
     assert len(history) == 4 and history[-1] == view and so_far.count("_") >= 1
     answer, slider, status = app.after_stop(history, so_far)
     assert answer == so_far and slider.maximum == 3 and slider.interactive and "Stopped after step 3" in status
-    assert app.show_step(history, 1) == outputs[0][0]
+    assert app.show_step(history, 1) == outputs[0][0] and app.show_step(history, None) == gr.skip()
+    assert app.shown_step_status(history, 2).startswith("Showing step 2 of 3")
     assert app.after_stop(history, None) == (gr.skip(), gr.skip(), gr.skip())  # a finished run: nothing to do

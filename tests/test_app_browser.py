@@ -160,6 +160,10 @@ def test_page_shows_confidences_limits_scope_and_survives_stop(tmp_path):
             wait_for_text(page, "settings-check", "steps=31 is not divisible by the number of blocks (2")
             page.locator("#generate").click()
             wait_for_text(page, "status", "steps=31 is not divisible by the number of blocks (2")
+            set_number(page, "steps", "")  # half-typed numbers are flagged too, not Gradio range errors
+            wait_for_text(page, "settings-check", "The steps must be a whole number.")
+            set_number(page, "steps", -5)
+            wait_for_text(page, "settings-check", "Use 1-256 answer tokens and 1-256 steps.")
             set_number(page, "steps", 8)
             wait_for_text(page, "settings-check", "OK:")
 
@@ -194,7 +198,8 @@ def test_page_shows_confidences_limits_scope_and_survives_stop(tmp_path):
                 set_number(page, elem_id, 256)
             wait_for_text(page, "settings-check", "OK:")
             page.locator("#generate").click()
-            wait_for_text(page, "status", "Step 3/256")
+            page.wait_for_function("(document.querySelector('#status').innerText.match(/Step (\\d+)\\/256/) "
+                                   "|| [0, 0])[1] >= 3", timeout=60_000)
             page.locator("#stop").click()
             wait_for_text(page, "status", "Stopped after step")
             done = int(text_of(page, "status").split("Stopped after step ")[1].split(".")[0])

@@ -2,28 +2,37 @@
 
 python app.py [--model DIR] [--ups DIR] [--host 127.0.0.1] [--port 7860]
 
-Every step streams to the page as coloured tokens (masked / filled / remasked / kept) next to the
-masked-count curve and LLaDA's schedule. The server listens on localhost unless --host says otherwise,
-runs one generation at a time (others queue) and caps prompt and answer lengths.
+Every step streams to the page as coloured tokens (masked / filled / remasked / kept, shaded by the
+sampler's confidence) next to the masked-count curve and LLaDA's schedule. The server listens on
+localhost unless --host says otherwise, runs one generation at a time (others queue) and keeps prompt
+and answer inside the model's context. Settings the sampler would reject are flagged while they are
+being typed, and a refused run says why on the page, never in a traceback.
 """
 
 import argparse
+import os
 import queue
+import sys
 import threading
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 
 import gradio as gr
 import torch
 
 from chat import decode_answer
-from remedi.tokenizer import encode_prompts
 from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
-from remedi.sampling import CONFIDENCE_SOURCES, generate
-from remedi.tokenizer import special_token_ids
+from remedi.sampling import CONFIDENCE_SOURCES, generate, scheduled_mask_counts
+from remedi.tokenizer import encode_prompts, special_token_ids
 from remedi.ups import RemeDiModel
-from remedi.sampling import scheduled_mask_counts
-from remedi.viz import MASK_TEXT, MASKED, mask_count_figure, render_step_html, step_view
+from remedi.viz import (MASK_TEXT, MASKED, mask_count_figure, past_end, render_step_html, step_view,
+                        update_confidences)
+
+# In the tiny model's scope: four one-digit additions/subtractions whose running results stay in 0..9.
+EXAMPLES = ("Compute 7 - 3 + 5 - 8 + 2.", "Compute 9 - 9 + 1 + 6 + 1.", "Compute 2 + 5 - 4 + 6 - 3.")
+MAX_SEED = 2**32 - 1
+PARTIAL_MASK = "_"  # stands for a still-masked token in the answer of a stopped run
 
 
 @dataclass
@@ -36,35 +45,126 @@ class Limits:
     max_steps: int = 256
     max_queue: int = 16
 
+    def fitted_to(self, context, template_tokens):
+        """These limits, lowered where the model's context is tighter.
+
+        Prompt (its chat template included) and answer share `context` tokens, so neither may take all
+        of it: the answer leaves room for the template and one character, the prompt for one answer token.
+        """
+        max_gen_length = min(self.max_gen_length, context - template_tokens - 1)
+        if max_gen_length < 1:
+            raise ValueError(f"the model's context of {context} tokens leaves no room for an answer after "
+                             f"the {template_tokens} tokens of its chat template")
+        return replace(self, max_prompt_tokens=min(self.max_prompt_tokens, context - 1), max_gen_length=max_gen_length)
+
+
+def prompt_token_count(tokenizer, prompt):
+    """Tokens the model sees for `prompt`: the chat template wraps it, and that counts against the context."""
+    return encode_prompts(tokenizer, [prompt])[0].shape[1]
+
+
+def settings_problem(limits, steps, gen_length, block_length, seed=0):
+    """Why the sampler would refuse these numbers (in words a visitor can act on), or None.
+
+    The numbers may be raw page input (an emptied box is None, a typed one any float), checked here
+    rather than by Gradio, whose own range errors are tracebacks in the server log.
+    """
+    for name, value in (("steps", steps), ("answer length", gen_length), ("block length", block_length)):
+        if value is None or value != int(value):
+            return f"The {name} must be a whole number."
+    if not 1 <= gen_length <= limits.max_gen_length or not 1 <= steps <= limits.max_steps:
+        return f"Use 1-{limits.max_gen_length} answer tokens and 1-{limits.max_steps} steps."
+    if not 1 <= block_length <= gen_length:
+        return f"Use a block length from 1 to the answer length ({gen_length})."
+    if gen_length % block_length:
+        divisors = ", ".join(str(d) for d in range(1, gen_length + 1) if gen_length % d == 0)
+        return (f"The answer length {gen_length} is not divisible by block_length={block_length}: "
+                f"pick a block length that divides it ({divisors}).")
+    blocks = gen_length // block_length
+    if steps % blocks:
+        lower, higher = steps - steps % blocks, steps - steps % blocks + blocks
+        choices = f"{lower} or {higher}" if lower > 0 else str(higher)
+        return (f"steps={steps} is not divisible by the number of blocks ({blocks} = answer length {gen_length} "
+                f"/ block length {block_length}): use a multiple of {blocks}, such as {choices}.")
+    if seed is None or seed != int(seed) or not 0 <= seed <= MAX_SEED:
+        return f"The seed must be a whole number from 0 to {MAX_SEED}."
+    return None
+
+
+def prompt_problem(limits, context, tokenizer, prompt, gen_length):
+    """(why this prompt cannot be answered in `gen_length` tokens, or None; its token count, or None)."""
+    if not prompt or not prompt.strip():
+        return "Type a prompt first.", None
+    if len(prompt) > limits.max_prompt_chars:  # checked first: tokenizing a huge paste is itself work
+        return f"The prompt has {len(prompt)} characters; this demo takes at most {limits.max_prompt_chars}.", None
+    tokens = prompt_token_count(tokenizer, prompt)
+    if tokens > limits.max_prompt_tokens:
+        return (f"The prompt is {tokens} tokens (chat template included); this demo takes at most "
+                f"{limits.max_prompt_tokens}."), tokens
+    if tokens + gen_length > context:
+        return (f"The prompt is {tokens} tokens (chat template included) and the answer {gen_length}: "
+                f"{tokens + gen_length} in all, more than the model's context of {context} tokens. Shorten the "
+                f"prompt to at most {context - gen_length} tokens or lower the answer length."), tokens
+    return None, tokens
+
+
+def check_request(limits, context, tokenizer, prompt, steps, gen_length, block_length, seed=0):
+    """Markdown for the line under the Generate button: what is wrong, or what the run will use."""
+    problem = settings_problem(limits, steps, gen_length, block_length, seed)
+    if problem is not None:
+        return f"**Cannot run:** {problem}"
+    layout = f"{gen_length // block_length} block(s) of {block_length} tokens, {steps} steps"
+    if not (prompt or "").strip():
+        return f"{layout}. Type a prompt."
+    problem, tokens = prompt_problem(limits, context, tokenizer, prompt, gen_length)
+    if problem is not None:
+        return f"**Cannot run:** {problem}"
+    total = tokens + gen_length
+    return f"OK: prompt {tokens} tokens + answer {gen_length} = {total} of the model's {context}; {layout}."
+
 
 class _Stopped(Exception):
     """Raised in the sampler's step callback when the page went away, so the sampling thread ends."""
 
 
+def partial_answer(tokenizer, answer_ids, mask_id, stop_ids):
+    """The answer as far as it is decided: up to the first EOS/EoT, each [MASK] shown as PARTIAL_MASK."""
+    pieces, run = [], []
+    for token in answer_ids:
+        if token in stop_ids:
+            break
+        if token == mask_id:
+            pieces.append(tokenizer.decode(run, skip_special_tokens=True) + PARTIAL_MASK)
+            run = []
+        else:
+            run.append(token)
+    pieces.append(tokenizer.decode(run, skip_special_tokens=True))
+    return "".join(pieces)
+
+
 def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, temperature, cfg_scale,
             confidence_source, remask, seed, plot_interval_s=1.0):
-    """Gradio callback: sample an answer and yield, after each step,
-    (step view HTML, mask-count figure, answer, status, per-step HTML history, step slider).
+    """Gradio callback: sample an answer and yield, after each step, (step view HTML, mask-count figure,
+    answer, status, per-step HTML history, step slider, answer so far).
 
     The sampler runs in a thread and hands each step over through a queue; this generator renders them.
-    Outputs that did not change are `gr.skip()`; the history and the answer come with the last step.
-    The curve is redrawn at most every `plot_interval_s` seconds (and at the end): a redraw costs about
-    0.1 s of CPU, more than a step of a small model.
+    Outputs that did not change are `gr.skip()`; the answer comes with the last step. The history and the
+    answer so far are server-side State, updated every step, so that Stop can show them. The curve is
+    redrawn at most every `plot_interval_s` seconds (and at the end): a redraw costs about 0.1 s of CPU,
+    more than a step of a small model. A request the sampler would refuse raises gr.Error with the reason.
     """
-    steps, gen_length, block_length, seed = int(steps), int(gen_length), int(block_length), int(seed)
-    if not prompt or not prompt.strip():
-        raise gr.Error("Type a prompt first.")
-    if len(prompt) > limits.max_prompt_chars:
-        raise gr.Error(f"The prompt has {len(prompt)} characters; this demo takes at most "
-                       f"{limits.max_prompt_chars}.")
-    if not 0 < gen_length <= limits.max_gen_length or not 0 < steps <= limits.max_steps:
-        raise gr.Error(f"Use 1-{limits.max_gen_length} answer tokens and 1-{limits.max_steps} steps.")
+    context = model.config.max_sequence_length
     ids = special_token_ids(tokenizer)
-    mask_id = ids["mask_id"]
+    mask_id, stop_ids = ids["mask_id"], {ids["eos_id"], ids["eot_id"]}
+    limits = limits.fitted_to(context, prompt_token_count(tokenizer, ""))
+    problem = settings_problem(limits, steps, gen_length, block_length, seed)
+    if problem is None:
+        problem, _ = prompt_problem(limits, context, tokenizer, prompt, gen_length)
+    if problem is not None:
+        raise gr.Error(problem, print_exception=False)
+    steps, gen_length, block_length, seed = int(steps), int(gen_length), int(block_length), int(seed)
     input_ids, attention_mask = encode_prompts(tokenizer, [prompt])
     prompt_len = input_ids.shape[1]
-    if prompt_len > limits.max_prompt_tokens:
-        raise gr.Error(f"The prompt is {prompt_len} tokens; this demo takes at most {limits.max_prompt_tokens}.")
 
     updates = queue.Queue()
     stop = threading.Event()
@@ -81,7 +181,8 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
                 model, input_ids.to(model.device), attention_mask.to(model.device), steps=steps,
                 gen_length=gen_length, block_length=block_length, temperature=float(temperature),
                 cfg_scale=float(cfg_scale), mask_id=mask_id, confidence_source=confidence_source,
-                remask=bool(remask), eos_id=ids["eos_id"], eot_id=ids["eot_id"], step_callback=on_step,
+                remask=bool(remask), eos_id=ids["eos_id"], eot_id=ids["eot_id"], trace_confidences=True,
+                step_callback=on_step,
             )
             updates.put(None)
         except Exception as error:  # handed to the generator, which shows it on the page
@@ -91,20 +192,25 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
     worker.start()
     try:
         answer_ids = [mask_id] * gen_length
+        confidences = [None] * gen_length
         history = [render_step_html([MASK_TEXT] * gen_length, [MASKED] * gen_length)]  # step 0: all masked
         schedule, trace = None, []
         last_plot = time.monotonic()
         while (item := updates.get()) is not None:
-            if isinstance(item, ValueError):  # the sampler's checks: layout, context, confidence source
-                raise gr.Error(str(item))
+            if isinstance(item, ValueError):  # the sampler's own checks, e.g. `ups` without a UPS head
+                raise gr.Error(str(item), print_exception=False)
             if isinstance(item, Exception):
                 raise item
             if schedule is None:  # the sampler has validated the layout by now
                 schedule = scheduled_mask_counts(gen_length, block_length, steps)
             record, previous_ids, answer_ids = item[0], answer_ids, item[1]
             trace.append(record)
-            history.append(render_step_html(*step_view(tokenizer, previous_ids, answer_ids, record, mask_id)))
+            confidences = update_confidences(confidences, record, block_length)
+            texts, states = step_view(tokenizer, previous_ids, answer_ids, record, mask_id)
+            history.append(render_step_html(texts, states, confidences=confidences,
+                                            source=record["confidence_source"], ended=past_end(answer_ids, stop_ids)))
             status = _status(record, len(trace), steps, gen_length // block_length)
+            so_far = partial_answer(tokenizer, answer_ids, mask_id, stop_ids)
             last = len(trace) == steps
             if last or len(trace) == 1 or time.monotonic() - last_plot >= plot_interval_s:
                 figure, last_plot = mask_count_figure(trace, schedule), time.monotonic()
@@ -112,12 +218,12 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
                 figure = gr.skip()
             if len(trace) == 1:  # clear the previous run's answer and lock its step slider
                 locked = gr.Slider(minimum=0, maximum=1, value=0, interactive=False)
-                yield history[-1], figure, "", status, [], locked
+                yield history[-1], figure, "", status, history, locked, so_far
             elif not last:
-                yield history[-1], figure, gr.skip(), status, gr.skip(), gr.skip()
-        answer = decode_answer(tokenizer, answer_ids, {ids["eos_id"], ids["eot_id"]})
+                yield history[-1], figure, gr.skip(), status, history, gr.skip(), so_far
+        answer = decode_answer(tokenizer, answer_ids, stop_ids)
         slider = gr.Slider(minimum=0, maximum=steps, value=steps, interactive=True)
-        yield history[-1], figure, answer, status, history, slider
+        yield history[-1], figure, answer, status, history, slider, None  # None: nothing left for Stop to show
     finally:
         stop.set()
         worker.join()
@@ -132,29 +238,78 @@ def _status(record, done, steps, num_blocks):
 
 def show_step(history, step):
     """The stored view after `step` steps (0: all masked), for the slider that scrubs through a run."""
-    if not history:
+    if not history or step is None:
         return gr.skip()
     return history[min(max(int(step), 0), len(history) - 1)]
+
+
+def shown_step_status(history, step):
+    """The status line while scrubbing, so it names the step on show rather than the run's last one."""
+    if not history or step is None:
+        return gr.skip()
+    shown = min(max(int(step), 0), len(history) - 1)
+    return f"Showing step {shown} of {len(history) - 1} (0: before the first step); the slider scrubs through the run."
+
+
+def after_stop(history, so_far):
+    """Stop pressed: the run ends at the step it reached; that answer and its steps stay on the page.
+
+    `so_far` is None unless a run was under way (a finished run sets it to None).
+    """
+    if so_far is None or len(history) < 2:
+        return gr.skip(), gr.skip(), gr.skip()
+    done = len(history) - 1
+    slider = gr.Slider(minimum=0, maximum=done, value=done, interactive=True)
+    status = (f"Stopped after step {done}. The answer below is what was decided by then "
+              f"(`{PARTIAL_MASK}` = still masked); the slider scrubs through the steps that ran.")
+    return so_far, slider, status
+
+
+def _is_default_model(model_name):
+    return os.path.realpath(model_name) == os.path.realpath(DEFAULT_MODEL)
+
+
+def scope_note(model_name):
+    """What the loaded model can be asked, for the two models this repository ships or builds."""
+    if model_name == TINY_RANDOM:
+        return "**Scope:** `tiny-random` is untrained; its answers are noise. It is here to show the machinery."
+    if _is_default_model(model_name):
+        return ("**Scope:** this 0.76M-parameter model was trained only on chains of four additions and "
+                "subtractions of one-digit numbers, like the examples below, and answers them step by step "
+                "(`7-3=4 … #### 3`). Anything else (free text, bigger numbers) gives garbage.")
+    return ""
 
 
 def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL):
     has_ups = isinstance(model, RemeDiModel)
     context = model.config.max_sequence_length
+    template_tokens = prompt_token_count(tokenizer, "")
+    limits = limits.fitted_to(context, template_tokens)
+    shown_name = model_name
+    if _is_default_model(model_name):  # the repository-relative path, not this machine's
+        shown_name = os.path.relpath(DEFAULT_MODEL, os.path.dirname(os.path.abspath(__file__)))
     with gr.Blocks(title="RemeDi denoising", analytics_enabled=False) as demo:
         gr.Markdown(
-            f"## RemeDi: watch the answer denoise\nModel `{model_name}` "
-            f"({'with' if has_ups else 'without'} a UPS head, context {context} tokens). "
-            "Green: filled this step; red, struck out: sent back to [MASK] this step; grey: still masked."
+            f"## RemeDi: watch the answer denoise\nModel `{shown_name}` "
+            f"({'with' if has_ups else 'without'} a UPS head, context {context} tokens: prompt and answer "
+            "share it). Green: filled this step; blue: kept; red, struck out: sent back to [MASK] this step; "
+            "grey: still masked. Filled and kept tokens are shaded by the sampler's confidence, palest = least "
+            "trusted (hover a token for its value); tokens after EOS/EoT are faded.\n\n" + scope_note(model_name)
         )
         with gr.Row():
             with gr.Column(scale=1):
-                prompt = gr.Textbox(label="Prompt", lines=3, max_length=limits.max_prompt_chars,
-                                    placeholder="Compute 48 + 37 - 12.", elem_id="prompt")
+                prompt = gr.Textbox(label="Prompt", lines=3, placeholder="Compute 4 + 3 - 6 + 8 - 5.",
+                                    info=f"Prompt, chat template ({template_tokens} tokens) and answer share the "
+                                         f"model's {context} tokens; the line under Generate counts them.",
+                                    elem_id="prompt")
+                gr.Examples([[example] for example in EXAMPLES], inputs=prompt, label="Examples (click one)")
                 with gr.Row():
                     run = gr.Button("Generate", variant="primary", elem_id="generate")
-                    stop = gr.Button("Stop")
+                    stop = gr.Button("Stop", elem_id="stop")
+                check = gr.Markdown(elem_id="settings-check")
                 steps = gr.Slider(1, limits.max_steps, value=32, step=1, label="Steps", elem_id="steps")
-                gen_length = gr.Slider(1, limits.max_gen_length, value=32, step=1, label="Answer length (tokens)")
+                gen_length = gr.Slider(1, limits.max_gen_length, value=32, step=1, label="Answer length (tokens)",
+                                       elem_id="gen-length")
                 block_length = gr.Slider(1, limits.max_gen_length, value=32, step=1, label="Block length",
                                          elem_id="block-length")
                 temperature = gr.Slider(0.0, 2.0, value=0.0, step=0.05, label="Temperature")
@@ -162,8 +317,8 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL):
                 confidence_source = gr.Dropdown(list(CONFIDENCE_SOURCES), value="ups" if has_ups else "tps_prob",
                                                 label="Confidence source")
                 remask = gr.Checkbox(value=has_ups, label="Remask (RemeDi)")
-                seed = gr.Number(value=0, precision=0, label="Seed")
-            with gr.Column(scale=2):
+                seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
+            with gr.Column(scale=2, elem_id="run-view"):
                 status = gr.Markdown(elem_id="status")
                 view = gr.HTML(elem_id="step-view")
                 step_slider = gr.Slider(0, 1, value=0, step=1, label="Show step", interactive=False,
@@ -171,21 +326,50 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL):
                 answer = gr.Textbox(label="Answer", interactive=False, elem_id="answer")
                 plot = gr.Plot(label="Masked tokens per step", format="png")
         history = gr.State([])
+        so_far = gr.State(None)
 
         inputs = [prompt, steps, gen_length, block_length, temperature, cfg_scale, confidence_source, remask, seed]
-        outputs = [view, plot, answer, status, history, step_slider]
+        outputs = [view, plot, answer, status, history, step_slider, so_far]
 
-        def callback(*values):
-            yield from denoise(model, tokenizer, limits, *values)
+        def run_on_page(*values):
+            """denoise, with a refused request shown in the status line (where it stays) instead of a toast."""
+            try:
+                yield from denoise(model, tokenizer, limits, *values)
+            except gr.Error as refusal:
+                yield (gr.skip(),) * 3 + (f"**Cannot run:** {refusal.message}",) + (gr.skip(),) * 3
 
-        events = [trigger(callback, inputs, outputs) for trigger in (run.click, prompt.submit)]
-        stop.click(None, cancels=events)
-        step_slider.input(show_step, [history, step_slider], view, concurrency_limit=None, show_progress="hidden")
+        def check_on_page(prompt_text, steps_value, gen_length_value, block_length_value, seed_value):
+            return check_request(limits, context, tokenizer, prompt_text, steps_value, gen_length_value,
+                                 block_length_value, seed_value)
+
+        events = [trigger(run_on_page, inputs, outputs) for trigger in (run.click, prompt.submit)]
+        stop.click(after_stop, [history, so_far], [answer, step_slider, status], cancels=events,
+                   concurrency_limit=None, show_progress="hidden")
+        # The slider and the check see numbers as typed (preprocess=False), out of range or emptied too: they
+        # check them themselves, so a half-typed value is a message, not a Gradio range error.
+        step_slider.input(show_step, [history, step_slider], view, concurrency_limit=None, show_progress="hidden",
+                          preprocess=False)
+        step_slider.input(shown_step_status, [history, step_slider], status, concurrency_limit=None,
+                          show_progress="hidden", preprocess=False)
+        checked = [prompt, steps, gen_length, block_length, seed]
+        for component in checked:
+            component.change(check_on_page, checked, check, concurrency_limit=None, show_progress="hidden",
+                             preprocess=False)
+
         # Runs once the page is connected, so a visitor (or a browser test) knows typing now is safe.
-        demo.load(lambda: "Ready: type a prompt and press Generate.", None, status, concurrency_limit=None,
-                  show_progress="hidden")
+        def on_load(*values):
+            return "Ready: type a prompt and press Generate.", check_on_page(*values)
+
+        demo.load(on_load, checked, [status, check], concurrency_limit=None, show_progress="hidden")
     # One generation at a time (the model is shared); later requests wait, and beyond max_queue are refused.
     return demo.queue(default_concurrency_limit=1, max_size=limits.max_queue)
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def parse_args(argv=None):
@@ -197,11 +381,13 @@ def parse_args(argv=None):
     parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
     parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 exposes the demo to the network")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--max-prompt-chars", type=int, default=limits.max_prompt_chars)
-    parser.add_argument("--max-prompt-tokens", type=int, default=limits.max_prompt_tokens)
-    parser.add_argument("--max-gen-length", type=int, default=limits.max_gen_length)
-    parser.add_argument("--max-steps", type=int, default=limits.max_steps)
-    parser.add_argument("--max-queue", type=int, default=limits.max_queue,
+    parser.add_argument("--max-prompt-chars", type=positive_int, default=limits.max_prompt_chars)
+    parser.add_argument("--max-prompt-tokens", type=positive_int, default=limits.max_prompt_tokens,
+                        help="lowered to fit the model's context if that is smaller")
+    parser.add_argument("--max-gen-length", type=positive_int, default=limits.max_gen_length,
+                        help="lowered to fit the model's context if that is smaller")
+    parser.add_argument("--max-steps", type=positive_int, default=limits.max_steps)
+    parser.add_argument("--max-queue", type=positive_int, default=limits.max_queue,
                         help="requests waiting beyond this many are refused")
     return parser.parse_args(argv)
 
@@ -210,8 +396,19 @@ def main(argv=None):
     args = parse_args(argv)
     limits = Limits(max_prompt_chars=args.max_prompt_chars, max_prompt_tokens=args.max_prompt_tokens,
                     max_gen_length=args.max_gen_length, max_steps=args.max_steps, max_queue=args.max_queue)
-    model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
-    build_demo(model, tokenizer, limits, args.model).launch(server_name=args.host, server_port=args.port)
+    try:
+        model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
+        demo = build_demo(model, tokenizer, limits, args.model)
+    except (OSError, ValueError) as error:  # a missing model directory, a context too small for any answer
+        sys.exit(f"error: {error}")
+    # Gradio 6.17 reads a status constant that newer Starlette deprecates, once per queued event: noise.
+    warnings.filterwarnings("ignore", message="'HTTP_422_UNPROCESSABLE_ENTITY' is deprecated")
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True)
+    except OSError:
+        sys.exit(f"error: cannot listen on {args.host}:{args.port} (in use, or not an address of this machine); "
+                 "choose another with --port or --host")
+    demo.block_thread()
 
 
 if __name__ == "__main__":

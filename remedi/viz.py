@@ -6,9 +6,15 @@ the answer is in one of four states after a step:
 - filled: [MASK] before the step, a token after it,
 - remasked: a token before the step, sent back to [MASK] by it (shown as the token it lost, struck out),
 - kept: a token before and after the step.
+A position may also carry the confidence the sampler gave it (UPS or a TPS score), because that score
+decides which tokens stay and which go back to [MASK]: every token shows its value on hover, and
+filled and kept tokens are shaded from the least trusted (palest) to the most trusted (darkest) of the
+view. The shade is relative because remasking is: a block keeps its K best tokens, whatever their
+absolute scores (a trained UPS often rates every kept token between 0.6 and 0.95).
 """
 
 import html
+import math
 
 from matplotlib.figure import Figure
 
@@ -19,8 +25,12 @@ STATE_STYLES = {
     MASKED: "background:#e5e7eb;color:#6b7280",
     FILLED: "background:#bbf7d0;color:#14532d;font-weight:600",
     REMASKED: "background:#fecaca;color:#7f1d1d;text-decoration:line-through",
-    KEPT: "background:transparent;color:inherit",
+    KEPT: "background:#dbeafe;color:inherit",
 }
+# Filled and kept tokens with a confidence get their state's hue at an opacity that grows with its rank.
+SHADED_STATES = {FILLED: (34, 197, 94), KEPT: (59, 130, 246)}
+MIN_SHADE, MAX_SHADE = 0.12, 0.75
+PAST_END_STYLE = "opacity:0.35"
 MASK_TEXT = "[MASK]"
 
 
@@ -55,32 +65,106 @@ def step_view(tokenizer, previous_ids, answer_ids, record, mask_id, row=0):
     return texts, states
 
 
-def render_step_html(texts, states, legend=True):
+def update_confidences(confidences, record, block_length, row=0):
+    """Each answer position's latest finite confidence, after the step that `record` describes.
+
+    `record` comes from a sampler run with trace_confidences=True and scores the positions of its block
+    only, so earlier blocks keep the score of their last step. Positions the sampler did not rank this
+    step (-inf: already decided without remasking) keep their earlier score; never scored stays None.
+    """
+    start = record["block"] * block_length
+    updated = list(confidences)
+    for offset, value in enumerate(record["confidence"][row]):
+        if math.isfinite(value):
+            updated[start + offset] = value
+    return updated
+
+
+def past_end(answer_ids, end_ids):
+    """True from the first EOS/EoT on: LLaDA pads its answer with them, so what follows is not the reply."""
+    flags, ended = [], False
+    for token in answer_ids:
+        ended = ended or token in end_ids
+        flags.append(ended)
+    return flags
+
+
+def render_step_html(texts, states, legend=True, *, confidences=None, source=None, ended=None):
     """One <span class="tok tok-STATE"> per position, HTML-escaped, with inline colours (no CSS needed).
 
-    Newlines are drawn as a visible '↵' before the line break, so a coloured newline token is not lost.
+    `confidences` (one float or None per position, scored by `source`) become each token's
+    `data-confidence` and hover title and shade the filled and kept ones; `ended` (one bool per position)
+    fades what follows EOS/EoT. Newlines are drawn as a visible '↵' before the line break, so a coloured
+    newline token is not lost; no other token wraps inside itself, so [MASK] stays whole. The legend's
+    "masked" counts every [MASK] after the step (remasked ones included): the count the figure plots.
     """
-    if len(texts) != len(states):
-        raise ValueError(f"{len(texts)} texts but {len(states)} states")
-    spans = []
-    for text, state in zip(texts, states):
+    confidences = [None] * len(texts) if confidences is None else confidences
+    ended = [False] * len(texts) if ended is None else ended
+    if not len(texts) == len(states) == len(confidences) == len(ended):
+        raise ValueError(f"{len(texts)} texts but {len(states)} states, {len(confidences)} confidences "
+                         f"and {len(ended)} end flags")
+    if source is None and any(value is not None for value in confidences):
+        raise ValueError("confidences need the name of their source")
+    for state in states:
         if state not in STATE_STYLES:
             raise ValueError(f"unknown token state {state!r}; choose one of {TOKEN_STATES}")
-        shown = html.escape(text).replace("\n", "↵\n")
-        spans.append(f'<span class="tok tok-{state}" title="{state}" style="{STATE_STYLES[state]}">{shown}</span>')
+    shaded = [value for value, state in zip(confidences, states) if value is not None and state in SHADED_STATES]
+    scale = (min(shaded), max(shaded)) if shaded else None
+    spans = [_token_span(text, state, confidence, source, scale, is_past_end)
+             for text, state, confidence, is_past_end in zip(texts, states, confidences, ended)]
     parts = []
     if legend:
-        counts = {state: states.count(state) for state in TOKEN_STATES}
-        keys = " ".join(
-            f'<span class="legend legend-{s}" style="{STATE_STYLES[s]};padding:0 4px">{s} {counts[s]}</span>'
-            for s in TOKEN_STATES
-        )
-        parts.append(f'<div class="remedi-legend" style="margin-bottom:6px;font-size:90%">{keys}</div>')
+        parts.append(_legend(states, source, scale, any(ended)))
     parts.append(
         '<div class="remedi-step" style="font-family:ui-monospace,monospace;white-space:pre-wrap;'
         f'word-break:break-all;line-height:1.8">{"".join(spans)}</div>'
     )
     return "".join(parts)
+
+
+def _shade(confidence, scale):
+    """Opacity for `confidence` on the view's (lowest, highest) scale; one value alone gets the darkest."""
+    low, high = scale
+    rank = (confidence - low) / (high - low) if high > low else 1.0
+    return MIN_SHADE + (MAX_SHADE - MIN_SHADE) * rank
+
+
+def _token_span(text, state, confidence, source, scale, is_past_end):
+    style = STATE_STYLES[state]
+    title = state
+    attributes = ""
+    if confidence is not None:
+        if state in SHADED_STATES:
+            red, green, blue = SHADED_STATES[state]
+            style += f";background:rgba({red},{green},{blue},{_shade(confidence, scale):.3f})"
+        title += f" · {source} confidence {confidence:.3f}"
+        attributes += f' data-confidence="{confidence:.6g}"'
+    if is_past_end:
+        style += f";{PAST_END_STYLE}"
+        title += " · after EOS/EoT, not part of the answer"
+        attributes += ' data-past-end="true"'
+    if "\n" not in text:
+        # pre keeps a token's spaces; the [MASK] placeholder has none, so nowrap says the intent plainly.
+        style += ";white-space:nowrap" if text == MASK_TEXT else ";white-space:pre"
+    shown = html.escape(text).replace("\n", "↵\n")
+    return f'<span class="tok tok-{state}" title="{html.escape(title)}" style="{style}"{attributes}>{shown}</span>'
+
+
+def _legend(states, source, scale, any_past_end):
+    counts = {state: states.count(state) for state in TOKEN_STATES}
+
+    def key(state, count):
+        return f'<span class="legend legend-{state}" style="{STATE_STYLES[state]};padding:0 4px">{state} {count}</span>'
+
+    # "masked" is every [MASK] after the step, remasked ones included: the count the figure plots.
+    keys = [key(MASKED, counts[MASKED] + counts[REMASKED]), key(REMASKED, counts[REMASKED]),
+            "(remasked ones count as masked)", key(FILLED, counts[FILLED]), key(KEPT, counts[KEPT])]
+    if scale is not None:
+        keys.append(f'· <span class="legend legend-confidence">shade: <code>{html.escape(source)}</code> confidence '
+                    f"from {scale[0]:.2f} (palest) to {scale[1]:.2f} (darkest); hover a token for its value</span>")
+    if any_past_end:
+        keys.append(f'· <span class="legend legend-past-end" style="{PAST_END_STYLE}">faded: after EOS/EoT</span>')
+    return f'<div class="remedi-legend" style="margin-bottom:6px;font-size:90%">{" ".join(keys)}</div>'
 
 
 def mask_count_figure(trace, schedule, row=0):

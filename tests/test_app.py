@@ -46,7 +46,7 @@ def test_denoise_streams_each_step_and_ends_with_the_answer(tiny):
     model, tokenizer = tiny
     outputs = run(model, tokenizer)
     assert len(outputs) == SETTINGS["steps"]  # steps 1..7 as they come, then step 8 with answer and history
-    view, figure, answer, status, history, slider = outputs[-1]
+    view, figure, answer, status, history, slider, so_far = outputs[-1]
     assert count(view, "masked") == 0 and count(view, "filled") > 0 and "Step 8/8" in status
     assert len(history) == SETTINGS["steps"] + 1 and count(history[0], "masked") == SETTINGS["gen_length"]
     assert history[-1] == view and slider.maximum == SETTINGS["steps"]
@@ -102,3 +102,97 @@ def test_demo_builds_and_listens_on_localhost_by_default(tiny):
     assert isinstance(app.build_demo(*tiny, app.Limits()), gr.Blocks)
     args = app.parse_args([])
     assert args.host == "127.0.0.1" and args.model == DEFAULT_MODEL
+
+
+EXAMPLE = "Compute 7 - 3 + 5 - 8 + 2."  # 26 characters; the chat template adds 23 tokens: 49 in all
+
+
+def test_limits_fit_the_model_context():
+    fitted = app.Limits().fitted_to(context=512, template_tokens=23)
+    assert fitted.max_prompt_tokens == 511 and fitted.max_gen_length == 256  # 512 - 23 - 1 = 488 leaves 256
+    assert app.Limits(max_gen_length=1000).fitted_to(512, 23).max_gen_length == 488
+    assert app.Limits(max_prompt_tokens=10).fitted_to(512, 23).max_prompt_tokens == 10
+    with pytest.raises(ValueError, match="leaves no room for an answer"):
+        app.Limits().fitted_to(context=24, template_tokens=23)
+
+
+def test_settings_problems_say_what_to_pick():
+    limits = app.Limits()
+    assert app.settings_problem(limits, 32, 32, 16) is None
+    assert "divides it (1, 2, 4, 8, 16, 32)" in app.settings_problem(limits, 32, 32, 5)
+    assert "use a multiple of 2, such as 2 or 4" in app.settings_problem(limits, 3, 16, 8)
+    assert "such as 4." in app.settings_problem(limits, 3, 32, 8)  # no positive multiple of 4 below 3
+    assert "block length from 1 to the answer length (16)" in app.settings_problem(limits, 8, 16, 32)
+    assert "1-256 answer tokens and 1-256 steps" in app.settings_problem(limits, 300, 32, 32)
+    assert "seed must be a whole number" in app.settings_problem(limits, 32, 32, 32, seed=None)
+    assert app.settings_problem(limits, None, 32, 32) == "The steps must be a whole number."  # an emptied box
+    assert app.settings_problem(limits, 32, 31.5, 32) == "The answer length must be a whole number."
+    assert "seed must be a whole number" in app.settings_problem(limits, 32, 32, 32, seed=-1)
+
+
+def test_prompt_and_answer_must_fit_the_context_together(tiny):
+    model, tokenizer = tiny
+    assert app.prompt_token_count(tokenizer, EXAMPLE) == 49
+    limits = app.Limits().fitted_to(512, 23)
+    assert app.prompt_problem(limits, 512, tokenizer, EXAMPLE, 32) == (None, 49)
+    problem, tokens = app.prompt_problem(limits, 512, tokenizer, "x" * 470, 32)  # 493 + 32 = 525 > 512
+    assert tokens == 493 and "525 in all, more than the model's context of 512" in problem
+    assert "at most 480 tokens" in problem
+    assert app.prompt_problem(limits, 512, tokenizer, "x" * 457, 32) == (None, 480)  # exactly fills the context
+    assert "at most 511" in app.prompt_problem(limits, 512, tokenizer, "x" * 489, 1)[0]  # 512 tokens
+    with pytest.raises(gr.Error, match="more than the model's context of 512"):
+        run(model, tokenizer, "x" * 470, steps=32, gen_length=32, block_length=32)
+
+
+def test_check_line_says_what_the_run_will_use_or_why_not(tiny):
+    model, tokenizer = tiny
+    limits = app.Limits().fitted_to(512, 23)
+    line = app.check_request(limits, 512, tokenizer, EXAMPLE, 32, 32, 16)
+    assert line == "OK: prompt 49 tokens + answer 32 = 81 of the model's 512; 2 block(s) of 16 tokens, 32 steps."
+    assert app.check_request(limits, 512, tokenizer, "", 32, 32, 16).endswith("Type a prompt.")
+    line = app.check_request(limits, 512, tokenizer, EXAMPLE, 32, 32, 5)
+    assert line.startswith("**Cannot run:**") and "not divisible by block_length=5" in line
+
+
+def test_step_view_carries_the_samplers_confidences_and_fades_after_the_end(tiny):
+    model, tokenizer = tiny
+    settings = dict(steps=8, gen_length=32, block_length=16)
+    view = run(model, tokenizer, EXAMPLE, **settings)[-1][0]
+
+    ids = special_token_ids(tokenizer)
+    input_ids, attention_mask = encode_prompts(tokenizer, [EXAMPLE])
+    torch.manual_seed(0)
+    out, trace = generate(model, input_ids, attention_mask, mask_id=ids["mask_id"], remask=True,
+                          confidence_source="ups", return_trace=True, trace_confidences=True, **settings)
+    # Block 0 was last scored at its 4th step, block 1 at the 8th.
+    expected = trace[3]["confidence"][0] + trace[7]["confidence"][0]
+    shown = [float(value) for value in re.findall(r'data-confidence="([^"]+)"', view)]
+    assert shown == pytest.approx(expected, abs=1e-6) and len(set(shown)) > 1
+    assert len(re.findall(r'title="(?:kept|filled) · ups confidence 0\.\d{3}', view)) == 32
+
+    answer = out[0, input_ids.shape[1]:].tolist()
+    first_stop = min(answer.index(token) for token in (ids["eos_id"], ids["eot_id"]) if token in answer)
+    assert view.count('data-past-end="true"') == 32 - first_stop > 0
+
+
+def test_partial_answer_marks_masks_and_stops_at_the_end(tiny):
+    tokenizer = tiny[1]
+    ids = special_token_ids(tokenizer)
+    one, plus, equals, nine = tokenizer.convert_tokens_to_ids(["1", "+", "=", "9"])
+    answer = [one, plus, ids["mask_id"], equals, ids["eot_id"], nine]
+    assert app.partial_answer(tokenizer, answer, ids["mask_id"], {ids["eos_id"], ids["eot_id"]}) == "1+_="
+
+
+def test_stop_keeps_the_steps_so_far_and_the_partial_answer(tiny):
+    model, tokenizer = tiny
+    stream = app.denoise(model, tokenizer, app.Limits(), EXAMPLE,
+                         *{**SETTINGS, "steps": 32, "gen_length": 32, "block_length": 32}.values())
+    outputs = [next(stream) for _ in range(3)]
+    stream.close()  # Stop: Gradio closes the generator, then runs after_stop on the State it left
+    view, history, so_far = outputs[-1][0], outputs[-1][4], outputs[-1][6]
+    assert len(history) == 4 and history[-1] == view and so_far.count("_") >= 1
+    answer, slider, status = app.after_stop(history, so_far)
+    assert answer == so_far and slider.maximum == 3 and slider.interactive and "Stopped after step 3" in status
+    assert app.show_step(history, 1) == outputs[0][0] and app.show_step(history, None) == gr.skip()
+    assert app.shown_step_status(history, 2).startswith("Showing step 2 of 3")
+    assert app.after_stop(history, None) == (gr.skip(), gr.skip(), gr.skip())  # a finished run: nothing to do

@@ -4,6 +4,7 @@ Needs Debian's chromium (`apt-get install -y chromium`) and the `playwright` pac
 system one, never one that Playwright downloads. Skipped, saying why, when either is missing.
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -30,13 +31,13 @@ def free_port():
         return probe.getsockname()[1]
 
 
-@pytest.fixture()
-def server(tmp_path):
+@contextlib.contextmanager
+def running_app(log_path, *flags):
+    """app.py on a free port with `flags`, its output in `log_path`; yields its URL."""
     port = free_port()
-    log = open(tmp_path / "app.log", "w+")
+    log = open(log_path, "w+")
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
-    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "app.py"), "--port", str(port),
-                                "--max-gen-length", "64", "--max-steps", "64"],
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "app.py"), "--port", str(port), *flags],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -61,6 +62,12 @@ def server(tmp_path):
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture()
+def server(tmp_path):
+    with running_app(tmp_path / "app.log", "--max-gen-length", "64", "--max-steps", "64") as url:
+        yield url
 
 
 def set_number(page, elem_id, value):
@@ -88,6 +95,7 @@ def test_page_streams_the_denoising_and_reports_bad_settings(server):
             set_number(page, "block-length", 5)  # 32 answer tokens do not split into blocks of 5
             page.locator("#generate").click()
             page.get_by_text("is not divisible by block_length=5").first.wait_for(timeout=60_000)
+            page.wait_for_function("document.querySelector('#status').innerText.includes('block_length=5')")
 
             set_number(page, "block-length", 16)
             page.locator("#generate").click()
@@ -109,3 +117,98 @@ def test_page_streams_the_denoising_and_reports_bad_settings(server):
         finally:
             browser.close()
     print(f"screenshots in {shots}")
+
+
+EXAMPLE = "Compute 7 - 3 + 5 - 8 + 2."
+
+
+def text_of(page, elem_id):
+    return page.locator(f"#{elem_id}").inner_text()
+
+
+def wait_for_text(page, elem_id, fragment, timeout=60_000):
+    page.wait_for_function("([id, text]) => document.getElementById(id)?.innerText.includes(text)",
+                           arg=[elem_id, fragment], timeout=timeout)
+
+
+def test_page_shows_confidences_limits_scope_and_survives_stop(tmp_path):
+    log_path = tmp_path / "app.log"
+    with running_app(log_path) as url, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(url)
+            page.get_by_text("Ready: type a prompt").wait_for(timeout=60_000)
+            assert "trained only on chains of four additions" in page.inner_text("body")
+
+            page.get_by_text(EXAMPLE, exact=True).click()  # gr.Examples fills the prompt
+            page.wait_for_function("text => document.querySelector('#prompt textarea').value == text", arg=EXAMPLE)
+            wait_for_text(page, "settings-check", "OK: prompt 49 tokens + answer 32 = 81 of the model's 512")
+
+            # Too long for the 512-token context with a 32-token answer: flagged before any click, and kept.
+            page.locator("#prompt textarea").fill("1 + " * 120)
+            wait_for_text(page, "settings-check", "more than the model's context of 512 tokens")
+            page.locator("#generate").click()
+            wait_for_text(page, "status", "more than the model's context of 512 tokens")
+            time.sleep(2)
+            assert "more than the model's context" in text_of(page, "settings-check")
+            assert "more than the model's context" in text_of(page, "status")
+
+            page.locator("#prompt textarea").fill(EXAMPLE)
+            set_number(page, "block-length", 16)
+            set_number(page, "steps", 31)  # two blocks need an even number of steps
+            wait_for_text(page, "settings-check", "steps=31 is not divisible by the number of blocks (2")
+            page.locator("#generate").click()
+            wait_for_text(page, "status", "steps=31 is not divisible by the number of blocks (2")
+            set_number(page, "steps", "")  # half-typed numbers are flagged too, not Gradio range errors
+            wait_for_text(page, "settings-check", "The steps must be a whole number.")
+            set_number(page, "steps", -5)
+            wait_for_text(page, "settings-check", "Use 1-256 answer tokens and 1-256 steps.")
+            set_number(page, "steps", 8)
+            wait_for_text(page, "settings-check", "OK:")
+
+            page.locator("#generate").click()
+            page.wait_for_function("document.querySelector('#answer textarea').value.length > 0", timeout=180_000)
+            tokens = page.locator("#step-view span.tok")
+            assert tokens.count() == 32
+            shades = tokens.evaluate_all("spans => spans.map(s => getComputedStyle(s).backgroundColor)")
+            assert len(set(shades)) > 2, shades  # confidence sets the colour intensity
+            assert all(tokens.nth(i).get_attribute("data-confidence") for i in range(32))
+            assert "ups confidence 0." in tokens.first.get_attribute("title")
+            faded = page.locator("#step-view span[data-past-end]")  # <|eot_id|> and what follows
+            assert faded.count() > 0 and float(faded.first.evaluate("s => getComputedStyle(s).opacity")) < 1
+
+            set_number(page, "step-slider", 0)
+            page.wait_for_function("document.querySelectorAll('#step-view span.tok-masked').length == 32")
+            white_space = page.locator("#step-view span.tok-masked").first.evaluate(
+                "s => getComputedStyle(s).whiteSpace")
+            assert white_space == "nowrap"
+            remasked = 0
+            for step in range(1, 9):  # the legend's masked count includes remasked tokens, as the plot does
+                set_number(page, "step-slider", step)
+                page.wait_for_function(f"document.querySelectorAll('#step-view span.tok-masked').length "
+                                       f"+ document.querySelectorAll('#step-view span.tok-remasked').length "
+                                       f"== {32 - 4 * step}")
+                assert page.locator("#step-view .legend-masked").inner_text() == f"masked {32 - 4 * step}"
+                remasked += page.locator("#step-view span.tok-remasked").count()
+            assert remasked > 0
+
+            # Stop halfway: the answer so far and the steps that ran stay on the page.
+            for elem_id in ("steps", "gen-length", "block-length"):
+                set_number(page, elem_id, 256)
+            wait_for_text(page, "settings-check", "OK:")
+            page.locator("#generate").click()
+            page.wait_for_function("(document.querySelector('#status').innerText.match(/Step (\\d+)\\/256/) "
+                                   "|| [0, 0])[1] >= 3", timeout=60_000)
+            page.locator("#stop").click()
+            wait_for_text(page, "status", "Stopped after step")
+            done = int(text_of(page, "status").split("Stopped after step ")[1].split(".")[0])
+            assert 3 <= done < 256
+            assert "_" in page.locator("#answer textarea").input_value()
+            assert page.locator("#step-slider input[type=range]").get_attribute("max") == str(done)
+            set_number(page, "step-slider", 1)
+            page.wait_for_function("document.querySelector('#step-view .legend-masked').innerText == 'masked 255'")
+        finally:
+            browser.close()
+    log = log_path.read_text()
+    assert "Traceback" not in log, log  # the user's mistakes above became messages, not server errors

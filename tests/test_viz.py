@@ -1,13 +1,15 @@
 import io
+import math
 import re
 
 import pytest
 from matplotlib.figure import Figure
 
+from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import generate, scheduled_mask_counts
-from remedi.tokenizer import build_char_tokenizer, special_token_ids
-from remedi.viz import (FILLED, KEPT, MASK_TEXT, MASKED, REMASKED, mask_count_figure, render_step_html, step_view,
-                        token_states)
+from remedi.tokenizer import build_char_tokenizer, encode_prompts, special_token_ids
+from remedi.viz import (FILLED, KEPT, MASK_TEXT, MASKED, MAX_SHADE, MIN_SHADE, REMASKED, mask_count_figure, past_end,
+                        render_step_html, step_view, token_states, update_confidences)
 from tests.helpers import MASK_ID, random_prompt, tiny_remedi
 
 
@@ -83,3 +85,73 @@ def test_html_of_a_real_run_ends_without_masks():
     assert not spans(page, MASKED) and not spans(page, REMASKED)
     assert len(spans(page, FILLED)) == len(trace[-1]["filled"][0]) > 0
     assert texts == [tokenizer.decode([token]) for token in answer]
+
+
+def span_tags(html_text):
+    return re.findall(r'<span class="tok tok-[^>]*>', html_text)
+
+
+def shade(tag):
+    """The alpha of a span's rgba background (its confidence shading)."""
+    return float(re.search(r"background:rgba\(\d+,\d+,\d+,([0-9.]+)\)", tag).group(1))
+
+
+def legend_count(html_text, state):
+    return int(re.search(rf'class="legend legend-{state}"[^>]*>{state} (\d+)<', html_text).group(1))
+
+
+def test_confidences_update_their_block_and_keep_earlier_scores():
+    record = {"block": 1, "confidence": [[0.25, -math.inf, 0.75]]}  # block 1 of 3-token blocks: positions 3..5
+    assert update_confidences([None] * 6, record, 3) == [None, None, None, 0.25, None, 0.75]
+    assert update_confidences([0.5] * 6, record, 3) == [0.5, 0.5, 0.5, 0.25, 0.5, 0.75]
+
+
+def test_past_end_starts_at_the_first_eos_or_eot():
+    assert past_end([5, 6, 2, 7, 3], {2, 3}) == [False, False, True, True, True]
+    assert past_end([5, 6], {2, 3}) == [False, False]
+
+
+def test_render_shades_by_confidence_rank_and_titles_each_token():
+    texts = ["a", "b", "c", MASK_TEXT, "d"]
+    states = [KEPT, KEPT, FILLED, MASKED, REMASKED]
+    page = render_step_html(texts, states, confidences=[0.9, 0.6, 0.7, 0.3, None], source="ups")
+    high, low, middle, masked, remasked = span_tags(page)
+    # Shaded tokens span 0.6..0.9: the lowest gets the palest shade, the highest the darkest, 0.7 a third up.
+    assert shade(low) == MIN_SHADE and shade(high) == MAX_SHADE
+    assert shade(middle) == pytest.approx(MIN_SHADE + (MAX_SHADE - MIN_SHADE) / 3, abs=1e-3)
+    assert "from 0.60 (palest) to 0.90 (darkest)" in page  # masked candidates (0.3) are not on the scale
+    assert 'data-confidence="0.9"' in high and 'title="kept · ups confidence 0.900"' in high
+    assert 'data-confidence="0.3"' in masked and "rgba" not in masked  # masked positions are not shaded
+    assert "data-confidence" not in remasked and 'title="remasked"' in remasked
+    assert "white-space:nowrap" in masked
+    (alone,) = span_tags(render_step_html(["a"], [KEPT], confidences=[0.2], source="ups"))
+    assert shade(alone) == MAX_SHADE
+    assert "palest" not in render_step_html(["a"], [KEPT])
+    with pytest.raises(ValueError, match="need the name of their source"):
+        render_step_html(["a"], [KEPT], confidences=[0.5])
+    with pytest.raises(ValueError, match="1 confidences"):
+        render_step_html(["a", "b"], [KEPT, KEPT], confidences=[0.5], source="ups")
+
+
+def test_render_fades_tokens_after_the_end():
+    page = render_step_html(["7", "<|eot_id|>", "x"], [KEPT] * 3, ended=[False, True, True])
+    first, eot, after = span_tags(page)
+    assert "opacity" not in first and "opacity:0.35" in eot and "opacity:0.35" in after
+    assert 'data-past-end="true"' in after and "after EOS/EoT" in page
+    assert "after EOS/EoT" not in render_step_html(["7"], [KEPT])
+
+
+def test_legend_masked_count_is_the_plotted_masked_count():
+    model, tokenizer = load_model_and_tokenizer()  # the shipped model remasks on its task
+    mask_id = special_token_ids(tokenizer)["mask_id"]
+    input_ids, attention_mask = encode_prompts(tokenizer, ["Compute 7 - 3 + 5 - 8 + 2."])
+    steps = []
+    generate(model, input_ids, attention_mask, steps=8, gen_length=32, block_length=32, mask_id=mask_id,
+             step_callback=lambda record, x: steps.append((record, x[0, input_ids.shape[1]:].tolist())))
+    previous = [mask_id] * 32
+    for record, answer in steps:
+        page = render_step_html(*step_view(tokenizer, previous, answer, record, mask_id))
+        assert legend_count(page, MASKED) == record["masked_count"][0] == answer.count(mask_id)
+        assert legend_count(page, REMASKED) == len(record["remasked"][0])
+        previous = answer
+    assert sum(len(record["remasked"][0]) for record, _ in steps) > 0  # the check covered remasked positions

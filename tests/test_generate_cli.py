@@ -29,6 +29,8 @@ def test_cli_rejects_unknown_flags_and_bad_layouts():
     bad = subprocess.run([sys.executable, script, "--gen-length", "10", "--block-length", "4"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "not divisible by block_length" in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith("error: ")
 
 
 def test_trace_holds_answer_ids_text_and_confidences(tmp_path, capsys):
@@ -61,8 +63,6 @@ def test_unwritable_trace_fails_before_sampling_with_one_line(tmp_path, capsys):
         assert lines[0].startswith("error: cannot write the trace") and reason in lines[0]
     status, lines = errors_of(["--trace-confidences"], capsys)
     assert status == 2 and lines == ["error: --trace-confidences writes into the trace file; pass --trace FILE as well"]
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith("error: ")
 
 
 def errors_of(argv, capsys):

@@ -154,10 +154,24 @@ def test_lora_trains_the_tps_through_the_token_term_and_kl_starts_at_zero(setup_
     (["--train", "full", "--temperature", 0], "--temperature > 0"),
     (["--position-temperature", 0], "must be > 0"),
     (["--ssl_ratio", 0.5], "random-length-prob"),
+    (["--prompt-template", "Q: {q}"], "not a format string"),
+    (["--prompt-template", "no question here"], "must contain"),
 ])
 def test_bad_flags_are_refused_before_any_work(flags, message):
     with pytest.raises(ValueError, match=message):
         train_mdm_rl.parse_args([str(f) for f in flags])
+
+
+def test_prompts_are_built_from_the_template_and_must_fit_the_context(setup_dir):
+    args = train_mdm_rl.parse_args(["--data", str(setup_dir / "train.jsonl"), "--val-data", str(setup_dir / "val.jsonl"),
+                                    "--prompt-template", "Q: {question} = ?"])
+    tokenizer = build_tiny_random()[1]
+    train, val = train_mdm_rl.load_problems(args, tokenizer, context=512)
+    assert (len(train), len(val)) == (24, 6) and train[0] == ("Q: 0+0 = ?", "#### 0")
+    prompt_tokens = len(tokenizer.apply_chat_template([{"role": "user", "content": "Q: 0+0 = ?"}],
+                                                      add_generation_prompt=True))
+    with pytest.raises(ValueError, match="fits the model's context"):  # every prompt 1 token too long
+        train_mdm_rl.load_problems(args, tokenizer, context=prompt_tokens + args.gen_length - 1)
 
 
 def test_a_model_without_a_ups_head_is_a_one_line_error(setup_dir, tmp_path):

@@ -29,7 +29,7 @@ from remedi import checkpoint as ckpt
 from remedi import rl, training
 from remedi.cli import HelpFormatter, ensure_writable_dir, run_cli
 from remedi.data.resolve import load_pairs, split_validation
-from remedi.eval.runner import SamplerOptions, Setting, run_setting
+from remedi.eval.runner import SamplerOptions, Setting, sample
 from remedi.loading import DEFAULT_MODEL, load_tokenizer
 from remedi.rewards import REWARDS, correctness_reward, score_completions
 from remedi.sampling import generate
@@ -79,6 +79,8 @@ def parse_args(argv=None):
     g = p.add_argument_group("data")
     g.add_argument("--data", default="gsm8k", help="gsm8k | math500 | PATH.jsonl/.json/.parquet (prompt + reference)")
     g.add_argument("--prompt-column", default=None, help="local files (default 'question')")
+    g.add_argument("--prompt-template", default="{question}",
+                   help="the user turn built from each question, e.g. '{question} Put the final answer in \\boxed{{}}.'")
     g.add_argument("--response-column", default=None, help="reference column of local files (default 'answer')")
     g.add_argument("--val-data", default=None, help="validation set, same forms as --data")
     g.add_argument("--val-fraction", type=float, default=None,
@@ -152,6 +154,13 @@ def check_args(args):
     if args.min_lr is None:
         args.min_lr = args.lr / 10
     correctness_reward(args.reward)  # a missing hook fails here, not after the model is loaded
+    try:
+        args.prompt_template.format(question="")
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(f"--prompt-template {args.prompt_template!r} is not a format string with only "
+                         f"{{question}} ({error!r}); write literal braces as {{{{ }}}}") from None
+    if "{question}" not in args.prompt_template:
+        raise ValueError(f"--prompt-template {args.prompt_template!r} must contain {{question}}")
     return args
 
 
@@ -317,20 +326,27 @@ def rollout_statistics(fabric, rollout):
 
 
 def validate(fabric, model, tokenizer, val_problems, args):
-    """Strict accuracy of greedy UPS + remask decoding (what inference runs) at every --val-steps budget.
+    """Accuracy (the reward's correctness part) of greedy UPS + remask decoding, what inference runs, at every
+    --val-steps budget.
 
     Each rank answers its share of the problems; the global random state is left as it was, so the
     rollouts after a validation are the ones an uninterrupted run would draw.
     """
+    reward = correctness_reward(args.reward)
     per_rank = len(val_problems) // fabric.world_size
     mine = val_problems[fabric.global_rank * per_rank : (fabric.global_rank + 1) * per_rank]
-    problems = [(question, reference, "strict") for question, reference in mine]
-    options = SamplerOptions(gen_length=args.gen_length, batch_size=max(1, args.prompts_per_step * args.group_size))
+    batch_size = max(1, args.prompts_per_step * args.group_size)
+    options = SamplerOptions(gen_length=args.gen_length, batch_size=batch_size)
     metrics = {}
     with torch.random.fork_rng(devices=[fabric.device] if fabric.device.type == "cuda" else []):
         for steps in args.val_steps:
-            result = run_setting(model, tokenizer, problems, Setting("ups", True, steps, args.block_length), options)
-            counts = torch.tensor([sum(result["correct"]), len(problems)], dtype=torch.float64, device=fabric.device)
+            setting = Setting("ups", True, steps, args.block_length)
+            right = 0.0
+            for start in range(0, len(mine), batch_size):
+                batch = mine[start : start + batch_size]
+                completions = sample(model, tokenizer, [q for q, _ in batch], setting, options)[0]
+                right += sum(float(reward(c, ref)) for c, (_, ref) in zip(completions, batch))
+            counts = torch.tensor([right, len(mine)], dtype=torch.float64, device=fabric.device)
             right, total = fabric.all_reduce(counts, reduce_op="sum").tolist()
             metrics[f"val_accuracy_{steps}_steps"] = right / max(total, 1.0)
     return metrics
@@ -359,21 +375,23 @@ def load_problems(args, tokenizer, context):
         train, val = pairs, []
     if args.val_limit:
         val = val[: args.val_limit]
-    train, val = fitting(train, tokenizer, context, args.gen_length), fitting(val, tokenizer, context, args.gen_length)
+    train = fitting(train, tokenizer, context, args.gen_length, args.prompt_template)
+    val = fitting(val, tokenizer, context, args.gen_length, args.prompt_template)
     if not train:
         raise ValueError(f"no training prompt of {args.data} fits the model's context of {context} tokens "
                          f"with --gen-length {args.gen_length}")
     return train, val
 
 
-def fitting(pairs, tokenizer, context, gen_length):
-    """The (question, reference) pairs with a usable reference whose prompt + answer fit the context."""
+def fitting(pairs, tokenizer, context, gen_length, template):
+    """(prompt, reference) for the pairs with a usable reference whose templated prompt + answer fit the context."""
     kept = []
     for question, reference in pairs:
         if not question or not reference:
             continue
-        if encode_prompts(tokenizer, [question])[0].shape[1] + gen_length <= context:
-            kept.append((question, reference))
+        prompt = template.format(question=question)
+        if encode_prompts(tokenizer, [prompt])[0].shape[1] + gen_length <= context:
+            kept.append((prompt, reference))
     return kept
 
 

@@ -34,6 +34,20 @@ def add_sampler_arguments(parser, block_length=32):
 
 
 
+PRECISIONS = ("32-true", "bf16-mixed", "bf16-true")
+
+
+def add_hardware_arguments(parser):
+    """The trainers' Lightning Fabric flags (the same command runs on one CPU and on many GPUs/nodes)."""
+    g = parser.add_argument_group("hardware")
+    g.add_argument("--accelerator", default="auto", help="auto | cpu | cuda | gpu")
+    g.add_argument("--devices", type=int, default=1, help="devices per node")
+    g.add_argument("--num-nodes", type=int, default=1, help="machines")
+    g.add_argument("--strategy", choices=["auto", "ddp", "fsdp"], default="auto",
+                   help="fsdp shards LLaDA blocks (GPU only)")
+    g.add_argument("--precision", choices=PRECISIONS, default="32-true", help="Fabric precision")
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show defaults, except the None of flags whose default depends on other flags (their help gives it)."""
 

@@ -22,7 +22,6 @@ from remedi.losses import masked_diffusion_loss, remask_sft_loss
 from remedi.noise import NoisyBatch, mdm_forward_process, remask_forward_process
 
 OBJECTIVES = ("mdm", "remask_sft")
-PRECISIONS = ("32-true", "bf16-mixed", "bf16-true")
 TRAIN_MODES = ("ups", "lora", "full")
 # LoRA goes on the projections inside the Transformer blocks. The pattern is anchored on `blocks.N.`
 # because `ff_out` also names the LM head (model.transformer.ff_out): the head stays frozen, as in

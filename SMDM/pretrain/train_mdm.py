@@ -23,7 +23,7 @@ from tqdm import tqdm
 from remedi import LLaDAModelLM, RemeDiModel, UPSHead, UPSStream, load_ups
 from remedi import checkpoint as ckpt
 from remedi import training
-from remedi.cli import HelpFormatter, ensure_writable_dir, run_cli
+from remedi.cli import HelpFormatter, add_hardware_arguments, ensure_writable_dir, run_cli
 from remedi.data.pretrain import random_length_crop
 from remedi.data.resolve import load_packed_rows, load_sft_rows, split_validation
 from remedi.loading import load_tokenizer
@@ -140,13 +140,7 @@ def parse_args(argv=None):
     g.add_argument("--wandb-project", default=None, help="wandb project (default remedi)")
     g.add_argument("--run-name", default=None, help="wandb run name")
 
-    g = p.add_argument_group("hardware")
-    g.add_argument("--accelerator", default="auto", help="auto | cpu | cuda | gpu")
-    g.add_argument("--devices", type=int, default=1, help="devices per node")
-    g.add_argument("--num-nodes", type=int, default=1, help="machines")
-    g.add_argument("--strategy", choices=["auto", "ddp", "fsdp"], default="auto",
-                   help="fsdp shards LLaDA blocks (GPU only)")
-    g.add_argument("--precision", choices=training.PRECISIONS, default="32-true", help="Fabric precision")
+    add_hardware_arguments(p)
     return check_args(p.parse_args(argv))
 
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from remedi import LLaDAModelLM, RemeDiModel, load_ups
 from remedi import checkpoint as ckpt
 from remedi import rl, training
-from remedi.cli import HelpFormatter, ensure_writable_dir, run_cli
+from remedi.cli import HelpFormatter, add_hardware_arguments, ensure_writable_dir, run_cli
 from remedi.data.resolve import load_pairs, split_validation
 from remedi.eval.runner import SamplerOptions, Setting, sample
 from remedi.loading import DEFAULT_MODEL, load_tokenizer
@@ -107,12 +107,7 @@ def parse_args(argv=None):
     g.add_argument("--wandb-project", default="remedi", help="wandb project")
     g.add_argument("--run-name", default=None, help="wandb run name")
 
-    g = p.add_argument_group("hardware")
-    g.add_argument("--accelerator", default="auto", help="auto | cpu | cuda | gpu")
-    g.add_argument("--devices", type=int, default=1, help="devices per node")
-    g.add_argument("--num-nodes", type=int, default=1, help="machines")
-    g.add_argument("--strategy", choices=["auto", "ddp", "fsdp"], default="auto", help="fsdp shards LLaDA blocks")
-    g.add_argument("--precision", choices=training.PRECISIONS, default="32-true", help="Fabric precision")
+    add_hardware_arguments(p)
     g.add_argument("--ssl_ratio", type=float, default=None, help=argparse.SUPPRESS)
     return check_args(p.parse_args(argv))
 

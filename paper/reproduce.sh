@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate the shipped model and every number and figure of the report on a CPU:
-# data, training, evaluation, ablations, tables.   bash paper/reproduce.sh   (about an hour on 2 cores)
+# data, training, evaluation, Remask RL, ablations, tables.   bash paper/reproduce.sh   (about three hours on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=${THREADS:-2}
@@ -14,7 +14,7 @@ python scripts/make_arith_data.py --out-dir data/arith --fresh-seed 1234
 $TRAIN --objective mdm --max-steps 1600 --lr 2e-3 --weight-decay 0.01 --warmup-steps 100 \
        --val-every 400 --save-every 400 --out-dir out/arith-mdm
 
-# 3. Remask SFT of an MLP UPS head on the frozen backbone (the shipped models/remedi-tiny-arith).
+# 3. Remask SFT of an MLP UPS head on the frozen backbone (models/remedi-tiny-arith/ups-sft).
 $TRAIN --objective remask_sft --train ups --ups-arch mlp --model-path out/arith-mdm \
        --r-incorrect 0.3 --ups-label-smoothing 0.1 --replacement batch --max-steps 600 --lr 3e-3 \
        --warmup-steps 50 --val-every 200 --save-every 200 --out-dir out/arith-ups-mlp-r03
@@ -34,7 +34,38 @@ python -m remedi.eval --model out/arith-ups-stream-r03 --data data/arith/test.js
 $EVAL --data data/arith/test.jsonl --steps 1 --sources tps_prob --remask-modes off --no-detection --out runs/eval-arith-onestep
 $EVAL --data data/arith/test_fresh.jsonl --steps 1/1 1/4 --sources tps_prob ups --no-detection --out runs/eval-arith-fresh
 
-# 5. Ablations (Remask SFT knobs, sampler settings) and the tables and figures of paper/main.tex.
+# 5. Remask RL of the MLP UPS head on the frozen backbone (the shipped models/remedi-tiny-arith/ups; the SFT
+#    head above is models/remedi-tiny-arith/ups-sft). Validation picks the checkpoint; the last was best.
+python scripts/make_arith_data.py --num-ops 3 --n-train 0 --n-val 0 --n-test 1000 --out-dir data/arith3
+RL="python SMDM/pretrain/train_mdm_rl.py --data data/arith/train.jsonl --val-data data/arith/val.jsonl --val-limit 500
+    --val-steps 4 8 --reward strict --steps 4 --temperature 0 --position-temperature 1.0 --group-size 8
+    --prompts-per-step 16 --warmup-steps 5 --ppo-epochs 2 --val-every 25 --accelerator cpu"
+$RL --model-path out/arith-ups-mlp-r03 --lr 1e-3 --max-steps 300 --save-every 50 --out-dir out/arith-rl
+# 5b. The position-only control: the same RL for one learned logit per position (blind to the tokens).
+python -c "from remedi.ups import UPSPosition; UPSPosition(128, 512).save('out/position-ups-init')"
+$RL --model-path out/arith-ups-mlp-r03 --ups-path out/position-ups-init --lr 3e-2 --max-steps 150 --save-every 25 \
+    --out-dir out/arith-rl-position
+# 5c. Evaluation on 1000 test and 1000 fresh problems, and 1000 three-operation chains (out of distribution).
+RLEVAL="python -m remedi.eval --gen-length 32 --batch-size 100 --seed 0 --answer-format strict --no-detection --limit 1000"
+for split in test test_fresh; do
+  $RLEVAL --model out/arith-rl --data data/arith/$split.jsonl --sources random tps_prob ups --remask-modes off on \
+    --steps 1/1 1/2 1/4 1/8 --out runs/rl-$split
+  $RLEVAL --model out/arith-rl --data data/arith/$split.jsonl --sources random tps_prob --remask-modes off on \
+    --steps 8 4 --block-lengths 16 8 --out runs/rl-$split-heuristic-blocks
+  $RLEVAL --model out/arith-rl --ups out/arith-ups-mlp-r03/ups --data data/arith/$split.jsonl --sources ups \
+    --remask-modes off on --steps 1/1 1/2 1/4 1/8 --out runs/rl-$split-sft
+  python scripts/policy_report.py --policy runs/rl-$split:"RL policy" --policy-block 32 \
+    --runs runs/rl-$split-heuristic-blocks runs/rl-$split-sft:"SFT UPS" --out runs/rl-$split-report.md
+done
+$RLEVAL --model out/arith-rl-position --data data/arith/test.jsonl --sources ups --remask-modes on \
+  --steps 1/1 1/2 1/4 1/8 --out runs/rl-test-position
+python scripts/policy_report.py --policy runs/rl-test:"RL policy" --policy-block 32 --runs runs/rl-test-heuristic-blocks \
+  runs/rl-test-sft:"SFT UPS" runs/rl-test-position:"position-only" --out runs/rl-test-report.md
+$RLEVAL --model out/arith-rl --data data/arith3/test.jsonl --sources random tps_prob ups --remask-modes off on \
+  --steps 1/1 1/2 1/4 1/8 --out runs/rl-ood3
+python scripts/policy_report.py --policy runs/rl-ood3:"RL policy" --policy-block 32 --out runs/rl-ood3-report.md
+
+# 6. Ablations (Remask SFT knobs, sampler settings) and the tables and figures of paper/main.tex.
 python scripts/ablations.py --backbone out/arith-mdm --default-ups out/arith-ups-mlp-r03 --steps 300 --limit 300
 python paper/make_report.py --eval runs/eval-arith:"held-out test split" runs/eval-arith-fresh:"fresh test set" \
   runs/eval-arith-onestep:"one-step decoding" runs/eval-arith-stream:"dual-stream UPS (same recipe)"

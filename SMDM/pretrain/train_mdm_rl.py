@@ -37,6 +37,8 @@ from remedi.tokenizer import encode_prompts, special_token_ids
 from remedi.tracking import WANDB_MODES, MetricsLogger, plain_args
 from remedi.ups import UPS_CONFIG_NAME, build_ups
 
+# Per RL step; loss, grad_norm, clip fractions and KL are those of the last --ppo-epochs update (the first
+# update is on-policy, its ratios are all 1).
 METRICS = ["lr", "rollout_steps", "reward", "accuracy", "groups_all_right", "groups_all_wrong", "zero_advantage_groups", "loss",
            "grad_norm", "clip_frac_position", "clip_frac_token", "kl", "position_entropy", "remasks_per_answer",
            "rollout_s", "update_s"]
@@ -178,8 +180,8 @@ def main(fabric, args):
                          f"{args.prompts_per_step} x {fabric.world_size} devices")
     trainable = training.set_trainable(model, args.train)
     reference = None
-    if args.kl_coef > 0:
-        reference = fabric.setup(copy.deepcopy(model).requires_grad_(False).eval())
+    if args.kl_coef > 0:  # a frozen full copy on every device (not sharded: it never trains)
+        reference = fabric.to_device(copy.deepcopy(model).requires_grad_(False).eval())
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     fabric.print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
                  f"{n_trainable / 1e6:.3f}M trainable (--train {args.train}); {len(train_problems)} train / "

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from remedi.eval import __main__ as eval_cli
-from remedi.eval import answers
+from remedi.eval import answers, plots
 from remedi.eval.__main__ import main as eval_main
 from remedi.eval.detection import ups_detection
 from remedi.eval.runner import (SamplerOptions, Setting, build_grid, check_mask_counts,
@@ -224,6 +224,28 @@ def test_mask_count_check_flags_a_wrong_schedule():
     assert not check_mask_counts(trace, 16, 16, 8)["ok"]  # a different number of steps
     trace[2]["masked_count"][1] += 1
     assert check_mask_counts(trace, 16, 16, 6) == {"ok": False, "max_error": 1}
+
+
+# ---- figures -----------------------------------------------------------------------------------------------
+
+def _schedule_result(source, remask, steps, observed=None):
+    expected = [32 - 32 * (n + 1) // steps for n in range(steps)]
+    return {"source": source, "remask": remask, "steps": steps, "block_length": 32, "masked_expected": expected,
+            "masked_observed_mean": observed or expected, "mask_schedule_ok": observed is None}
+
+
+def test_mask_count_figure_has_one_legend_below_the_panels_and_names_off_schedule_settings():
+    results = [_schedule_result(source, remask, steps) for steps in (32, 8, 4)
+               for source in ("random", "tps_prob", "ups") for remask in (False, True)]
+    results[1] = _schedule_result("random", True, 32, observed=[31] * 32)
+    figure = plots.mask_count_figure(results)
+    assert [axes.get_legend() for axes in figure.axes] == [None] * 3  # no legend drawn over the lines
+    names = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert names == ["LLaDA schedule", "random", "random + remask", "tps_prob", "tps_prob + remask", "ups",
+                     "ups + remask"]
+    titles = [axes.get_title() for axes in figure.axes]
+    assert titles == ["32 steps, block length 32\nOFF SCHEDULE: random + remask", "8 steps, block length 32",
+                      "4 steps, block length 32"]
 
 
 # ---- trajectories ------------------------------------------------------------------------------------------

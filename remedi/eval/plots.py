@@ -1,11 +1,13 @@
 """Figures of an evaluation run, built on matplotlib Figure objects (no pyplot state, any backend).
 
 - accuracy vs step budget, one line per (source, remask), one panel per block length, 95% CI bars;
-- masked count after each step against LLaDA's schedule, one panel per (steps, block length);
+- masked count after each step against LLaDA's schedule, one panel per (steps, block length), one legend;
 - tokens remasked per step, same panels (only settings with remasking on can remask).
 """
 
 from matplotlib.figure import Figure
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def _label(result):
@@ -45,8 +47,13 @@ def accuracy_figure(results):
     return figure
 
 
+def _setting_keys(results):
+    """(steps, block length) of every panel, by block length, most steps first."""
+    return sorted({(r["steps"], r["block_length"]) for r in results}, key=lambda k: (k[1], -k[0]))
+
+
 def _per_setting_panels(results, draw):
-    keys = sorted({(r["steps"], r["block_length"]) for r in results}, key=lambda k: (k[1], -k[0]))
+    keys = _setting_keys(results)
     figure, panels = _grid_figure(len(keys))
     for axes, (steps, block_length) in zip(panels, keys):
         runs = [r for r in results if (r["steps"], r["block_length"]) == (steps, block_length)]
@@ -58,15 +65,37 @@ def _per_setting_panels(results, draw):
 
 
 def mask_count_figure(results):
-    def draw(axes, runs):
-        x = range(1, len(runs[0]["masked_expected"]) + 1)
-        axes.plot(x, runs[0]["masked_expected"], color="black", linewidth=3, alpha=0.3, label="schedule")
-        for r in runs:
-            axes.plot(x, r["masked_observed_mean"], marker=".", linewidth=1,
-                      label=f"{_label(r)}{'' if r['mask_schedule_ok'] else ' (OFF SCHEDULE)'}")
-        axes.set_ylabel("masked tokens after step")
+    """Masked count after each step against LLaDA's schedule, one panel per (steps, block length).
 
-    return _per_setting_panels(results, draw)
+    Every setting should sit exactly on the schedule, so the lines overlap by design: hollow markers of
+    shrinking size keep each one visible, one legend below the panels (not one per panel, over the lines)
+    names them, and a panel title says in red which settings left the schedule.
+    """
+    keys = _setting_keys(results)
+    labels = list(dict.fromkeys(_label(r) for r in results))
+    shrink = 5 / max(1, len(labels) - 1)
+    styles = {label: dict(color=f"C{i}", marker=MARKERS[i % len(MARKERS)], markersize=10 - shrink * i)
+              for i, label in enumerate(labels)}
+    figure, panels = _grid_figure(len(keys), width=3.4, height=2.6)
+    handles = {}
+    for axes, (steps, block_length) in zip(panels, keys):
+        runs = [r for r in results if (r["steps"], r["block_length"]) == (steps, block_length)]
+        x = range(1, len(runs[0]["masked_expected"]) + 1)
+        handles["LLaDA schedule"], = axes.plot(x, runs[0]["masked_expected"], color="black", linewidth=5,
+                                               alpha=0.25)
+        for r in runs:
+            handles[_label(r)], = axes.plot(x, r["masked_observed_mean"], linewidth=0.8, markerfacecolor="none",
+                                            markevery=max(1, len(x) // 8), **styles[_label(r)])
+        off = [_label(r) for r in runs if not r["mask_schedule_ok"]]
+        title = f"{steps} steps, block length {block_length}"
+        axes.set_title(title + "".join(f"\nOFF SCHEDULE: {name}" for name in off), fontsize="medium",
+                       color="red" if off else "black")
+        axes.set_xlabel("step")
+        if axes.get_subplotspec().is_first_col():
+            axes.set_ylabel("masked tokens after step")
+    figure.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(4, len(handles)),
+                  frameon=False)
+    return figure
 
 
 def remask_figure(results):

@@ -252,6 +252,15 @@ def test_mask_count_figure_has_one_legend_below_the_panels_and_names_off_schedul
                       "4 steps, block length 32"]
 
 
+def test_remask_figure_draws_only_remasking_settings_under_one_legend():
+    results = [dict(_schedule_result(source, remask, steps), remasks_per_step=[0] * steps)
+               for steps in (8, 4) for source in ("tps_prob", "ups") for remask in (False, True)]
+    figure = plots.remask_figure(results)
+    assert [axes.get_legend() for axes in figure.axes] == [None] * 2
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["tps_prob + remask", "ups + remask"]
+    assert plots.remask_figure([r for r in results if not r["remask"]]) is None
+
+
 # ---- trajectories ------------------------------------------------------------------------------------------
 
 def _hand_trace():

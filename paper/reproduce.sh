@@ -38,3 +38,5 @@ $EVAL --data data/arith/test_fresh.jsonl --steps 1/1 1/4 --sources tps_prob ups 
 python scripts/ablations.py --backbone out/arith-mdm --default-ups out/arith-ups-mlp-r03 --steps 300 --limit 300
 python paper/make_report.py --eval runs/eval-arith:"held-out test split" runs/eval-arith-fresh:"fresh test set" \
   runs/eval-arith-onestep:"one-step decoding" runs/eval-arith-stream:"dual-stream UPS (same recipe)"
+# 6. Remask RL (its section in paper/rl.tex): training and evaluation commands to come; make_report.py writes
+#    that section's figure and tables from them with --rl RUN_DIR:label ... and --policy-report FILE.md.

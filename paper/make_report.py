@@ -1,19 +1,57 @@
-"""Turn evaluation results (`python -m remedi.eval --out DIR`) into the paper's tables and figures.
+"""Turn evaluation results and Remask RL runs into the paper's tables and figures (paper/generated/).
 
-    python paper/make_report.py --eval runs/eval-arith-mlp:"MLP UPS" runs/eval-arith-stream:"stream UPS"
+    python paper/make_report.py --eval runs/eval-arith-mlp:"MLP UPS" runs/eval-arith-stream:"stream UPS" \\
+        --rl runs/rl-a:"RL, UPS only" runs/rl-pos:"position-only control" --policy-report runs/policy-report.md
     cd paper && pdflatex main.tex        # optional, where TeX is installed
 
-Every number in paper/generated/ comes from a results.json written by the evaluation CLI; nothing is
-typed in by hand. Each table names the directory it was read from.
+--eval reads the results.json of `python -m remedi.eval --out DIR` (results.tex, one subsection per run);
+--rl reads the metrics.csv of `SMDM/pretrain/train_mdm_rl.py --out-dir DIR` (rl.tex, rl_curves.png);
+--policy-report reads the markdown of `scripts/policy_report.py --out FILE` (policy.tex). Each option
+rewrites only its own files, so they can be given in separate calls. Every number in paper/generated/
+comes from those files; nothing is typed in by hand. Each table names the file it was read from.
 """
 
 import argparse
+import csv
 import json
+import re
 import shutil
+import sys
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
 HERE = Path(__file__).resolve().parent
-FIGURES = ("accuracy.png", "mask_counts.png", "remasks.png", "trajectory.png")
+# What each figure of an evaluation run shows, in the order the report places them.
+FIGURES = {
+    "accuracy.png": r"accuracy against the step budget, one line per confidence source and remask mode, "
+                    r"with 95\% bootstrap intervals",
+    "mask_counts.png": "masked tokens after each step against LLaDA's linear schedule, which every setting "
+                       "must follow",
+    "remasks.png": "tokens sent back to the mask at each step (mean per answer), settings with remasking",
+    "trajectory.png": "one answer's denoising, step by step (problem and setting in the title); red marks: "
+                      "positions corrected (wrong, remasked, then final)",
+}
+
+
+# LaTeX's special characters, for labels, paths and names written by users or other scripts.
+TEX_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "%": r"\%", "#": r"\#",
+               "_": r"\_", "^": r"\^{}", "~": r"\~{}", "\u2014": "--", "\u2212": "-"}
+
+
+def tex(text):
+    return "".join(TEX_ESCAPES.get(character, character) for character in str(text))
+
+
+def tex_path(path):
+    """A path for \\texttt, escaped, that may break after each '/' rather than run into the margin."""
+    return tex(Path(path).as_posix()).replace("/", r"/\allowbreak{}")
+
+
+def split_spec(spec):
+    """(directory, label) from 'DIR' or 'DIR:label'; the label defaults to the directory's name."""
+    directory, _, label = spec.partition(":")
+    return Path(directory), label or Path(directory).name
 
 
 def percent(x):
@@ -27,10 +65,10 @@ def with_interval(estimate):
     return f"{percent(estimate['mean'])} [{percent(estimate['lo'])}, {percent(estimate['hi'])}]"
 
 
-def accuracy_table(results, label, source_dir):
+def accuracy_table(results, label, source_dir, tag):
     """One row per sampler setting: accuracy with its CI, the paired difference to LLaDA, remasks."""
     lines = [
-        r"\begin{table}[t]\centering\small",
+        r"\begin{table}[!htbp]\centering\small",
         r"\begin{tabular}{llrrlll}",
         r"\toprule",
         r"source & remask & steps & block & accuracy (\%) [95\% CI] & $\Delta$ vs LLaDA [95\% CI] & remasked/answer \\",
@@ -38,7 +76,7 @@ def accuracy_table(results, label, source_dir):
     ]
     for s in results["settings"]:
         lines.append(
-            f"{s['source'].replace('_', chr(92) + '_')} & {'on' if s['remask'] else 'off'} & {s['steps']} & "
+            f"{tex(s['source'])} & {'on' if s['remask'] else 'off'} & {s['steps']} & "
             f"{s['block_length']} & {with_interval(s['accuracy'])} & {with_interval(s['vs_baseline'])} & "
             f"{s['remasks_per_answer']:.2f} \\\\"
         )
@@ -49,17 +87,18 @@ def accuracy_table(results, label, source_dir):
         rf"\caption{{{label}: exact-answer accuracy on {n} held-out problems per sampler setting. "
         rf"$\Delta$ is paired against \texttt{{tps\_prob}} without remasking at the same steps and block. "
         rf"Source: \texttt{{{source_dir}/results.json}}.}}",
+        rf"\label{{tab:{tag}-accuracy}}",
         r"\end{table}",
     ]
     return "\n".join(lines) + "\n"
 
 
-def detection_table(results, label, source_dir):
+def detection_table(results, label, source_dir, tag):
     detection = results.get("detection")
     if not detection:
         return ""
     lines = [
-        r"\begin{table}[t]\centering\small",
+        r"\begin{table}[!htbp]\centering\small",
         r"\begin{tabular}{rrrrr}",
         r"\toprule",
         r"$t$ & clean & incorrect & ROC-AUC & token accuracy \\",
@@ -75,39 +114,285 @@ def detection_table(results, label, source_dir):
         rf"\caption{{{label}: UPS detection of incorrect tokens in Remask-SFT-noised held-out answers "
         rf"($r={detection['r_incorrect']}$, threshold {detection['threshold']}). "
         rf"Source: \texttt{{{source_dir}/results.json}}.}}",
+        rf"\label{{tab:{tag}-detection}}",
         r"\end{table}",
     ]
     return "\n".join(lines) + "\n"
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--eval", nargs="+", required=True, metavar="DIR[:LABEL]",
-                        help="evaluation output directories, each optionally with a label")
-    parser.add_argument("--out", type=Path, default=HERE / "generated")
-    args = parser.parse_args()
+def worth_drawing(figure, results):
+    """Whether a figure shows more than its run's table: not the accuracy curve of a single step budget,
+    nor the per-step figures of a run whose every setting decodes in one step."""
+    steps = {s["steps"] for s in results["settings"]}
+    if figure == "accuracy.png":
+        return len(steps) > 1
+    return max(steps) > 1
 
-    args.out.mkdir(parents=True, exist_ok=True)
+
+def figure_float(path, label, figure, source_dir, tag):
+    """A figure at its natural size (the PNG's dpi), shrunk only where it would leave the text block."""
+    return [r"\begin{figure}[!htbp]\centering",
+            rf"\includegraphics[max width=\linewidth, max height=0.35\textheight]{{{path}}}",
+            rf"\caption{{{label}: {FIGURES[figure]}. Source: \texttt{{{source_dir}/{tex(figure)}}}.}}",
+            rf"\label{{fig:{tag}-{figure.removesuffix('.png')}}}",
+            r"\end{figure}"]
+
+
+def run_section(label, directory, tag, has_detection, figures):
+    """One subsection per run, its floats flushed before the next one starts (placeins' \\FloatBarrier),
+    with a sentence of text under the heading so that the heading never ends a page on its own."""
+    floats = [rf"Table~\ref{{tab:{tag}-accuracy}}"]
+    if has_detection:
+        floats.append(rf"Table~\ref{{tab:{tag}-detection}} (UPS detection)")
+    floats += [rf"Figure~\ref{{fig:{tag}-{figure.removesuffix('.png')}}}" for figure in figures]
+    body = [r"\FloatBarrier", rf"\subsection*{{{label}}}",
+            rf"Read from \texttt{{{directory}/results.json}}: " + ", ".join(floats) + ".",
+            rf"\input{{generated/{tag}_accuracy.tex}}", rf"\input{{generated/{tag}_detection.tex}}"]
+    for figure in figures:
+        body += figure_float(f"generated/{tag}_{figure}", label, figure, directory, tag)
+    return body
+
+
+def write_eval_runs(specs, out):
+    """results.tex and each run's tables and figures, from `python -m remedi.eval` output folders."""
     body = []
-    for i, spec in enumerate(args.eval):
-        directory, _, label = spec.partition(":")
-        label = label or Path(directory).name
-        results = json.loads((Path(directory) / "results.json").read_text())
+    for i, spec in enumerate(specs):
+        directory, label = split_spec(spec)
+        if not (directory / "results.json").is_file():
+            raise ValueError(f"{directory}/results.json not found: --eval takes folders written by "
+                             "`python -m remedi.eval --out DIR`")
+        results = json.loads((directory / "results.json").read_text())
         tag = f"run{i}"
-        (args.out / f"{tag}_accuracy.tex").write_text(accuracy_table(results, label, directory))
-        (args.out / f"{tag}_detection.tex").write_text(detection_table(results, label, directory))
-        body += [rf"\subsection*{{{label}}}", rf"\input{{generated/{tag}_accuracy.tex}}",
-                 rf"\input{{generated/{tag}_detection.tex}}"]
-        for figure in FIGURES:
-            if (Path(directory) / figure).is_file():
-                shutil.copy(Path(directory) / figure, args.out / f"{tag}_{figure}")
-                body += [r"\begin{figure}[t]\centering",
-                         rf"\includegraphics[width=0.8\linewidth]{{generated/{tag}_{figure}}}",
-                         rf"\caption{{{label}: \texttt{{{figure.replace('_', chr(92) + '_')}}} from "
-                         rf"\texttt{{{directory}}}.}}",
-                         r"\end{figure}"]
-    (args.out / "results.tex").write_text("\n".join(body) + "\n")
-    print(f"wrote {args.out}/results.tex and {len(args.eval)} runs' tables and figures")
+        label, source = tex(label), tex_path(directory)
+        (out / f"{tag}_accuracy.tex").write_text(accuracy_table(results, label, source, tag))
+        (out / f"{tag}_detection.tex").write_text(detection_table(results, label, source, tag))
+        figures = [figure for figure in FIGURES if (directory / figure).is_file() and worth_drawing(figure, results)]
+        for figure in figures:
+            shutil.copy(directory / figure, out / f"{tag}_{figure}")
+        body += run_section(label, source, tag, bool(results.get("detection")), figures)
+    body.append(r"\FloatBarrier")
+    (out / "results.tex").write_text("\n".join(body) + "\n")
+    print(f"wrote {out}/results.tex and {len(specs)} runs' tables and figures")
+
+
+# ---- Remask RL training curves (SMDM/pretrain/train_mdm_rl.py's metrics.csv) --------------------------------
+
+VALIDATION_COLUMN = re.compile(r"val_accuracy_(\d+)_steps")
+
+
+def read_metrics(directory):
+    """{'step': [...], 'reward': [...], 'validation': {budget: [(step, accuracy), ...]}} of one RL run."""
+    path = directory / "metrics.csv"
+    if not path.is_file():
+        raise ValueError(f"{path} not found: --rl takes --out-dir folders of SMDM/pretrain/train_mdm_rl.py")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"step", "reward"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path} has no {sorted(missing)} column: is it the metrics.csv of a Remask RL run?")
+        rows = list(reader)
+    if not rows:
+        raise ValueError(f"{path} has no logged step yet")
+    budgets = sorted(int(m.group(1)) for m in map(VALIDATION_COLUMN.fullmatch, reader.fieldnames) if m)
+    return {
+        "step": [int(row["step"]) for row in rows],
+        "reward": [float(row["reward"]) for row in rows],
+        "validation": {budget: [(int(row["step"]), float(row[f"val_accuracy_{budget}_steps"])) for row in rows
+                                if row[f"val_accuracy_{budget}_steps"] != ""] for budget in budgets},
+    }
+
+
+def trailing_mean(values, window):
+    """Mean of each value and the window - 1 before it (fewer at the start): a smoothed curve with no lookahead."""
+    return [sum(values[max(0, i + 1 - window):i + 1]) / (i + 1 - max(0, i + 1 - window)) for i in range(len(values))]
+
+
+def rl_curves_figure(runs, window):
+    """Reward per RL step (smoothed) and validation accuracy at each budget, one colour per run, one legend."""
+    budgets = sorted({budget for _, metrics in runs for budget in metrics["validation"]})
+    figure = Figure(figsize=(3.4 * (1 + len(budgets)), 2.8), layout="constrained")
+    panels = [figure.add_subplot(1, 1 + len(budgets), i + 1) for i in range(1 + len(budgets))]
+    handles = {}
+    for i, (label, metrics) in enumerate(runs):
+        colour = f"C{i}"
+        panels[0].plot(metrics["step"], metrics["reward"], color=colour, alpha=0.25, linewidth=0.8)
+        handles[label], = panels[0].plot(metrics["step"], trailing_mean(metrics["reward"], window), color=colour)
+        for axes, budget in zip(panels[1:], budgets):
+            points = metrics["validation"].get(budget, [])
+            axes.plot([step for step, _ in points], [accuracy for _, accuracy in points], marker="o", color=colour)
+    panels[0].set_title(f"reward (trailing mean of {window} steps)", fontsize="medium")
+    panels[0].set_ylabel("reward")
+    for axes, budget in zip(panels[1:], budgets):
+        axes.set_title(f"validation accuracy, {budget} steps", fontsize="medium")
+        axes.set_ylabel("accuracy")
+    for axes in panels:
+        axes.set_xlabel("RL step")
+    figure.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(4, len(handles)),
+                  frameon=False)
+    return figure
+
+
+def rl_tex(runs, sources, window):
+    """The figure float and a table of each run's last validation, for paper/rl.tex."""
+    budgets = sorted({budget for _, metrics in runs for budget in metrics["validation"]})
+    rows = []
+    for (label, metrics), source in zip(runs, sources):
+        last = []
+        for budget in budgets:
+            points = metrics["validation"].get(budget)
+            last.append(f"{100 * points[-1][1]:.1f} (step {points[-1][0]})" if points else "--")
+        reward = trailing_mean(metrics["reward"], window)[-1]
+        rows.append(f"{tex(label)} & {metrics['step'][-1]} & {reward:.3f} & " + " & ".join(last) + r" \\")
+    named = "; ".join(rf"{tex(label)}: \texttt{{{tex_path(source / 'metrics.csv')}}}"
+                      for (label, _), source in zip(runs, sources))
+    return "\n".join([
+        r"\begin{figure}[!htbp]\centering",
+        r"\includegraphics[max width=\linewidth, max height=0.35\textheight]{generated/rl_curves.png}",
+        rf"\caption{{Remask RL training. Left: mean reward of each RL step's completions (faint) and its trailing "
+        rf"mean over {window} steps. Then the strict accuracy of greedy UPS + remask decoding on the validation "
+        rf"problems at each step budget, at the steps the run validated. Sources: {named}.}}",
+        r"\label{fig:rl-curves}",
+        r"\end{figure}",
+        r"\begin{table}[!htbp]\centering\small",
+        r"\begin{tabular}{lrr" + "r" * len(budgets) + "}",
+        r"\toprule",
+        r"run & RL steps & reward & " + " & ".join(f"val.\\ acc.\\ (\\%), {b} steps" for b in budgets) + r" \\",
+        r"\midrule",
+        *rows,
+        r"\bottomrule",
+        r"\end{tabular}",
+        rf"\caption{{Remask RL runs at their last logged step: reward is the trailing mean over {window} steps, "
+        rf"validation accuracy the last one logged (at the step in brackets). Sources as in "
+        rf"Figure~\ref{{fig:rl-curves}}.}}",
+        r"\label{tab:rl-runs}",
+        r"\end{table}",
+    ]) + "\n"
+
+
+def write_rl_runs(specs, out, window):
+    runs, sources = [], []
+    for spec in specs:
+        directory, label = split_spec(spec)
+        runs.append((label, read_metrics(directory)))
+        sources.append(directory)
+    rl_curves_figure(runs, window).savefig(out / "rl_curves.png", dpi=120)
+    (out / "rl.tex").write_text(rl_tex(runs, sources, window))
+    print(f"wrote {out}/rl.tex and rl_curves.png from {len(runs)} Remask RL runs")
+
+
+# ---- the policy against every heuristic (scripts/policy_report.py's markdown) --------------------------------
+
+# A tabularx column that takes the width left over and wraps its text without stretching the spaces.
+RAGGED_X = r">{\raggedright\arraybackslash}X"
+
+
+def markdown_tables(text):
+    """[(heading or None, header cells, rows of cells)] of every pipe table in `text`, in order."""
+    tables, heading, table = [], None, None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("#"):
+            heading, table = line.lstrip("#").strip(), None
+        elif line.startswith("|"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            if table is None:
+                table = (heading, cells, [])
+                tables.append(table)
+            elif not all(set(cell) <= set("-: ") for cell in cells):
+                table[2].append(cells)
+        else:
+            table = None
+    return tables
+
+
+def tex_cell(cell):
+    """A markdown cell in LaTeX: **bold** kept as bold, everything else escaped."""
+    bold = re.fullmatch(r"\*\*(.*)\*\*", cell)
+    return rf"\textbf{{{tex(bold.group(1))}}}" if bold else tex(cell)
+
+
+def summary_cell(cell):
+    """A summary cell in LaTeX; 'a setting's name 12.5 [2.0, 30.0]' puts the interval on a line of its own."""
+    named = re.fullmatch(r"(.*\S) (-?\d+\.\d \[.*\])", cell)
+    return rf"{tex(named.group(1))}\newline {tex(named.group(2))}" if named else tex_cell(cell)
+
+
+def policy_tex(text, source):
+    """Two tables: the summary (one row per step budget), then every setting against the policy, by budget."""
+    tables = markdown_tables(text)
+    if len(tables) < 2 or tables[0][0] is not None:
+        raise ValueError(f"{source} does not hold scripts/policy_report.py's tables (a summary table, then one "
+                         "table per step budget under '### N steps'); write it with policy_report.py --out FILE")
+    summary, budgets = tables[0], tables[1:]
+    source = tex_path(source)
+    lines = [
+        r"\begin{table}[!htbp]\centering\small",
+        r"\begin{tabularx}{\linewidth}{rl" + RAGGED_X + "l" + RAGGED_X + "}",
+        r"\toprule",
+        r"steps & policy & best heuristic & policy $-$ best & lowest lower bound over heuristics \\",
+        r"\midrule",
+        *[" & ".join(summary_cell(cell) for cell in row) + r" \\" for row in summary[2]],
+        r"\bottomrule",
+        r"\end{tabularx}",
+        r"\caption{The Remask RL policy against every heuristic order (\texttt{random}, \texttt{tps\_prob}, with "
+        r"and without remasking, at each block length evaluated), per step budget: accuracy (\%) [95\% CI], the "
+        r"best heuristic, the paired difference, and the lowest lower bound of the paired difference over all "
+        r"heuristics (above zero: the policy beats every one). Source: \texttt{" + source + r"}, written by "
+        r"\texttt{scripts/policy\_report.py}.}",
+        r"\label{tab:policy-summary}",
+        r"\end{table}",
+        r"\begin{table}[!htbp]\centering\small",
+        r"\begin{tabularx}{\linewidth}{" + RAGGED_X + "ll}",
+        r"\toprule",
+        r"setting & accuracy (\%) [95\% CI] & policy $-$ setting [95\% CI] \\",
+    ]
+    for heading, _, rows in budgets:
+        lines += [r"\midrule", rf"\multicolumn{{3}}{{l}}{{\emph{{{tex(heading)}}}}} \\"]
+        lines += [" & ".join(tex_cell(cell) for cell in row) + r" \\" for row in rows]
+    lines += [
+        r"\bottomrule",
+        r"\end{tabularx}",
+        r"\caption{Every setting against the policy (bold) at each step budget; differences are paired over the "
+        r"same problems. Source: \texttt{" + source + r"}.}",
+        r"\label{tab:policy}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_policy_report(path, out):
+    if not path.is_file():
+        raise ValueError(f"{path} not found: --policy-report takes the file written by scripts/policy_report.py --out")
+    (out / "policy.tex").write_text(policy_tex(path.read_text(), path))
+    print(f"wrote {out}/policy.tex from {path}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--eval", nargs="+", default=[], metavar="DIR[:LABEL]",
+                        help="evaluation output folders (python -m remedi.eval --out), each optionally with a label")
+    parser.add_argument("--rl", nargs="+", default=[], metavar="RUN_DIR[:LABEL]",
+                        help="Remask RL output folders (train_mdm_rl.py --out-dir, with metrics.csv)")
+    parser.add_argument("--rl-smooth", type=int, default=10,
+                        help="RL reward curves: trailing mean over this many steps")
+    parser.add_argument("--policy-report", type=Path, default=None, metavar="FILE.md",
+                        help="markdown written by scripts/policy_report.py --out")
+    parser.add_argument("--out", type=Path, default=HERE / "generated")
+    args = parser.parse_args(argv)
+    if not (args.eval or args.rl or args.policy_report):
+        sys.exit("error: nothing to do: give --eval, --rl and/or --policy-report")
+    if args.rl_smooth < 1:
+        sys.exit("error: --rl-smooth is a number of steps: give 1 or more")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        if args.eval:
+            write_eval_runs(args.eval, args.out)
+        if args.rl:
+            write_rl_runs(args.rl, args.out, args.rl_smooth)
+        if args.policy_report:
+            write_policy_report(args.policy_report, args.out)
+    except (ValueError, OSError) as error:
+        sys.exit(f"error: {error}")
 
 
 if __name__ == "__main__":

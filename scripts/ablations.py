@@ -48,6 +48,41 @@ SAMPLER_VARIANTS = [
 ]
 
 
+COLUMNS = ["random", "random+remask", "tps_prob", "tps_prob+remask", "ups", "ups+remask",
+           "ups_remasks_per_answer", "ups_auc"]
+
+
+GROUP_TITLES = {"Remask SFT": "Remask SFT: one knob changed from the shipped recipe, UPS retrained",
+                "sampler": "Sampler settings: the shipped UPS, no retraining"}
+
+
+def cell(row, column):
+    value = row.get(column)
+    if value is None:
+        return "--"
+    return f"{value:.2f}" if column in ("ups_remasks_per_answer", "ups_auc") else f"{100 * value:.1f}"
+
+
+def latex_table(rows, limit, eval_steps):
+    """The table of the paper, as narrow as the page: remask off/on under each source, one block per group."""
+    header = [r"\begin{table}[!htbp]\centering\small", r"\begin{tabular}{lrrrrrrrr}", r"\toprule",
+              r" & \multicolumn{2}{c}{random} & \multicolumn{2}{c}{tps\_prob} & \multicolumn{2}{c}{ups} & & \\",
+              r"\cmidrule(lr){2-3}\cmidrule(lr){4-5}\cmidrule(lr){6-7}",
+              r"variant & off & on & off & on & off & on & remasks & AUC \\"]
+    body = []
+    for group in dict.fromkeys(r["group"] for r in rows):
+        body += [r"\midrule", rf"\multicolumn{{9}}{{l}}{{\emph{{{GROUP_TITLES.get(group, group)}}}}} \\"]
+        body += [r["variant"].replace("_", r"\_") + " & " + " & ".join(cell(r, c) for c in COLUMNS) + r" \\"
+                 for r in rows if r["group"] == group]
+    footer = [r"\bottomrule", r"\end{tabular}",
+              rf"\caption{{Ablations: accuracy (\%) on the first {limit} test problems with remasking off and on "
+              rf"for each confidence source (Remask SFT rows at {eval_steps} steps for 32 tokens). remasks: tokens "
+              r"remasked per answer by ups with remasking; AUC: UPS detection ROC-AUC. Source: "
+              r"\texttt{runs/ablations/ablations.json}, written by \texttt{scripts/ablations.py}.}",
+              r"\label{tab:ablations}", r"\end{table}"]
+    return "\n".join(header + body + footer) + "\n"
+
+
 def run(command):
     print("+", " ".join(command), flush=True)
     subprocess.run(command, check=True, cwd=ROOT)
@@ -106,32 +141,14 @@ def main():
         rows.append({"group": "sampler", "variant": name, **summarise(eval_dir / "results.json")})
 
     (args.out / "ablations.json").write_text(json.dumps(rows, indent=2))
-    columns = ["random", "random+remask", "tps_prob", "tps_prob+remask", "ups", "ups+remask",
-               "ups_remasks_per_answer", "ups_auc"]
-
-    def cell(row, column):
-        value = row.get(column)
-        if value is None:
-            return "--"
-        return f"{value:.2f}" if column in ("ups_remasks_per_answer", "ups_auc") else f"{100 * value:.1f}"
-
-    md = ["| group | variant | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
-    md += [f"| {r['group']} | {r['variant']} | " + " | ".join(cell(r, c) for c in columns) + " |" for r in rows]
+    md = ["| group | variant | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
+    md += [f"| {r['group']} | {r['variant']} | " + " | ".join(cell(r, c) for c in COLUMNS) + " |" for r in rows]
     (args.out / "ablations.md").write_text(
         f"Accuracy (%) on the first {args.limit} test problems; training rows at steps={args.eval_steps}.\n\n"
         + "\n".join(md) + "\n")
-    tex = [r"\begin{table}[t]\centering\scriptsize", r"\begin{tabular}{ll" + "r" * len(columns) + "}",
-           r"\toprule", "group & variant & " + " & ".join(c.replace("_", r"\_") for c in columns) + r" \\",
-           r"\midrule"]
-    tex += [f"{r['group']} & {r['variant'].replace('_', chr(92) + '_')} & "
-            + " & ".join(cell(r, c) for c in columns) + r" \\" for r in rows]
-    tex += [r"\bottomrule", r"\end{tabular}",
-            rf"\caption{{Ablations (accuracy \%, first {args.limit} test problems; Remask SFT rows at "
-            rf"{args.eval_steps} steps for 32 tokens). Source: \texttt{{runs/ablations/ablations.json}}, "
-            r"written by \texttt{scripts/ablations.py}.}", r"\end{table}"]
     generated = ROOT / "paper" / "generated"
     generated.mkdir(parents=True, exist_ok=True)
-    (generated / "ablations.tex").write_text("\n".join(tex) + "\n")
+    (generated / "ablations.tex").write_text(latex_table(rows, args.limit, args.eval_steps))
     shutil.copy(args.out / "ablations.md", generated / "ablations.md")
     print((args.out / "ablations.md").read_text())
 

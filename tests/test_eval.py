@@ -1,23 +1,27 @@
 import json
 import threading
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from remedi.eval import __main__ as eval_cli
-from remedi.eval import answers
+from remedi.eval import answers, plots
 from remedi.eval.__main__ import main as eval_main
 from remedi.eval.detection import ups_detection
 from remedi.eval.runner import (SamplerOptions, Setting, build_grid, check_mask_counts,
                                 model_has_ups, parse_steps, sample)
 from remedi.eval.stats import (accuracy_ci, bootstrap_indices, confusion_matrix, paired_difference_ci, roc_auc)
-from remedi.eval.trajectory import REMASKED, FILLED, replay, trajectory_figure, trajectory_html
+from remedi.eval.trajectory import REMASKED, FILLED, first_corrected, replay, trajectory_figure, trajectory_html
+from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import generate, scheduled_mask_counts
 from remedi.tiny import build_tiny_random
 from remedi.tokenizer import build_char_tokenizer
 from tests.helpers import MASK_ID, ScriptedModel, random_prompt, tiny_backbone, tiny_remedi
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # ---- answers ----------------------------------------------------------------------------------------------
@@ -226,6 +230,37 @@ def test_mask_count_check_flags_a_wrong_schedule():
     assert check_mask_counts(trace, 16, 16, 6) == {"ok": False, "max_error": 1}
 
 
+# ---- figures -----------------------------------------------------------------------------------------------
+
+def _schedule_result(source, remask, steps, observed=None):
+    expected = [32 - 32 * (n + 1) // steps for n in range(steps)]
+    return {"source": source, "remask": remask, "steps": steps, "block_length": 32, "masked_expected": expected,
+            "masked_observed_mean": observed or expected, "mask_schedule_ok": observed is None}
+
+
+def test_mask_count_figure_has_one_legend_below_the_panels_and_names_off_schedule_settings():
+    results = [_schedule_result(source, remask, steps) for steps in (32, 8, 4)
+               for source in ("random", "tps_prob", "ups") for remask in (False, True)]
+    results[1] = _schedule_result("random", True, 32, observed=[31] * 32)
+    figure = plots.mask_count_figure(results)
+    assert [axes.get_legend() for axes in figure.axes] == [None] * 3  # no legend drawn over the lines
+    names = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert names == ["LLaDA schedule", "random", "random + remask", "tps_prob", "tps_prob + remask", "ups",
+                     "ups + remask"]
+    titles = [axes.get_title() for axes in figure.axes]
+    assert titles == ["32 steps, block length 32\nOFF SCHEDULE: random + remask", "8 steps, block length 32",
+                      "4 steps, block length 32"]
+
+
+def test_remask_figure_draws_only_remasking_settings_under_one_legend():
+    results = [dict(_schedule_result(source, remask, steps), remasks_per_step=[0] * steps)
+               for steps in (8, 4) for source in ("tps_prob", "ups") for remask in (False, True)]
+    figure = plots.remask_figure(results)
+    assert [axes.get_legend() for axes in figure.axes] == [None] * 2
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["tps_prob + remask", "ups + remask"]
+    assert plots.remask_figure([r for r in results if not r["remask"]]) is None
+
+
 # ---- trajectories ------------------------------------------------------------------------------------------
 
 def _hand_trace():
@@ -253,6 +288,29 @@ def test_trajectory_html_and_png_show_the_correction(tmp_path):
     assert "line-through" in page and "1 positions corrected" in page
     trajectory_figure(_hand_trace(), mask_id=9).savefig(tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 1000
+
+
+def _straight_trace(rows):
+    """A two-step trace in which every row fills its final tokens [5, 7] directly: nothing to correct."""
+    return [
+        {"block": 0, "step": 0, "filled": [[0]] * rows, "remasked": [[]] * rows, "masked_count": [1] * rows,
+         "tokens": [[5, 9]] * rows},
+        {"block": 0, "step": 1, "filled": [[1]] * rows, "remasked": [[]] * rows, "masked_count": [0] * rows,
+         "tokens": [[5, 7]] * rows},
+    ]
+
+
+def test_first_corrected_takes_the_first_trajectory_with_a_correction_and_stops_sampling():
+    def candidates():
+        yield [0, 1], _straight_trace(2)
+        yield [2], _hand_trace()
+        raise AssertionError("sampled past the first correction")
+
+    index, trace, row, corrected = first_corrected(candidates(), mask_id=9)
+    assert (index, row, corrected) == (2, 0, [1]) and trace[1]["remasked"] == [[1]]
+    index, trace, row, corrected = first_corrected(iter([([4, 5], _straight_trace(2))]), mask_id=9)
+    assert (index, row, corrected) == (4, 0, [])  # no correction anywhere: the first problem
+    assert first_corrected(iter([]), mask_id=9) is None
 
 
 def test_sampled_trace_tokens_replay_to_the_returned_answer():
@@ -311,6 +369,29 @@ def test_cli_end_to_end_on_the_tiny_model(tmp_path, one_thread):
     table = (out / "results.md").read_text()
     assert table.count("\n| ups | on |") == 4 and "ROC-AUC" in table
     assert report["settings"][0]["name"] == saved["settings"][0]["name"]
+
+
+def test_cli_draws_the_first_problem_whose_trajectory_has_a_correction(tmp_path, one_thread):
+    """The shipped model rarely refills a remasked position with a different token: on the first 40 held-out
+    chains at 32 steps problem 0 shows none, so the default figure used to show no correction at all."""
+    fixture = ROOT / "tests" / "fixtures" / "arith_test50.jsonl"
+    data = tmp_path / "arith.jsonl"
+    data.write_text("".join(fixture.read_text().splitlines(keepends=True)[:40]))
+    common = ["--model", str(ROOT / "models" / "remedi-tiny-arith"), "--data", str(data), "--limit", "0",
+              "--gen-length", "32", "--steps", "1/1", "--sources", "ups", "--remask-modes", "on", "--no-detection",
+              "--batch-size", "16", "--n-boot", "50"]
+    report = eval_main(common + ["--out", str(tmp_path / "searched")])
+    trajectory = report["trajectory"]
+    assert trajectory["corrected"] and trajectory["chosen_by"] == "the first of problems 0-39 with a correction"
+    assert f"problem {trajectory['problem']}," in (tmp_path / "searched" / "trajectory.html").read_text()
+    model, tokenizer = load_model_and_tokenizer(common[1])
+    earlier = [json.loads(line)["question"] for line in data.read_text().splitlines()][:trajectory["problem"]]
+    _, _, trace = sample(model, tokenizer, earlier, Setting("ups", True, 32, 32), SamplerOptions(gen_length=32))
+    assert all(replay(trace, tokenizer.mask_token_id, row)[2] == [] for row in range(len(earlier)))
+    args = eval_cli.parse_args(common + ["--trajectory-index", "0", "--out", str(tmp_path)])
+    pinned = eval_cli.draw_trajectory(model, tokenizer, [(q, "", "strict") for q in earlier],
+                                      Setting("ups", True, 32, 32), SamplerOptions(gen_length=32), args)
+    assert (pinned["problem"], pinned["corrected"], pinned["chosen_by"]) == (0, [], "--trajectory-index")
 
 
 def test_cli_skips_ups_and_detection_for_a_model_without_ups_head(tmp_path, one_thread):

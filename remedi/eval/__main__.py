@@ -35,7 +35,7 @@ from remedi.eval.detection import ups_detection
 from remedi.eval.runner import (BASELINE, SamplerOptions, add_confidence_intervals, build_grid,
                                 conventional_grading_differs, latency_by_source, model_has_ups, parse_steps,
                                 run_grid, sample)
-from remedi.eval.trajectory import replay, trajectory_figure, trajectory_html
+from remedi.eval.trajectory import first_corrected, trajectory_figure, trajectory_html
 from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
 from remedi.sampling import CONFIDENCE_SOURCES
 from remedi.tokenizer import special_token_ids, warn_unknown_characters
@@ -71,13 +71,22 @@ def parse_args(argv=None):
     parser.add_argument("--detection-threshold", type=float, default=0.5,
                         help="UPS confidence below this flags a token as incorrect")
     parser.add_argument("--no-detection", action="store_true")
-    parser.add_argument("--trajectory-index", type=int, default=0, help="which problem to draw")
+    parser.add_argument("--trajectory-index", type=int, default=None,
+                        help="which problem to draw (default: the first of the first --trajectory-search "
+                             "problems whose trajectory shows a correction: wrong -> remasked -> corrected)")
+    parser.add_argument("--trajectory-search", type=int, default=100,
+                        help="problems searched for a correction, --batch-size at a time, without --trajectory-index")
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the CIs")
     parser.add_argument("--out", default="eval_out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.trajectory_index is not None and args.trajectory_index < 0:
+        raise SystemExit("error: --trajectory-index counts problems from 0; pass 0 or more")
+    if args.trajectory_search < 1:
+        raise SystemExit("error: --trajectory-search must be at least 1 (problems searched for a correction)")
+    return args
 
 
 def load_problems(args, tokenizer, context):
@@ -130,16 +139,37 @@ def trajectory_setting(settings):
 
 
 def draw_trajectory(model, tokenizer, problems, setting, options, args):
-    """Sample one problem alone with per-step tokens; write trajectory.html/.png; return its summary."""
-    index = min(args.trajectory_index, len(problems) - 1)
+    """Sample the problem to draw with per-step tokens; write trajectory.html/.png; return its summary.
+
+    With --trajectory-index that problem is sampled alone. Otherwise the first --trajectory-search problems
+    are sampled, a batch at a time, until one shows a correction (wrong -> remasked -> corrected): the
+    event the figure exists for, and rare with a well-trained model. Without one, problem 0 is drawn.
+    """
     mask_id = special_token_ids(tokenizer)["mask_id"]
-    torch.manual_seed(args.seed)
-    _, _, trace = sample(model, tokenizer, [problems[index][0]], setting, options)
+    if args.trajectory_index is not None:
+        batches = [[min(args.trajectory_index, len(problems) - 1)]]
+    else:
+        n_searched = min(args.trajectory_search, len(problems))
+        batches = [list(range(i, min(i + options.batch_size, n_searched)))
+                   for i in range(0, n_searched, options.batch_size)]
+
+    def traces():
+        for batch in batches:
+            torch.manual_seed(args.seed)
+            yield batch, sample(model, tokenizer, [problems[i][0] for i in batch], setting, options)[2]
+
+    index, trace, row, corrected = first_corrected(traces(), mask_id)
+    if args.trajectory_index is not None:
+        chosen_by = "--trajectory-index"
+    elif corrected:
+        chosen_by = f"the first of problems 0-{n_searched - 1} with a correction"
+    else:
+        chosen_by = f"no correction in problems 0-{n_searched - 1}"
     title = f"problem {index}, {setting.name}"
     with open(os.path.join(args.out, "trajectory.html"), "w") as f:
-        f.write(trajectory_html(trace, tokenizer, mask_id, title))
-    trajectory_figure(trace, mask_id, title).savefig(os.path.join(args.out, "trajectory.png"), dpi=120)
-    return {"problem": index, "setting": setting.name, "corrected": replay(trace, mask_id)[2]}
+        f.write(trajectory_html(trace, tokenizer, mask_id, title, row))
+    trajectory_figure(trace, mask_id, title, row).savefig(os.path.join(args.out, "trajectory.png"), dpi=120)
+    return {"problem": index, "setting": setting.name, "corrected": corrected, "chosen_by": chosen_by}
 
 
 def _ci(interval, percent=True):
@@ -196,7 +226,8 @@ def markdown_report(report):
                          f"{c['fp']} | {c['fn']} | {c['tn']} | {row['token_accuracy']:.3f} | {tps} |")
     trajectory = report["trajectory"]
     lines += ["", "## Trajectory", "",
-              f"Problem {trajectory['problem']} under {trajectory['setting']}: positions corrected "
+              f"Problem {trajectory['problem']} ({trajectory['chosen_by']}) under {trajectory['setting']}: "
+              f"positions corrected "
               f"(wrong → remasked → final) {trajectory['corrected']}. See trajectory.html / trajectory.png.", ""]
     return "\n".join(lines)
 

@@ -1,11 +1,14 @@
 """Figures of an evaluation run, built on matplotlib Figure objects (no pyplot state, any backend).
 
 - accuracy vs step budget, one line per (source, remask), one panel per block length, 95% CI bars;
-- masked count after each step against LLaDA's schedule, one panel per (steps, block length);
+- masked count after each step against LLaDA's schedule, one panel per (steps, block length), one legend;
 - tokens remasked per step, same panels (only settings with remasking on can remask).
 """
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def _label(result):
@@ -45,40 +48,67 @@ def accuracy_figure(results):
     return figure
 
 
-def _per_setting_panels(results, draw):
-    keys = sorted({(r["steps"], r["block_length"]) for r in results}, key=lambda k: (k[1], -k[0]))
-    figure, panels = _grid_figure(len(keys))
+def _setting_keys(results):
+    """(steps, block length) of every panel, by block length, most steps first."""
+    return sorted({(r["steps"], r["block_length"]) for r in results}, key=lambda k: (k[1], -k[0]))
+
+
+def _per_setting_panels(results, draw, ylabel):
+    """One panel per (steps, block length) and one legend below them all, not one per panel over the lines.
+
+    `draw(axes, runs)` plots one panel's runs and returns {legend label: line}; it may set the title.
+    """
+    keys = _setting_keys(results)
+    figure, panels = _grid_figure(len(keys), width=3.4, height=2.6)
+    handles = {}
     for axes, (steps, block_length) in zip(panels, keys):
-        runs = [r for r in results if (r["steps"], r["block_length"]) == (steps, block_length)]
-        draw(axes, runs)
+        axes.set_title(f"{steps} steps, block length {block_length}", fontsize="medium")
+        handles.update(draw(axes, [r for r in results if (r["steps"], r["block_length"]) == (steps, block_length)]))
         axes.set_xlabel("step")
-        axes.set_title(f"steps {steps}, block length {block_length}", fontsize="medium")
-        axes.legend(fontsize="small")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if axes.get_subplotspec().is_first_col():
+            axes.set_ylabel(ylabel)
+    figure.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(4, len(handles)),
+                  frameon=False)
     return figure
 
 
 def mask_count_figure(results):
+    """Masked count after each step against LLaDA's schedule, one panel per (steps, block length).
+
+    Every setting should sit exactly on the schedule, so the lines overlap by design: hollow markers of
+    shrinking size keep each one visible, and a panel title says in red which settings left the schedule.
+    """
+    labels = list(dict.fromkeys(_label(r) for r in results))
+    shrink = 5 / max(1, len(labels) - 1)
+    styles = {label: dict(color=f"C{i}", marker=MARKERS[i % len(MARKERS)], markersize=10 - shrink * i)
+              for i, label in enumerate(labels)}
+
     def draw(axes, runs):
         x = range(1, len(runs[0]["masked_expected"]) + 1)
-        axes.plot(x, runs[0]["masked_expected"], color="black", linewidth=3, alpha=0.3, label="schedule")
+        handles = {"LLaDA schedule": axes.plot(x, runs[0]["masked_expected"], color="black", linewidth=5,
+                                               alpha=0.25)[0]}
         for r in runs:
-            axes.plot(x, r["masked_observed_mean"], marker=".", linewidth=1,
-                      label=f"{_label(r)}{'' if r['mask_schedule_ok'] else ' (OFF SCHEDULE)'}")
-        axes.set_ylabel("masked tokens after step")
+            handles[_label(r)] = axes.plot(x, r["masked_observed_mean"], linewidth=0.8, markerfacecolor="none",
+                                           markevery=max(1, len(x) // 8), **styles[_label(r)])[0]
+        off = [_label(r) for r in runs if not r["mask_schedule_ok"]]
+        if off:
+            axes.set_title(axes.get_title() + "".join(f"\nOFF SCHEDULE: {name}" for name in off),
+                           fontsize="medium", color="red")
+        return handles
 
-    return _per_setting_panels(results, draw)
+    return _per_setting_panels(results, draw, "masked tokens after step")
 
 
 def remask_figure(results):
-    """None when no setting remasks (nothing to draw)."""
+    """None when no setting remasks (nothing to draw). The totals per answer are in the accuracy table."""
     remasking = [r for r in results if r["remask"]]
     if not remasking:
         return None
+    colours = {label: f"C{i}" for i, label in enumerate(dict.fromkeys(_label(r) for r in remasking))}
 
     def draw(axes, runs):
-        for r in runs:
-            axes.plot(range(1, len(r["remasks_per_step"]) + 1), r["remasks_per_step"], marker=".",
-                      label=f"{_label(r)} ({r['remasks_per_answer']:.1f}/answer)")
-        axes.set_ylabel("tokens remasked (mean per answer)")
+        return {_label(r): axes.plot(range(1, len(r["remasks_per_step"]) + 1), r["remasks_per_step"], marker=".",
+                                     color=colours[_label(r)])[0] for r in runs}
 
-    return _per_setting_panels(remasking, draw)
+    return _per_setting_panels(remasking, draw, "remasked per answer (mean)")

@@ -65,6 +65,23 @@ def replay(trace, mask_id, row=0):
     return states, tokens, sorted(corrected)
 
 
+def first_corrected(candidates, mask_id):
+    """(problem index, trace, row, corrected) of the first trajectory with a correction, else of the first one.
+
+    `candidates` yields (problem indices, the batched trace that sampled them), and is consumed lazily, so
+    a search stops sampling at the batch that holds the first correction. None when it yields nothing.
+    """
+    first = None
+    for indices, trace in candidates:
+        for row, index in enumerate(indices):
+            corrected = replay(trace, mask_id, row)[2]
+            if corrected:
+                return index, trace, row, corrected
+            if first is None:
+                first = (index, trace, row, corrected)
+    return first
+
+
 def _categories(states, tokens, final):
     """(steps, L) int matrix indexing CATEGORIES."""
     index = {name: i for i, name in enumerate(CATEGORIES)}

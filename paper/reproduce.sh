@@ -68,6 +68,5 @@ python scripts/policy_report.py --policy runs/rl-ood3:"RL policy" --policy-block
 # 6. Ablations (Remask SFT knobs, sampler settings) and the tables and figures of paper/main.tex.
 python scripts/ablations.py --backbone out/arith-mdm --default-ups out/arith-ups-mlp-r03 --steps 300 --limit 300
 python paper/make_report.py --eval runs/eval-arith:"held-out test split" runs/eval-arith-fresh:"fresh test set" \
-  runs/eval-arith-onestep:"one-step decoding" runs/eval-arith-stream:"dual-stream UPS (same recipe)"
-# 6. Remask RL (its section in paper/rl.tex): training and evaluation commands to come; make_report.py writes
-#    that section's figure and tables from them with --rl RUN_DIR:label ... and --policy-report FILE.md.
+  runs/eval-arith-onestep:"one-step decoding" runs/eval-arith-stream:"dual-stream UPS (same recipe)" \
+  --rl out/arith-rl:"UPS head" out/arith-rl-position:"position-only control" --policy-report runs/rl-test-report.md

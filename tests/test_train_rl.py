@@ -135,6 +135,24 @@ def test_resume_continues_the_same_rollouts_and_updates(setup_dir, tmp_path, mon
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
+def test_a_non_finite_loss_stops_before_the_update_and_names_the_last_good_checkpoint(setup_dir, tmp_path,
+                                                                                    monkeypatch):
+    from remedi.training import NonFiniteLossError
+
+    calls, real_objective = [0], rl.step_objective
+
+    def nan_in_step_3(*args, **kwargs):
+        loss, stats = real_objective(*args, **kwargs)
+        calls[0] += 1
+        return (loss * float("nan"), stats) if calls[0] > 2 * 3 * 2 else (loss, stats)  # 3 steps x 2 epochs each
+
+    monkeypatch.setattr(rl, "step_objective", nan_in_step_3)
+    with pytest.raises(NonFiniteLossError, match=r"step 3: non-finite RL loss nan.*step-00000002\.ckpt"):
+        run(setup_dir, tmp_path, "--max-steps", 4, "--save-every", 2, "--steps", 4, "--temperature", 1.0)
+    assert [r["step"] for r in read_csv(tmp_path / "metrics.csv")] == ["1", "2"]
+    assert not (tmp_path / "model.safetensors").exists()  # no export of a broken run
+
+
 def test_lora_trains_the_tps_through_the_token_term_and_kl_starts_at_zero(setup_dir, tmp_path):
     run(setup_dir, tmp_path, "--max-steps", 1, "--train", "lora", "--temperature", 1.0, "--kl-coef", 0.1,
         "--ppo-epochs", 1)

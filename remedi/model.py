@@ -45,18 +45,23 @@ class RMSNorm(nn.Module):
 
 
 class RotaryEmbedding(nn.Module):
-    """Rotary position embedding (half-split rotation), angles computed in float32."""
+    """Rotary position embedding (half-split rotation), angles computed in float32.
+
+    The frequencies are not a buffer: `model.to(torch.bfloat16)` (and Fabric's bf16-true) would round
+    them to bf16 and shift every angle; computing 64 values per forward keeps them float32 at no cost.
+    """
 
     def __init__(self, head_dim, theta):
         super().__init__()
-        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.head_dim, self.theta = head_dim, theta
 
     def forward(self, q, k):
         # q, k: (B, H, L, hd)
         seq_len = q.shape[-2]
+        exponents = torch.arange(0, self.head_dim, 2, device=q.device, dtype=torch.float32) / self.head_dim
+        inv_freq = 1.0 / (self.theta ** exponents)  # (hd/2,)
         positions = torch.arange(seq_len, device=q.device, dtype=torch.float32)
-        angles = torch.outer(positions, self.inv_freq.to(q.device))  # (L, hd/2)
+        angles = torch.outer(positions, inv_freq)  # (L, hd/2)
         angles = torch.cat((angles, angles), dim=-1)  # (L, hd)
         cos, sin = angles.cos(), angles.sin()
         return self._rotate(q, cos, sin), self._rotate(k, cos, sin)

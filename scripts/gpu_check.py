@@ -59,7 +59,6 @@ from remedi import model as modeling  # noqa: E402
 from remedi import rl, training  # noqa: E402
 from remedi.cli import run_cli  # noqa: E402
 from remedi.loading import load_tokenizer  # noqa: E402
-from remedi.model import RotaryEmbedding  # noqa: E402
 from remedi.rewards import correctness_reward, score_completions  # noqa: E402
 from remedi.sampling import generate  # noqa: E402
 
@@ -223,18 +222,14 @@ def build_backbone(config, device, dtype=DTYPE):
     """LLaDAModelLM with random weights made on `device` in `dtype`, never materialised on the host.
 
     The module is built on the meta device (shapes only), cast there (free), given uninitialised storage on
-    `device` by to_empty and initialised in place with the model's own `_init_weights`. The rotary inverse
-    frequencies are a non-persistent buffer that to_empty leaves uninitialised: they are recomputed in
-    float32, which is also what `from_pretrained(dtype=torch.bfloat16)` keeps.
+    `device` by to_empty and initialised in place with the model's own `_init_weights`. The model has no
+    buffers (rotary frequencies are computed in float32 in forward), so nothing is left uninitialised.
     """
     with torch.device("meta"):
         model = LLaDAModelLM(config).to(dtype)
     model.to_empty(device=device)
     with torch.no_grad():
         model.apply(model._init_weights)
-    for module in model.modules():
-        if isinstance(module, RotaryEmbedding):
-            module.inv_freq = RotaryEmbedding(2 * module.inv_freq.numel(), config.rope_theta).inv_freq.to(device)
     return model
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead
+from remedi import LLaDAConfig, RemeDiModel, UPSHead
 from remedi.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,12 +144,10 @@ def test_guarded_statuses():
 
 
 def test_build_backbone_initialises_every_tensor_on_the_target_device():
-    """meta -> to_empty -> init: nothing may keep to_empty's uninitialised memory (the rotary buffer above all)."""
+    """meta -> to_empty -> init: nothing may keep to_empty's uninitialised memory."""
     config = LLaDAConfig(**gpu_check.TINY)
     built = gpu_check.build_backbone(config, torch.device("cpu"))
-    reference = LLaDAModelLM(config)
-    for (name, rotary), (_, expected) in zip(built.named_buffers(), reference.named_buffers()):
-        assert rotary.dtype == torch.float32 and torch.equal(rotary, expected), name
+    assert not list(built.buffers())  # a buffer would keep to_empty's garbage: the model must have none
     for name, param in built.named_parameters():
         assert param.dtype == torch.bfloat16 and torch.isfinite(param).all(), name
         if name.endswith("norm.weight") or name.endswith("ln_f.weight"):

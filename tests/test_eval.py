@@ -372,19 +372,21 @@ def test_cli_end_to_end_on_the_tiny_model(tmp_path, one_thread):
 
 
 def test_cli_draws_the_first_problem_whose_trajectory_has_a_correction(tmp_path, one_thread):
-    """The shipped model rarely refills a remasked position with a different token: on the first 40 held-out
-    chains at 32 steps problem 0 shows none, so the default figure used to show no correction at all."""
+    """The shipped model with its Remask SFT head rarely refills a remasked position with a different token:
+    on the first 40 held-out chains at 32 steps problem 0 shows none, so the default figure used to show no
+    correction at all."""
     fixture = ROOT / "tests" / "fixtures" / "arith_test50.jsonl"
     data = tmp_path / "arith.jsonl"
     data.write_text("".join(fixture.read_text().splitlines(keepends=True)[:40]))
-    common = ["--model", str(ROOT / "models" / "remedi-tiny-arith"), "--data", str(data), "--limit", "0",
+    sft_ups = str(ROOT / "models" / "remedi-tiny-arith" / "ups-sft")
+    common = ["--model", str(ROOT / "models" / "remedi-tiny-arith"), "--ups", sft_ups, "--data", str(data), "--limit", "0",
               "--gen-length", "32", "--steps", "1/1", "--sources", "ups", "--remask-modes", "on", "--no-detection",
               "--batch-size", "16", "--n-boot", "50"]
     report = eval_main(common + ["--out", str(tmp_path / "searched")])
     trajectory = report["trajectory"]
     assert trajectory["corrected"] and trajectory["chosen_by"] == "the first of problems 0-39 with a correction"
     assert f"problem {trajectory['problem']}," in (tmp_path / "searched" / "trajectory.html").read_text()
-    model, tokenizer = load_model_and_tokenizer(common[1])
+    model, tokenizer = load_model_and_tokenizer(common[1], ups_path=sft_ups)
     earlier = [json.loads(line)["question"] for line in data.read_text().splitlines()][:trajectory["problem"]]
     _, _, trace = sample(model, tokenizer, earlier, Setting("ups", True, 32, 32), SamplerOptions(gen_length=32))
     assert all(replay(trace, tokenizer.mask_token_id, row)[2] == [] for row in range(len(earlier)))

@@ -341,22 +341,28 @@ def policy_tex(text, source):
         r"\texttt{scripts/policy\_report.py}.}",
         r"\label{tab:policy-summary}",
         r"\end{table}",
-        r"\begin{table}[!htbp]\centering\small",
-        r"\begin{tabularx}{\linewidth}{" + RAGGED_X + "ll}",
-        r"\toprule",
-        r"setting & accuracy (\%) [95\% CI] & policy $-$ setting [95\% CI] \\",
     ]
-    for heading, _, rows in budgets:
-        lines += [r"\midrule", rf"\multicolumn{{3}}{{l}}{{\emph{{{tex(heading)}}}}} \\"]
-        lines += [" & ".join(tex_cell(cell) for cell in row) + r" \\" for row in rows]
-    lines += [
-        r"\bottomrule",
-        r"\end{tabularx}",
-        r"\caption{Every setting against the policy (bold) at each step budget; differences are paired over the "
-        r"same problems. Source: \texttt{" + source + r"}.}",
-        r"\label{tab:policy}",
-        r"\end{table}",
-    ]
+    # Two budgets per float: one table with every budget is taller than a page.
+    for first in range(0, len(budgets), 2):
+        part = budgets[first : first + 2]
+        lines += [
+            r"\begin{table}[!htbp]\centering\small",
+            r"\begin{tabularx}{\linewidth}{" + RAGGED_X + "ll}",
+            r"\toprule",
+            r"setting & accuracy (\%) [95\% CI] & policy $-$ setting [95\% CI] \\",
+        ]
+        for heading, _, rows in part:
+            lines += [r"\midrule", rf"\multicolumn{{3}}{{l}}{{\emph{{{tex(heading)}}}}} \\"]
+            lines += [" & ".join(tex_cell(cell) for cell in row) + r" \\" for row in rows]
+        budgets_named = " and ".join(tex(heading) for heading, _, _ in part)
+        lines += [
+            r"\bottomrule",
+            r"\end{tabularx}",
+            r"\caption{Every setting against the policy (bold) at " + budgets_named + r"; differences are paired "
+            r"over the same problems. Source: \texttt{" + source + r"}.}",
+            r"\label{tab:policy" + ("" if first == 0 else f"-{first // 2 + 1}") + "}",
+            r"\end{table}",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -60,8 +60,10 @@ def main():
         rewards = torch.arange(args.group_size, dtype=torch.float) % 2  # any non-constant reward: a full update
         advantages = rl.group_advantages(rewards, args.group_size)
         middle = time.perf_counter()
+        hidden_cache = {} if rl.can_cache_hidden(model, loss_cfg, rollout) else None  # as train_mdm_rl.py does
         for _ in range(args.ppo_epochs):
-            rl.policy_update(fabric, model, optimizer, rollout, advantages, loss_cfg, args.gen_length)
+            rl.policy_update(fabric, model, optimizer, rollout, advantages, loss_cfg, args.gen_length,
+                             hidden_cache=hidden_cache)
         return middle - start, time.perf_counter() - middle
 
     greedy_calls(), rl_step()  # warm-up

@@ -47,14 +47,28 @@ def group_advantages(rewards, group_size, eps=1e-6):
     return ((grouped - mean) / (std + eps)).flatten()
 
 
-def rescore_step(model, rollout, step, rows=slice(None)):
+def rescore_step(model, rollout, step, rows=slice(None), hidden_cache=None):
     """(position log-prob (b,), token log-probs (b, block)) of a recorded step under the current weights.
 
     Runs the same `step_outputs` as the sampler on the same input, so with unchanged weights and the same
     batch the values equal the ones recorded during the rollout.
+
+    `hidden_cache` (a dict, one per rollout) is for a frozen backbone under a UPS head that reads its last
+    hidden state, with no token term and no CFG: the backbone then gives the same hidden states in every
+    PPO epoch, so it runs once per step and rows, and later epochs run the head alone. The values agree
+    with the uncached ones up to float rounding (the head sees the block's slice).
     """
     x = step.x[rows]
     mask = None if rollout.attention_mask is None else rollout.attention_mask[rows]
+    if hidden_cache is not None:
+        key = (id(step), rows.start, rows.stop)
+        if key not in hidden_cache:
+            with torch.no_grad():
+                out = model(x) if mask is None else model(x, attention_mask=mask)
+            hidden_cache[key] = out.last_hidden_state[:, step.start : step.end]
+        scores = model(None, ups_hidden=hidden_cache[key]).ups_logits.float() / rollout.position_temperature
+        position_lp = plackett_luce_log_prob(scores, step.order[rows], step.keep)
+        return position_lp, torch.zeros_like(step.token_log_prob[rows])
     prompt_index = (torch.arange(x.shape[1], device=x.device) < rollout.prompt_length).expand_as(x)
     logits, ups_logits = step_outputs(model, x, mask, prompt_index, rollout.mask_id, rollout.cfg_scale,
                                       rollout.logits_eos_inf, rollout.eos_id)
@@ -126,18 +140,30 @@ def reference_log_probs(reference_model, rollout, cfg, micro_batch_size):
     return values
 
 
+def can_cache_hidden(model, cfg, rollout):
+    """Whether `rescore_step` may reuse hidden states across PPO epochs: nothing but a head on the last hidden
+    state trains, the token term is off, and the rollout used no CFG (whose UPS comes from a joint batch)."""
+    ups_head = getattr(model, "ups_head", None)
+    backbone = getattr(model, "backbone", None)
+    if ups_head is None or backbone is None or getattr(model, "hidden_source", None) == "stream":
+        return False
+    frozen = not any(p.requires_grad for p in backbone.parameters())
+    return frozen and not cfg.token_term and rollout.cfg_scale == 0
+
+
 def row_chunks(n_rows, micro_batch_size):
     size = n_rows if not micro_batch_size else micro_batch_size
     return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
 
 
 def policy_update(fabric, model, optimizer, rollout, advantages, cfg, gen_length, grad_clip=1.0,
-                  micro_batch_size=None, reference=None):
+                  micro_batch_size=None, reference=None, hidden_cache=None):
     """One optimizer step of the clipped objective on this rank's rollout; returns the step's statistics.
 
     Gradients are accumulated over steps and row chunks (each scored and back-propagated on its own, so
     memory holds one step's graph at a time), synchronised across ranks only on the last backward.
     Every rank must call this the same number of times with the same number of steps and chunks.
+    Pass the same `hidden_cache` dict to every PPO epoch of one rollout (see `rescore_step`).
     """
     indices = steps_to_score(rollout, cfg)
     n_position_steps = max(1, sum(rollout.steps[i].decides_positions for i in indices))
@@ -150,7 +176,7 @@ def policy_update(fabric, model, optimizer, rollout, advantages, cfg, gen_length
         for rows in chunks:
             done += 1
             with fabric.no_backward_sync(model, enabled=done < n_backward):
-                position_lp, token_lp = rescore_step(model, rollout, step, rows)
+                position_lp, token_lp = rescore_step(model, rollout, step, rows, hidden_cache)
                 ref = None if reference is None else (reference[i][0][rows], reference[i][1][rows])
                 loss, stats = step_objective(position_lp, token_lp, step, rows, advantages, cfg, n_position_steps,
                                              gen_length, ref)

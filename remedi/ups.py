@@ -125,6 +125,7 @@ class RemeDiOutput(ModelOutput):
     logits: torch.FloatTensor = None  # (B, L, V): the Token Prediction Stream
     ups_logits: torch.FloatTensor = None  # (B, L): the Unmasking Policy Stream, before sigmoid
     hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
+    last_hidden_state: Optional[torch.FloatTensor] = None  # (B, L, d): what the UPS head read (None for a stream)
 
 
 def backbone_hidden_size(backbone):
@@ -178,7 +179,14 @@ class RemeDiModel(nn.Module):
     def device(self):
         return next(self.backbone.parameters()).device
 
-    def forward(self, input_ids, attention_mask=None, output_hidden_states=False):
+    def forward(self, input_ids, attention_mask=None, output_hidden_states=False, ups_hidden=None):
+        """One pass of both streams. With `ups_hidden` (B, L, d), a last hidden state computed before, only the
+        UPS head runs (no TPS logits): Remask RL re-scores a frozen backbone's steps this way."""
+        if ups_hidden is not None:
+            if self.hidden_source == "stream":
+                raise ValueError("a dual-stream UPS reads the backbone's layers, not one hidden state: "
+                                 "it cannot score a precomputed ups_hidden")
+            return RemeDiOutput(ups_logits=self.ups_head(ups_hidden), last_hidden_state=ups_hidden)
         kwargs = {} if attention_mask is None else {"attention_mask": attention_mask}
         if self.hidden_source == "stream":
             self.ups_head.begin(attention_mask)
@@ -227,6 +235,7 @@ class RemeDiModel(nn.Module):
 
     def _output(self, logits, last_hidden, all_hidden, keep_hidden):
         return RemeDiOutput(
+            last_hidden_state=last_hidden,
             logits=logits,
             ups_logits=self.ups_head(last_hidden),
             hidden_states=all_hidden if keep_hidden else None,

@@ -149,6 +149,32 @@ def test_update_micro_batches_give_the_same_gradient_as_one_batch():
         assert torch.allclose(updated[0][name], updated[1][name], atol=1e-6)
 
 
+def test_reusing_a_frozen_backbones_hidden_states_gives_the_same_updates():
+    model = tiny_remedi(seed=10)
+    set_trainable(model, "ups")
+    rollout = rollout_of(model, rows=4, seed=10)
+    advantages = torch.tensor([1.0, -0.5, 0.25, -0.75])
+    cfg = rl.PolicyLossConfig(token_term=False)
+    assert rl.can_cache_hidden(model, cfg, rollout)
+    updated, forwards = [], []
+    for cache in (None, {}):
+        copied = copy.deepcopy(model)
+        calls = [0]
+        copied.backbone.register_forward_hook(lambda *args: calls.__setitem__(0, calls[0] + 1))
+        optimizer = torch.optim.SGD([p for p in copied.parameters() if p.requires_grad], lr=1.0)
+        fabric, wrapped, optimizer = on_fabric(copied, optimizer)
+        for _ in range(2):  # two PPO epochs: the second reuses the first's hidden states
+            rl.policy_update(fabric, wrapped, optimizer, rollout, advantages, cfg, 8, grad_clip=0,
+                             hidden_cache=cache)
+        updated.append(copied.ups_head.state_dict())
+        forwards.append(calls[0])
+    assert forwards == [6, 3]  # 3 deciding steps per epoch; the cache runs the backbone in the first only
+    for name in updated[0]:
+        assert torch.allclose(updated[0][name], updated[1][name], atol=1e-5)
+    set_trainable(model, "full")
+    assert not rl.can_cache_hidden(model, cfg, rollout)  # a training backbone changes its hidden states
+
+
 # ---------------------------------------------------------------------------------------------- rewards
 
 

@@ -253,10 +253,11 @@ def fit(fabric, args, state, tokenizer, train_problems, val_problems, reference,
         rollout_s = time.perf_counter() - begin
 
         begin = time.perf_counter()
+        hidden_cache = {} if rl.can_cache_hidden(model, loss_cfg, rollout) else None  # frozen backbone: run it once
         try:
             for _ in range(args.ppo_epochs):
                 update = rl.policy_update(fabric, model, optimizer, rollout, advantages, loss_cfg, args.gen_length,
-                                          args.grad_clip, args.update_micro_batch, ref_log_probs)
+                                          args.grad_clip, args.update_micro_batch, ref_log_probs, hidden_cache)
         except training.NonFiniteLossError as error:
             last = ckpt.latest_checkpoint(args.out_dir / "checkpoints")
             raise training.NonFiniteLossError(

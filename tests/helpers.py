@@ -1,5 +1,10 @@
 """Small models shared by the tests: real tiny LLaDA models and scripted stand-ins for the sampler."""
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -59,3 +64,29 @@ class ScriptedModel(torch.nn.Module):
         if self.ups_fn is not None:
             out[self.ups_name] = self.ups_fn(x)
         return SimpleNamespace(**out)
+
+
+DDP_ENTRY = """
+import sys
+import torch
+sys.path.insert(0, {script_dir!r})
+import {module}
+
+# The CLI, plus one line: every rank dumps the parameters it ends with.
+state = {module}.setup({module}.parse_args())
+rank = torch.distributed.get_rank()
+torch.save(state["model"].state_dict(), {out!r} + f"/params-rank{{rank}}.pt")
+"""
+
+
+def run_trainer_on_two_ranks(script, argv, tmp_path):
+    """Run a trainer script's CLI as 2 DDP processes on the CPU (gloo); returns each rank's final parameters."""
+    script = Path(script)
+    entry = tmp_path / "entry.py"
+    entry.write_text(textwrap.dedent(DDP_ENTRY.format(script_dir=str(script.parent), module=script.stem,
+                                                      out=str(tmp_path))))
+    argv = [*map(str, argv), "--devices", "2", "--strategy", "ddp"]
+    result = subprocess.run([sys.executable, str(entry), *argv], cwd=script.parents[2], capture_output=True,
+                            text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [torch.load(tmp_path / f"params-rank{r}.pt", weights_only=True) for r in (0, 1)]

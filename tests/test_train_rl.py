@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from safetensors.torch import load_file
 
 from remedi import rl
 from remedi.tiny import build_tiny_random
+from tests.helpers import run_trainer_on_two_ranks
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "SMDM" / "pretrain" / "train_mdm_rl.py"
@@ -206,31 +206,12 @@ def test_a_model_without_a_ups_head_is_a_one_line_error(setup_dir, tmp_path):
     assert lines[-1].startswith("error: no UPS head at") and "Traceback" not in result.stderr
 
 
-DDP_ENTRY = """
-import sys
-import torch
-sys.path.insert(0, {script_dir!r})
-import train_mdm_rl
-
-# The CLI, plus one line: every rank dumps the parameters it ends with.
-state = train_mdm_rl.setup(train_mdm_rl.parse_args())
-rank = torch.distributed.get_rank()
-torch.save(state["model"].state_dict(), {out!r} + f"/params-rank{{rank}}.pt")
-"""
-
-
 def test_ddp_on_two_cpu_processes_ends_with_identical_parameters(setup_dir, tmp_path):
-    entry = tmp_path / "entry.py"
-    entry.write_text(textwrap.dedent(DDP_ENTRY.format(script_dir=str(SCRIPT.parent), out=str(tmp_path))))
     out = tmp_path / "run"
     argv = ["--model-path", setup_dir / "model", "--data", setup_dir / "train.jsonl", "--val-data",
             setup_dir / "val.jsonl", "--max-steps", 2, "--val-every", 2, "--save-every", 1, "--temperature", 1.0,
-            "--reward", f"{setup_dir / 'digits.py'}:share",
-            "--out-dir", out, "--devices", 2, "--strategy", "ddp", *SMALL]
-    result = subprocess.run([sys.executable, str(entry), *map(str, argv)], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    rank0, rank1 = (torch.load(tmp_path / f"params-rank{r}.pt", weights_only=True) for r in (0, 1))
+            "--reward", f"{setup_dir / 'digits.py'}:share", "--out-dir", out, *SMALL]
+    rank0, rank1 = run_trainer_on_two_ranks(SCRIPT, argv, tmp_path)
     assert set(rank0) == set(rank1) and all(torch.equal(rank0[k], rank1[k]) for k in rank0)
     after_step_1 = torch.load(out / "checkpoints" / "step-00000001.ckpt", weights_only=True)["model"]
     assert any(not torch.equal(after_step_1[k], rank0[k]) for k in after_step_1)  # the policy did move

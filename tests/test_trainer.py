@@ -8,10 +8,8 @@ import csv
 import importlib.util
 import json
 import math
-import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -29,6 +27,7 @@ from remedi.loading import load_model_and_tokenizer
 from remedi.metrics import expected_calibration_error, roc_auc
 from remedi.tokenizer import build_char_tokenizer, special_token_ids
 from remedi.tracking import MetricsLogger
+from tests.helpers import run_trainer_on_two_ranks
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "SMDM" / "pretrain" / "train_mdm.py"
@@ -481,32 +480,12 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path
 # ---------------------------------------------------------------------------------------- distributed
 
 
-DDP_ENTRY = """
-import sys
-import torch
-sys.path.insert(0, {script_dir!r})
-import train_mdm
-
-# The CLI, plus one line: every rank dumps the parameters it ends with.
-state = train_mdm.setup(train_mdm.parse_args())
-rank = torch.distributed.get_rank()
-torch.save(state["model"].state_dict(), {out!r} + f"/params-rank{{rank}}.pt")
-"""
-
-
 def test_ddp_on_two_cpu_processes_ends_with_identical_parameters(data, tmp_path):
-    entry = tmp_path / "entry.py"
-    entry.write_text(textwrap.dedent(DDP_ENTRY.format(script_dir=str(SCRIPT.parent), out=str(tmp_path))))
     out = tmp_path / "run"
     argv = ["--objective", "remask_sft", "--train", "full", "--data", data["root"] / "pairs.jsonl",
             "--val-fraction", 0.2, "--max-steps", 3, "--val-every", 3, "--save-every", 1, "--ups-width", 16,
-            "--out-dir", out,
-            "--devices", 2, "--strategy", "ddp", *TINY]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, str(entry), *map(str, argv)], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rank0, rank1 = (torch.load(tmp_path / f"params-rank{r}.pt", weights_only=True) for r in (0, 1))
+            "--out-dir", out, *TINY]
+    rank0, rank1 = run_trainer_on_two_ranks(SCRIPT, argv, tmp_path)
     assert set(rank0) == set(rank1)
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
     exported = load_file(out / "model.safetensors")

@@ -124,7 +124,8 @@ def check_request(limits, context, tokenizer, prompt, steps, gen_length, block_l
 
 
 class _Stopped(Exception):
-    """Raised in the sampler's step callback when the page went away, so the sampling thread ends."""
+    """Raised in the sampler's step callback when Stop was pressed or the page went away, so the
+    sampling thread ends."""
 
 
 def partial_answer(tokenizer, answer_ids, mask_id, stop_ids):
@@ -143,15 +144,19 @@ def partial_answer(tokenizer, answer_ids, mask_id, stop_ids):
 
 
 def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, temperature, cfg_scale,
-            confidence_source, remask, seed, plot_interval_s=1.0):
+            confidence_source, remask, seed, plot_interval_s=1.0, stop_requested=None):
     """Gradio callback: sample an answer and yield, after each step, (step view HTML, mask-count figure,
-    answer, status, per-step HTML history, step slider, answer so far).
+    answer, status, per-step HTML history, step slider).
 
     The sampler runs in a thread and hands each step over through a queue; this generator renders them.
-    Outputs that did not change are `gr.skip()`; the answer comes with the last step. The history and the
-    answer so far are server-side State, updated every step, so that Stop can show them. The curve is
+    Outputs that did not change are `gr.skip()`; the answer comes with the last step. The history is
+    server-side State, updated every step, so that the slider can scrub through it. The curve is
     redrawn at most every `plot_interval_s` seconds (and at the end): a redraw costs about 0.1 s of CPU,
     more than a step of a small model. A request the sampler would refuse raises gr.Error with the reason.
+
+    `stop_requested` (a threading.Event) is Stop: the sampler ends after the step under way, and this
+    generator itself yields the stopped page as its last output. Stopping here, rather than by cancelling
+    the event, keeps one writer per run, so no late step can overwrite the "Stopped" status.
     """
     context = model.config.max_sequence_length
     ids = special_token_ids(tokenizer)
@@ -170,7 +175,7 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
     stop = threading.Event()
 
     def on_step(record, x):
-        if stop.is_set():
+        if stop.is_set() or (stop_requested is not None and stop_requested.is_set()):
             raise _Stopped
         updates.put((record, x[0, prompt_len:].tolist()))
 
@@ -185,6 +190,8 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
                 step_callback=on_step,
             )
             updates.put(None)
+        except _Stopped:
+            updates.put(_Stopped())
         except Exception as error:  # handed to the generator, which shows it on the page
             updates.put(error)
 
@@ -194,9 +201,12 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
         answer_ids = [mask_id] * gen_length
         confidences = [None] * gen_length
         history = [render_step_html([MASK_TEXT] * gen_length, [MASKED] * gen_length)]  # step 0: all masked
-        schedule, trace = None, []
+        schedule, trace, so_far = None, [], None
         last_plot = time.monotonic()
         while (item := updates.get()) is not None:
+            if isinstance(item, _Stopped):
+                yield stopped_page(history, so_far, trace, schedule)
+                return
             if isinstance(item, ValueError):  # the sampler's own checks, e.g. `ups` without a UPS head
                 raise gr.Error(str(item), print_exception=False)
             if isinstance(item, Exception):
@@ -218,12 +228,12 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
                 figure = gr.skip()
             if len(trace) == 1:  # clear the previous run's answer and lock its step slider
                 locked = gr.Slider(minimum=0, maximum=1, value=0, interactive=False)
-                yield history[-1], figure, "", status, history, locked, so_far
+                yield history[-1], figure, "", status, history, locked
             elif not last:
-                yield history[-1], figure, gr.skip(), status, history, gr.skip(), so_far
+                yield history[-1], figure, gr.skip(), status, history, gr.skip()
         answer = decode_answer(tokenizer, answer_ids, stop_ids)
         slider = gr.Slider(minimum=0, maximum=steps, value=steps, interactive=True)
-        yield history[-1], figure, answer, status, history, slider, None  # None: nothing left for Stop to show
+        yield history[-1], figure, answer, status, history, slider
     finally:
         stop.set()
         worker.join()
@@ -251,18 +261,16 @@ def shown_step_status(history, step):
     return f"Showing step {shown} of {len(history) - 1} (0: before the first step); the slider scrubs through the run."
 
 
-def after_stop(history, so_far):
-    """Stop pressed: the run ends at the step it reached; that answer and its steps stay on the page.
-
-    `so_far` is None unless a run was under way (a finished run sets it to None).
-    """
-    if so_far is None or len(history) < 2:
-        return gr.skip(), gr.skip(), gr.skip()
-    done = len(history) - 1
+def stopped_page(history, so_far, trace, schedule):
+    """The outputs of a run stopped after `len(trace)` steps: its last step, the full mask-count curve,
+    the answer as far as it was decided, a status saying so, and a slider over the steps that ran."""
+    if not trace:
+        return (gr.skip(),) * 3 + ("Stopped before the first step.",) + (gr.skip(),) * 2
+    done = len(trace)
     slider = gr.Slider(minimum=0, maximum=done, value=done, interactive=True)
     status = (f"Stopped after step {done}. The answer below is what was decided by then "
               f"(`{PARTIAL_MASK}` = still masked); the slider scrubs through the steps that ran.")
-    return so_far, slider, status
+    return history[-1], mask_count_figure(trace, schedule), so_far, status, history, slider
 
 
 def _is_default_model(model_name):
@@ -326,25 +334,40 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL):
                 answer = gr.Textbox(label="Answer", interactive=False, elem_id="answer")
                 plot = gr.Plot(label="Masked tokens per step", format="png")
         history = gr.State([])
-        so_far = gr.State(None)
 
         inputs = [prompt, steps, gen_length, block_length, temperature, cfg_scale, confidence_source, remask, seed]
-        outputs = [view, plot, answer, status, history, step_slider, so_far]
+        outputs = [view, plot, answer, status, history, step_slider]
 
-        def run_on_page(*values):
-            """denoise, with a refused request shown in the status line (where it stays) instead of a toast."""
+        stop_requests = {}  # session -> the Stop flag of its run under way; an entry lives as long as the run
+
+        def run_on_page(prompt_text, steps_value, gen_length_value, block_length_value, temperature_value,
+                        cfg_scale_value, source, remask_value, seed_value, request: gr.Request):
+            """denoise, with a refused request shown in the status line (where it stays) instead of a toast.
+
+            The parameters are spelled out because Gradio passes the request only to a named parameter."""
+            stop_requested = stop_requests[request.session_hash] = threading.Event()
             try:
-                yield from denoise(model, tokenizer, limits, *values)
+                yield from denoise(model, tokenizer, limits, prompt_text, steps_value, gen_length_value,
+                                   block_length_value, temperature_value, cfg_scale_value, source, remask_value,
+                                   seed_value, stop_requested=stop_requested)
             except gr.Error as refusal:
-                yield (gr.skip(),) * 3 + (f"**Cannot run:** {refusal.message}",) + (gr.skip(),) * 3
+                yield (gr.skip(),) * 3 + (f"**Cannot run:** {refusal.message}",) + (gr.skip(),) * 2
+            finally:
+                if stop_requests.get(request.session_hash) is stop_requested:
+                    del stop_requests[request.session_hash]
+
+        def stop_on_page(request: gr.Request):
+            """Stop: the session's run ends after its current step and shows what it reached."""
+            if request.session_hash in stop_requests:
+                stop_requests[request.session_hash].set()
 
         def check_on_page(prompt_text, steps_value, gen_length_value, block_length_value, seed_value):
             return check_request(limits, context, tokenizer, prompt_text, steps_value, gen_length_value,
                                  block_length_value, seed_value)
 
-        events = [trigger(run_on_page, inputs, outputs) for trigger in (run.click, prompt.submit)]
-        stop.click(after_stop, [history, so_far], [answer, step_slider, status], cancels=events,
-                   concurrency_limit=None, show_progress="hidden")
+        for trigger in (run.click, prompt.submit):
+            trigger(run_on_page, inputs, outputs)
+        stop.click(stop_on_page, None, None, concurrency_limit=None, show_progress="hidden")
         # The slider and the check see numbers as typed (preprocess=False), out of range or emptied too: they
         # check them themselves, so a half-typed value is a message, not a Gradio range error.
         step_slider.input(show_step, [history, step_slider], view, concurrency_limit=None, show_progress="hidden",

@@ -46,7 +46,7 @@ def test_denoise_streams_each_step_and_ends_with_the_answer(tiny):
     model, tokenizer = tiny
     outputs = run(model, tokenizer)
     assert len(outputs) == SETTINGS["steps"]  # steps 1..7 as they come, then step 8 with answer and history
-    view, figure, answer, status, history, slider, so_far = outputs[-1]
+    view, figure, answer, status, history, slider = outputs[-1]
     assert count(view, "masked") == 0 and count(view, "filled") > 0 and "Step 8/8" in status
     assert len(history) == SETTINGS["steps"] + 1 and count(history[0], "masked") == SETTINGS["gen_length"]
     assert history[-1] == view and slider.maximum == SETTINGS["steps"]
@@ -185,14 +185,25 @@ def test_partial_answer_marks_masks_and_stops_at_the_end(tiny):
 
 def test_stop_keeps_the_steps_so_far_and_the_partial_answer(tiny):
     model, tokenizer = tiny
-    stream = app.denoise(model, tokenizer, app.Limits(), EXAMPLE,
-                         *{**SETTINGS, "steps": 32, "gen_length": 32, "block_length": 32}.values())
-    outputs = [next(stream) for _ in range(3)]
-    stream.close()  # Stop: Gradio closes the generator, then runs after_stop on the State it left
-    view, history, so_far = outputs[-1][0], outputs[-1][4], outputs[-1][6]
-    assert len(history) == 4 and history[-1] == view and so_far.count("_") >= 1
-    answer, slider, status = app.after_stop(history, so_far)
-    assert answer == so_far and slider.maximum == 3 and slider.interactive and "Stopped after step 3" in status
+    stop_requested, forwards = threading.Event(), []
+
+    def press_stop_during_the_third_step(*_):
+        forwards.append(1)
+        if len(forwards) == 3:
+            stop_requested.set()
+
+    hook = model.register_forward_hook(press_stop_during_the_third_step)
+    try:
+        outputs = list(app.denoise(model, tokenizer, app.Limits(), EXAMPLE,
+                                   *{**SETTINGS, "steps": 32, "gen_length": 32, "block_length": 32}.values(),
+                                   stop_requested=stop_requested))
+    finally:
+        hook.remove()
+    assert len(forwards) == 3  # the sampler ended with the step under way
+    view, figure, answer, status, history, slider = outputs[-1]  # the stopped page is the run's last output
+    assert "Stopped after step 2" in status and len(outputs) == 3
+    assert len(history) == 3 and history[-1] == view == outputs[-2][0] and answer.count("_") >= 1
+    assert slider.maximum == 2 and slider.interactive
+    assert figure.axes[0].lines[1].get_ydata()[-1] == 32 - 2  # the curve ends at the step the run reached
     assert app.show_step(history, 1) == outputs[0][0] and app.show_step(history, None) == gr.skip()
-    assert app.shown_step_status(history, 2).startswith("Showing step 2 of 3")
-    assert app.after_stop(history, None) == (gr.skip(), gr.skip(), gr.skip())  # a finished run: nothing to do
+    assert app.shown_step_status(history, 2).startswith("Showing step 2 of 2")

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .arguments import REPLACEMENTS, RemaskSFTArgs
+
 
 @dataclass
 class NoisyBatch:
@@ -99,9 +101,9 @@ def remask_forward_process(
     mask_id,
     vocab_size,
     special_ids,
-    r_incorrect=0.1,
+    r_incorrect=RemaskSFTArgs.r_incorrect,
     eps=1e-3,
-    replacement="uniform",
+    replacement=RemaskSFTArgs.replacement,
     t=None,
     generator=None,
 ):
@@ -116,7 +118,7 @@ def remask_forward_process(
     candidates equal its own token (degenerate "batch" pools) stays clean.
     """
     _check_inputs(input_ids, prompt_lengths, t)
-    if replacement not in ("uniform", "batch"):
+    if replacement not in REPLACEMENTS:
         raise ValueError(f"replacement must be 'uniform' or 'batch', got {replacement!r}")
     if not 0.0 <= r_incorrect <= 1.0:
         raise ValueError(f"r_incorrect must lie in [0, 1], got {r_incorrect}")

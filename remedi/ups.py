@@ -126,6 +126,7 @@ class RemeDiOutput(ModelOutput):
     ups_logits: torch.FloatTensor = None  # (B, L): the Unmasking Policy Stream, before sigmoid
     hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
     last_hidden_state: Optional[torch.FloatTensor] = None  # (B, L, d): what the UPS head read (None for a stream)
+    present_key_values: Optional[Tuple] = None  # the backbone's per-layer (k, v) of input_ids, with return_kv
 
 
 def backbone_hidden_size(backbone):
@@ -179,15 +180,19 @@ class RemeDiModel(nn.Module):
     def device(self):
         return next(self.backbone.parameters()).device
 
-    def forward(self, input_ids, attention_mask=None, output_hidden_states=False, ups_hidden=None):
+    def forward(self, input_ids, attention_mask=None, output_hidden_states=False, ups_hidden=None, **layout):
         """One pass of both streams. With `ups_hidden` (B, L, d), a last hidden state computed before, only the
-        UPS head runs (no TPS logits): Remask RL re-scores a frozen backbone's steps this way."""
+        UPS head runs (no TPS logits): Remask RL re-scores a frozen backbone's steps this way.
+
+        `layout` (answer_start, position_ids, attend_mask, kv_cache, return_kv) goes to the backbone as is; the
+        MLP head is per token, so it scores a chunk run against a KV cache exactly like the full sequence."""
         if ups_hidden is not None:
             if self.hidden_source == "stream":
                 raise ValueError("a dual-stream UPS reads the backbone's layers, not one hidden state: "
                                  "it cannot score a precomputed ups_hidden")
             return RemeDiOutput(ups_logits=self.ups_head(ups_hidden), last_hidden_state=ups_hidden)
         kwargs = {} if attention_mask is None else {"attention_mask": attention_mask}
+        kwargs.update(layout)
         if self.hidden_source == "stream":
             self.ups_head.begin(attention_mask)
             try:
@@ -203,7 +208,7 @@ class RemeDiModel(nn.Module):
                 out = None
             if out is not None and getattr(out, "hidden_states", None) is not None:
                 self.hidden_source = "output_hidden_states"
-                return self._output(out.logits, out.hidden_states[-1], out.hidden_states, output_hidden_states)
+                return self._output(out, out.hidden_states[-1], output_hidden_states)
             if self.hidden_source == "output_hidden_states":
                 raise RuntimeError("the backbone stopped returning hidden_states")
         if self.hidden_source in (None, "hook"):
@@ -217,7 +222,7 @@ class RemeDiModel(nn.Module):
                     handle.remove()
                 if captured:
                     self.hidden_source = "hook"
-                    return self._output(out.logits, captured[-1], None, False)
+                    return self._output(out, captured[-1], False)
             if self.hidden_source == "hook":
                 raise RuntimeError("the hooked final norm was not called")
         if not self.allow_tps_fallback:
@@ -233,12 +238,13 @@ class RemeDiModel(nn.Module):
         top_p = torch.softmax(logits.float(), dim=-1).amax(dim=-1).clamp(1e-6, 1 - 1e-6)
         return RemeDiOutput(logits=logits, ups_logits=torch.logit(top_p))
 
-    def _output(self, logits, last_hidden, all_hidden, keep_hidden):
+    def _output(self, out, last_hidden, keep_hidden):
         return RemeDiOutput(
             last_hidden_state=last_hidden,
-            logits=logits,
+            logits=out.logits,
             ups_logits=self.ups_head(last_hidden),
-            hidden_states=all_hidden if keep_hidden else None,
+            hidden_states=out.hidden_states if keep_hidden else None,
+            present_key_values=getattr(out, "present_key_values", None),
         )
 
     def save_ups(self, directory):

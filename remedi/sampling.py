@@ -243,8 +243,8 @@ def generate(
         rollout = Rollout(attention_mask=attention_mask, prompt_length=prompt_len, temperature=temperature,
                           position_temperature=position_temperature, cfg_scale=cfg_scale,
                           logits_eos_inf=logits_eos_inf, eos_id=eos_id, mask_id=mask_id)
-    runner = make_step_runner(kv_cache, model, attention_mask, prompt_index, prompt_len, mask_id, cfg_scale,
-                              logits_eos_inf, eos_id)
+    runner = make_step_runner(kv_cache, model, attention_mask, prompt_index, prompt_len, block_length, mask_id,
+                              cfg_scale, logits_eos_inf, eos_id)
     bar = None
     if progress:
         from tqdm.auto import tqdm

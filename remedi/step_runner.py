@@ -171,7 +171,7 @@ class CachedRunner:
         return self.attention_mask[:, lo:hi].bool()
 
 
-def make_step_runner(kv_cache, model, attention_mask, prompt_index, prompt_length, mask_id, cfg_scale,
+def make_step_runner(kv_cache, model, attention_mask, prompt_index, prompt_length, block_length, mask_id, cfg_scale,
                      logits_eos_inf, eos_id):
     """The runner for `kv_cache`, after refusing combinations it cannot serve (with how to fix them)."""
     if kv_cache not in KV_CACHE_MODES:
@@ -187,6 +187,10 @@ def make_step_runner(kv_cache, model, attention_mask, prompt_index, prompt_lengt
         raise ValueError("kv_cache='exact' needs a block-causal model (attention_layout='block_causal'): in a "
                          "bidirectional model every token sees the future blocks, so nothing can be cached exactly; "
                          "use kv_cache='prefix' or 'dual' (approximate) or 'none'")
+    attention_block = model.config.attention_block_length
+    if kv_cache == "exact" and block_length % attention_block != 0:
+        raise ValueError(f"kv_cache='exact' caches whole attention blocks: block_length={block_length} must be a "
+                         f"multiple of the model's attention_block_length={attention_block}")
     if kv_cache in ("prefix", "dual") and layout != "bidirectional":
         raise ValueError(f"kv_cache={kv_cache!r} approximates a bidirectional model; this model is block-causal, "
                          "where kv_cache='exact' is both faster and exact")

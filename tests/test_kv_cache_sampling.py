@@ -40,8 +40,8 @@ def test_exact_cache_gives_the_uncached_tokens(source, remask):
     assert not (cached == MASK_ID).any()
 
 
-def test_exact_cache_with_gating_and_a_bare_backbone():
-    backbone = tiny_backbone(2, attention_layout="block_causal", attention_block_length=BLOCK)
+def test_exact_cache_with_gating_a_bare_backbone_and_two_attention_blocks_per_sampling_block():
+    backbone = tiny_backbone(2, attention_layout="block_causal", attention_block_length=BLOCK // 2)
     prompt = random_prompt(batch=2, length=5, seed=1)
     settings = dict(SAMPLING, logits_eos_inf=True, confidence_eos_eot_inf=True, eos_id=EOS_ID, eot_id=EOT_ID)
     assert torch.equal(generate(backbone, prompt, **settings), generate(backbone, prompt, **settings, kv_cache="exact"))
@@ -95,6 +95,8 @@ def test_cache_refusals_say_what_to_do():
         generate(remedi_model("block_causal"), prompt, **SAMPLING, kv_cache="dual")
     with pytest.raises(ValueError, match="cfg_scale=0"):
         generate(remedi_model("block_causal"), prompt, **SAMPLING, kv_cache="exact", cfg_scale=1.0)
+    with pytest.raises(ValueError, match="multiple of the model's attention_block_length=4"):
+        generate(remedi_model("block_causal"), prompt, **dict(SAMPLING, block_length=2), kv_cache="exact")
     with pytest.raises(ValueError, match="choose one of"):
         generate(remedi_model("block_causal"), prompt, **SAMPLING, kv_cache="fast")
     backbone = tiny_backbone(attention_layout="block_causal", attention_block_length=BLOCK)

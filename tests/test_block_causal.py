@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel
-from remedi.attention import block_index, two_copy_training_mask
+from remedi.attention import block_index
 from remedi.kv_cache import KVCache
+from remedi.noise import per_block_times
+from remedi.training import block_causal_forward
 from remedi.ups_stream import UPSStream
 from tests.helpers import VOCAB, tiny_backbone
 
@@ -108,12 +110,9 @@ def test_training_layout_hides_future_blocks_and_noisy_copies_of_earlier_blocks(
     clean = ids(length=length)
     noisy = ids(length=length, seed=1)
     prompt_lengths = torch.tensor([PROMPT, PROMPT])
-    attend = two_copy_training_mask(prompt_lengths, length, BLOCK)
-    positions = torch.arange(length).repeat(2).expand(2, -1)
 
     def noisy_logits(clean_ids, noisy_ids):
-        both = torch.cat([clean_ids, noisy_ids], dim=1)
-        return model(both, position_ids=positions, attend_mask=attend).logits[:, length:]
+        return block_causal_forward(model, clean_ids, noisy_ids, prompt_lengths, BLOCK).logits
 
     reference = noisy_logits(clean, noisy)
     block1 = slice(PROMPT + BLOCK, PROMPT + 2 * BLOCK)
@@ -149,3 +148,25 @@ def test_stream_ups_follows_the_block_causal_layout():
     assert torch.equal(out.logits[:, visible], future.logits[:, visible])
     past = model(changed_at(x, [PROMPT]), answer_start=PROMPT)
     assert not torch.allclose(out.ups_logits[:, PROMPT + BLOCK:], past.ups_logits[:, PROMPT + BLOCK:])
+
+
+def test_training_layout_with_different_prompt_lengths_per_row():
+    model = block_causal()
+    length = 3 + 3 * BLOCK
+    clean, noisy = ids(length=length), ids(length=length, seed=1)
+    prompt_lengths = torch.tensor([3, 6])
+    logits = block_causal_forward(model, clean, noisy, prompt_lengths, BLOCK).logits
+    for row, prompt in enumerate(prompt_lengths.tolist()):
+        block = slice(prompt + BLOCK, prompt + 2 * BLOCK)
+        view = torch.cat([clean[row:row + 1, : block.start], noisy[row:row + 1, block]], dim=1)
+        expected = model(view, answer_start=prompt).logits[:, block]
+        assert torch.allclose(logits[row:row + 1, block], expected, atol=1e-5)
+
+
+def test_noise_level_is_drawn_per_answer_block():
+    prompt_lengths = torch.tensor([2, 5])
+    t = per_block_times(prompt_lengths, 2 + 3 * BLOCK, BLOCK, torch.Generator().manual_seed(0))
+    for row, prompt in enumerate(prompt_lengths.tolist()):
+        blocks = [t[row, prompt + j * BLOCK: prompt + (j + 1) * BLOCK] for j in range(2)]
+        assert all(bool((b == b[0]).all()) for b in blocks)
+        assert blocks[0][0] != blocks[1][0]

@@ -171,29 +171,39 @@ class CachedRunner:
         return self.attention_mask[:, lo:hi].bool()
 
 
+def cache_layout_problem(kv_cache, config):
+    """Why a model with this config cannot use `kv_cache` (one sentence with the fix), or None if it can."""
+    if kv_cache not in KV_CACHE_MODES:
+        return f"unknown kv_cache {kv_cache!r}; choose one of {KV_CACHE_MODES}"
+    if kv_cache == "none":
+        return None
+    layout = getattr(config, "attention_layout", None)
+    if layout is None:
+        return (f"kv_cache={kv_cache!r} needs a remedi LLaDA model (LLaDAModelLM, alone or in RemeDiModel); "
+                "use kv_cache='none' for other models")
+    if kv_cache == "exact" and layout != "block_causal":
+        return ("kv_cache='exact' needs a block-causal model (attention_layout='block_causal'): in a bidirectional "
+                "model every token sees the future blocks, so nothing can be cached exactly; use kv_cache='prefix' "
+                "or 'dual' (approximate) or 'none'")
+    if kv_cache in ("prefix", "dual") and layout != "bidirectional":
+        return (f"kv_cache={kv_cache!r} approximates a bidirectional model; this model is block-causal, where "
+                "kv_cache='exact' is both faster and exact")
+    return None
+
+
 def make_step_runner(kv_cache, model, attention_mask, prompt_index, prompt_length, block_length, mask_id, cfg_scale,
                      logits_eos_inf, eos_id):
     """The runner for `kv_cache`, after refusing combinations it cannot serve (with how to fix them)."""
-    if kv_cache not in KV_CACHE_MODES:
-        raise ValueError(f"unknown kv_cache {kv_cache!r}; choose one of {KV_CACHE_MODES}")
+    problem = cache_layout_problem(kv_cache, getattr(model, "config", None))
+    if problem is not None:
+        raise ValueError(problem)
     if kv_cache == "none":
         return FullSequenceRunner(model, attention_mask, prompt_index, prompt_length, mask_id, cfg_scale,
                                   logits_eos_inf, eos_id)
-    layout = getattr(getattr(model, "config", None), "attention_layout", None)
-    if layout is None:
-        raise ValueError(f"kv_cache={kv_cache!r} needs a remedi LLaDA model (LLaDAModelLM, alone or in "
-                         "RemeDiModel); use kv_cache='none' for other models")
-    if kv_cache == "exact" and layout != "block_causal":
-        raise ValueError("kv_cache='exact' needs a block-causal model (attention_layout='block_causal'): in a "
-                         "bidirectional model every token sees the future blocks, so nothing can be cached exactly; "
-                         "use kv_cache='prefix' or 'dual' (approximate) or 'none'")
     attention_block = model.config.attention_block_length
     if kv_cache == "exact" and block_length % attention_block != 0:
         raise ValueError(f"kv_cache='exact' caches whole attention blocks: block_length={block_length} must be a "
                          f"multiple of the model's attention_block_length={attention_block}")
-    if kv_cache in ("prefix", "dual") and layout != "bidirectional":
-        raise ValueError(f"kv_cache={kv_cache!r} approximates a bidirectional model; this model is block-causal, "
-                         "where kv_cache='exact' is both faster and exact")
     if cfg_scale > 0:
         raise ValueError(f"classifier-free guidance is not supported with kv_cache={kv_cache!r}: "
                          "use cfg_scale=0 or kv_cache='none'")

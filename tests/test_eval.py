@@ -467,7 +467,7 @@ def test_cli_reports_each_kv_cache_next_to_no_cache(tmp_path, one_thread):
     report = eval_main(["--model", str(tmp_path / "bc"), "--data", str(data), "--gen-length", "8", "--steps", "1/2",
                         "--block-lengths", "4", "--kv-cache", "none", "exact", "dual", "--sources", "tps_prob", "ups",
                         "--n-boot", "50", "--out", str(tmp_path / "out")])
-    assert any("skipped kv_cache=dual: it needs a bidirectional model" in n for n in report["notes"])
+    assert any("skipped kv_cache=dual: kv_cache='dual' approximates a bidirectional model" in n for n in report["notes"])
     exact = [r for r in report["settings"] if r["kv_cache"] == "exact"]
     assert len(exact) == 4 and all(r["same_as_no_cache"] == 1.0 for r in exact)
     assert all(r["vs_baseline"] is not None for r in exact)  # compared with LLaDA's uncached sampler

@@ -17,7 +17,7 @@ from remedi.tokenizer import encode_prompts
 from remedi.eval.answers import conventional_format, grade
 from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
 from remedi.sampling import generate, model_ups_logits, scheduled_mask_counts
-from remedi.step_runner import KV_CACHE_MODES, layout_kwargs
+from remedi.step_runner import cache_layout_problem, layout_kwargs
 from remedi.tokenizer import special_token_ids
 
 BASELINE = ("tps_prob", False)  # LLaDA's low-confidence sampler: every difference is reported against it
@@ -72,16 +72,13 @@ def model_has_ups(model, token_id):
 
 def usable_caches(kv_caches, config):
     """(caches the model can serve, notes): exact needs a block-causal model, prefix/dual a bidirectional one."""
-    layout = getattr(config, "attention_layout", None)
-    wanted = {"none": None, "exact": "block_causal", "prefix": "bidirectional", "dual": "bidirectional"}
     usable, notes = [], []
     for mode in kv_caches:
-        if mode not in KV_CACHE_MODES:
-            raise ValueError(f"unknown --kv-cache {mode!r}; choose from {KV_CACHE_MODES}")
-        if wanted[mode] is not None and wanted[mode] != layout:
-            notes.append(f"skipped kv_cache={mode}: it needs a {wanted[mode]} model, this one is {layout}")
-        else:
+        problem = cache_layout_problem(mode, config)
+        if problem is None:
             usable.append(mode)
+        else:
+            notes.append(f"skipped kv_cache={mode}: {problem}")
     return usable, notes
 
 

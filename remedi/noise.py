@@ -49,7 +49,8 @@ def _check_inputs(input_ids, prompt_lengths, t):
             raise ValueError(f"prompt_lengths must be a ({B},) integer tensor, got {got}")
     if t is not None:
         if t.shape not in ((B,), tuple(input_ids.shape)) or not t.is_floating_point():
-            raise ValueError(f"t must be a ({B},) or {tuple(input_ids.shape)} float tensor, got {t.dtype} {tuple(t.shape)}")
+            raise ValueError(f"t must be a ({B},) or {tuple(input_ids.shape)} float tensor, "
+                             f"got {t.dtype} {tuple(t.shape)}")
         if (t < 0).any() or (t > 1).any():
             raise ValueError("t must lie in [0, 1]")
 

@@ -233,7 +233,8 @@ def add_confidence_intervals(results, n_boot=2000, seed=0, alpha=0.05):
     for r in sorted(results, key=lambda r: r["kv_cache"] == "none"):  # uncached baselines are kept over cached
         if (r["source"], r["remask"]) == BASELINE:
             baselines[(r["steps"], r["block_length"])] = r
-    uncached = {(r["source"], r["remask"], r["steps"], r["block_length"]): r for r in results if r["kv_cache"] == "none"}
+    uncached = {(r["source"], r["remask"], r["steps"], r["block_length"]): r
+                for r in results if r["kv_cache"] == "none"}
     for result in results:
         result["accuracy"] = accuracy_ci(result["correct"], indices, alpha)
         if "correct_conventional" in result:

@@ -8,6 +8,7 @@ import pytest
 import torch
 from matplotlib.colors import to_rgba
 
+from remedi import LLaDAModelLM, UPSHead
 from remedi.eval import __main__ as eval_cli
 from remedi.eval import answers, plots
 from remedi.eval.__main__ import main as eval_main
@@ -18,7 +19,7 @@ from remedi.eval.stats import (accuracy_ci, bootstrap_indices, confusion_matrix,
 from remedi.eval.trajectory import first_corrected, replay, trajectory_figure, trajectory_html
 from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import generate, scheduled_mask_counts
-from remedi.tiny import build_tiny_random
+from remedi.tiny import build_tiny_random, tiny_config
 from remedi.tokenizer import build_char_tokenizer
 from remedi.viz import FILLED, KEPT, MASKED, REMASKED, STATE_COLOURS, STATE_STYLES
 from tests.helpers import MASK_ID, ScriptedModel, random_prompt, tiny_backbone, tiny_remedi
@@ -468,3 +469,26 @@ def test_cli_reports_the_gsm8k_score_beside_strict_where_they_differ(tmp_path, m
         assert not saved["grading"]["conventional_differs"] and "accuracy (" not in table
         for result in saved["settings"]:
             assert result["correct"] == [True, False] and "accuracy_conventional" not in result
+
+
+def test_cli_reports_each_kv_cache_next_to_no_cache(tmp_path, one_thread):
+    tokenizer = build_char_tokenizer()
+    torch.manual_seed(0)
+    config = tiny_config(tokenizer, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, mlp_hidden_size=48,
+                         attention_layout="block_causal", attention_block_length=4)
+    backbone = LLaDAModelLM(config)
+    backbone.save_pretrained(tmp_path / "bc")
+    tokenizer.save_pretrained(tmp_path / "bc")
+    UPSHead(config.hidden_size, 8).save(tmp_path / "bc" / "ups")
+    data = tmp_path / "mini.jsonl"
+    data.write_text("".join(json.dumps({"question": f"What is {a} + 2?", "answer": f"#### {a + 2}"}) + "\n"
+                            for a in range(3)))
+    report = eval_main(["--model", str(tmp_path / "bc"), "--data", str(data), "--gen-length", "8", "--steps", "1/2",
+                        "--block-lengths", "4", "--kv-cache", "none", "exact", "dual", "--sources", "tps_prob", "ups",
+                        "--n-boot", "50", "--out", str(tmp_path / "out")])
+    assert any("skipped kv_cache=dual: kv_cache='dual' approximates a bidirectional model" in n for n in report["notes"])
+    exact = [r for r in report["settings"] if r["kv_cache"] == "exact"]
+    assert len(exact) == 4 and all(r["same_as_no_cache"] == 1.0 for r in exact)
+    assert all(r["vs_baseline"] is not None for r in exact)  # compared with LLaDA's uncached sampler
+    assert "| tps_prob | off | 4 | 4 | exact | 100.0% |" in (tmp_path / "out" / "results.md").read_text()
+    assert set(report["latency_by_source"]) == {"tps_prob", "ups", "tps_prob cache=exact", "ups cache=exact"}

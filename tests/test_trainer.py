@@ -448,13 +448,18 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("mode", ["remask_lora", "pretrain"])
+@pytest.mark.parametrize("mode", ["remask_lora", "pretrain", "block_causal_mdm", "block_causal_remask"])
 def test_resumed_run_reproduces_the_uninterrupted_losses(data, tmp_path, monkeypatch, mode):
     """6 steps straight vs killed during step 6 (checkpoints at 2 and 4) + --resume: the same CSV, bit for bit."""
     if mode == "remask_lora":  # exercises the noise generator, LoRA dropout (torch RNG), accumulation, validation
         argv = ["--objective", "remask_sft", "--train", "lora", "--lora-dropout", 0.2, "--replacement", "batch",
                 "--data", data["root"] / "pairs.jsonl", "--val-fraction", 0.2, "--val-every", 3, "--ups-width", 16,
                 "--grad-accum-steps", 2]
+    elif mode.startswith("block_causal"):  # the two-copy block layout, per-block noise, for both objectives
+        objective = ["--objective", "mdm"] if mode.endswith("mdm") else ["--objective", "remask_sft", "--train", "full",
+                                                                            "--ups-width", 16]
+        argv = [*objective, "--attention-layout", "block_causal", "--attention-block-length", 8,
+                "--data", data["root"] / "pairs.jsonl", "--val-fraction", 0.2, "--val-every", 3]
     else:  # exercises the data generator (random-length crops)
         argv = ["--mode", "pretrain", "--data", data["root"] / "text.jsonl", "--random-length-prob", 0.5,
                 "--val-fraction", 0]
@@ -484,6 +489,9 @@ def test_resumed_run_reproduces_the_uninterrupted_losses(data, tmp_path, monkeyp
         assert {k: v for k, v in a.items() if k != "step_time_s"} == {k: v for k, v in b.items() if k != "step_time_s"}
     weights = [load_file(tmp_path / d / "model.safetensors") for d in ("straight", "resumed")]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    exported = json.loads((tmp_path / "resumed" / "config.json").read_text())
+    expected = ("block_causal", 8) if mode.startswith("block_causal") else ("bidirectional", 32)
+    assert (exported["attention_layout"], exported["attention_block_length"]) == expected
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path, monkeypatch):
@@ -523,3 +531,19 @@ def test_ddp_on_two_cpu_processes_ends_with_identical_parameters(data, tmp_path)
     after_step_1 = torch.load(out / "checkpoints" / "step-00000001.ckpt", weights_only=True)["model"]
     assert not all(torch.equal(after_step_1[k], rank0[k]) for k in rank0)  # the weights did move
     assert [r["step"] for r in read_csv(out / "metrics.csv")] == ["1", "2", "3"]
+
+
+def test_block_causal_layout_reaches_the_loss_and_needs_sft():
+    tokenizer = build_char_tokenizer()
+    args = train_mdm.parse_args(["--objective", "remask_sft"])
+    block_causal = LLaDAModelLM(train_mdm.tiny_config(tokenizer, d_model=32, n_layers=1, n_heads=4, n_kv_heads=2,
+                                                      mlp_hidden_size=32, attention_layout="block_causal",
+                                                      attention_block_length=8))
+    assert train_mdm.loss_config(args, tokenizer, block_causal.config).block_length == 8
+    assert train_mdm.loss_config(args, tokenizer).block_length is None
+    cfg = train_mdm.loss_config(train_mdm.parse_args([]), tokenizer, block_causal.config)
+    input_ids = torch.randint(7, 100, (2, 24))
+    out = training.compute_loss(block_causal, input_ids, torch.tensor([4, 6]), cfg, torch.Generator().manual_seed(0))
+    assert out.noisy.t.shape == (2, 24) and out.logits.shape[:2] == (2, 24)
+    with pytest.raises(ValueError, match="--mode sft"):
+        train_mdm.check_args(train_mdm.parse_args(["--mode", "pretrain", "--attention-layout", "block_causal"]))

@@ -97,6 +97,12 @@ def parse_args(argv=None):
                    help="stream: backbone layers it reads and writes back to (default: the second half)")
     g.add_argument("--ups-stream-dim", type=int, default=None,
                    help="stream: width of the UPS stream" + default_note("ups_stream_dim"))
+    g.add_argument("--attention-layout", choices=["bidirectional", "block_causal"], default=None,
+                   help="block_causal: answer block j sees the prompt and blocks <= j (exact KV cache at sampling); "
+                        "trained in one pass over [prompt; clean answer; noisy answer], one noise level per block "
+                        "(needs --mode sft). Default: the model's own (a fresh model is bidirectional)")
+    g.add_argument("--attention-block-length", type=int, default=None,
+                   help="tokens per answer block of the block-causal layout (default: the model's, 32 when fresh)")
 
     g = p.add_argument_group("objective")
     g.add_argument("--objective", choices=training.OBJECTIVES, default="mdm", help="training objective")
@@ -154,6 +160,10 @@ def check_args(args):
     for name in counts:
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.attention_block_length is not None and args.attention_block_length <= 0:
+        raise ValueError(f"--attention-block-length must be positive, got {args.attention_block_length}")
+    if args.attention_layout == "block_causal" and args.mode != "sft":
+        raise ValueError("--attention-layout block_causal counts blocks from the answer: use it with --mode sft")
     if args.val_data is not None and args.val_fraction is not None:
         raise ValueError("give either --val-data or --val-fraction, not both")
     if args.val_fraction is None:
@@ -212,7 +222,7 @@ def main(fabric, args):
                                wandb_mode=args.wandb, wandb_project=args.wandb_project, run_name=args.run_name,
                                config=plain_args(args))
     try:
-        fit(fabric, args, state, train_rows, val_rows, loss_config(args, tokenizer), generators, logger,
+        fit(fabric, args, state, train_rows, val_rows, loss_config(args, tokenizer, model.config), generators, logger,
             special_token_ids(tokenizer)["eos_id"])
     finally:
         if logger is not None:
@@ -378,6 +388,12 @@ def build_model(fabric, args, tokenizer):
         with fabric.init_module(empty_init=False):  # real initialisation, also under FSDP
             backbone = LLaDAModelLM(config)
     config = backbone.config
+    # The layout is a property of the trained model (saved in its config.json), not of the run: a flag turns,
+    # say, a bidirectional LLaDA into a block-causal one, which the export then records.
+    if args.attention_layout is not None:
+        config.attention_layout = args.attention_layout
+    if args.attention_block_length is not None:
+        config.attention_block_length = args.attention_block_length
     if len(tokenizer) > config.padded_vocab_size:
         raise ValueError(f"the tokenizer has {len(tokenizer)} tokens, the model's embedding only "
                          f"{config.padded_vocab_size}")
@@ -409,13 +425,16 @@ def build_model(fabric, args, tokenizer):
     return assemble(backbone, head), build_empty
 
 
-def loss_config(args, tokenizer):
+def loss_config(args, tokenizer, model_config=None):
+    """The loss settings; a block-causal `model_config` makes the loss use the block-causal training layout."""
     ids = special_token_ids(tokenizer)
-    remask = {}
+    options = {}
+    if getattr(model_config, "attention_layout", "bidirectional") == "block_causal":
+        options["block_length"] = model_config.attention_block_length
     if args.objective == "remask_sft":
-        remask = dict(vocab_size=len(tokenizer), special_ids=tuple(sorted(set(tokenizer.all_special_ids) | set(ids.values()))),
-                      remask=from_args(RemaskSFTArgs, args))
-    return training.LossConfig(objective=args.objective, mask_id=ids["mask_id"], eps=args.eps, **remask)
+        options.update(vocab_size=len(tokenizer), remask=from_args(RemaskSFTArgs, args),
+                       special_ids=tuple(sorted(set(tokenizer.all_special_ids) | set(ids.values()))))
+    return training.LossConfig(objective=args.objective, mask_id=ids["mask_id"], eps=args.eps, **options)
 
 
 def cli(argv=None):

@@ -19,6 +19,7 @@ from remedi.eval.stats import confusion_matrix, roc_auc
 from remedi.metrics import ups_scored_positions
 from remedi.noise import answer_mask, remask_forward_process
 from remedi.sampling import model_ups_logits
+from remedi.step_runner import layout_kwargs
 
 
 def _scores(confidence, incorrect, threshold):
@@ -60,7 +61,7 @@ def ups_detection(model, input_ids, prompt_lengths, *, t_values, mask_id, eos_id
         predicted = torch.empty(input_ids.shape, dtype=torch.long)
         for start in range(0, input_ids.shape[0], batch_size):
             rows = slice(start, start + batch_size)
-            out = model(noisy.noisy_ids[rows].to(device))
+            out = model(noisy.noisy_ids[rows].to(device), **layout_kwargs(model, prompt_lengths[rows].to(device)))
             ups = model_ups_logits(out)
             if ups is None:
                 raise ValueError("UPS detection needs a model with a UPS head")

@@ -32,11 +32,13 @@ from remedi.data.resolve import load_packed_rows, load_sft_rows, split_validatio
 from remedi.loading import load_tokenizer
 from remedi.losses import ups_labels
 from remedi.metrics import expected_calibration_error, roc_auc, ups_scored_positions
+from remedi.smdm import DIFF_LLAMA_SHAPES, SMDM_SEQ_LEN, diff_llama_dims, steps_for_budget
 from remedi.tiny import tiny_config
 from remedi.tokenizer import special_token_ids
 from remedi.tracking import MetricsLogger, plain_args
 from remedi.ups_registry import build_ups
 
+DEFAULT_SEQ_LEN = 256
 TINY_DEFAULTS = {name: parameter.default for name, parameter in inspect.signature(tiny_config).parameters.items()}
 
 
@@ -127,23 +129,79 @@ def parse_args(argv=None):
     g.add_argument("--response-column", default=None, help="sft, local files and opc (default 'response')")
     g.add_argument("--text-column", default=None,
                    help="pretrain: text column of a local file" + default_note("text_column"))
-    g.add_argument("--seq-len", type=int, default=256, help="tokens per row (prompt + answer + EOS padding)")
+    g.add_argument("--seq-len", type=int, default=None,
+                   help=f"tokens per row (prompt + answer + EOS padding; default {DEFAULT_SEQ_LEN}, "
+                        f"{SMDM_SEQ_LEN} with --model N as SMDM)")
 
-    g = add_arguments(p, OptimisationArgs, "optimisation")
+    g = add_arguments(p, OptimisationArgs, "optimisation", optional=["max_steps"])
     g.add_argument("--micro-batch-size", type=int, default=8, help="rows per device per forward pass")
-    g.add_argument("--grad-accum-steps", type=int, default=1, help="micro-batches per optimizer step")
+    g.add_argument("--grad-accum-steps", type=int, default=None, help="micro-batches per optimizer step (default 1)")
 
     g = add_arguments(p, RunArgs, "run", optional=["wandb_project", "run_name"])
     g.add_argument("--val-batches", type=int, default=20, help="at most this many validation batches per device")
 
     add_hardware_arguments(p)
+
+    g = p.add_argument_group("upstream SMDM's flags", "pretrain/train_mdm.py's command line, with its meaning")
+    g.add_argument("--model", type=int, default=None,
+                   help="a fresh LLaDA-architecture model of the shape of SMDM's Diff_LLaMA_<N>M config (N: "
+                        f"{', '.join(map(str, DIFF_LLAMA_SHAPES))})")
+    g.add_argument("--flops", type=float, default=None,
+                   help="compute budget in 1e18 FLOPs (needs --model): sets --max-steps to F 1e18 / (6 N rows "
+                        "--seq-len), N the model's non-embedding parameters, rows the global batch")
+    g.add_argument("--batch_size", type=int, default=None,
+                   help="global batch in rows per optimizer step: sets --grad-accum-steps to "
+                        "batch / (--micro-batch-size x --devices x --num-nodes)")
+    g.add_argument("--nodes_num", type=int, default=None, help="machines, as --num-nodes")
     return check_args(p.parse_args(argv))
+
+
+def resolve_smdm_flags(args):
+    """Turn upstream SMDM's --model, --flops, --batch_size and --nodes_num into this script's settings,
+    or refuse a combination that gives two answers to one question or none."""
+    if args.nodes_num is not None:
+        if args.nodes_num < 1 or args.num_nodes not in (1, args.nodes_num):
+            raise ValueError(f"--nodes_num {args.nodes_num} is SMDM's --num-nodes: give one of them, at least 1")
+        args.num_nodes = args.nodes_num
+    if args.model is not None:
+        if args.model_path is not None or args.model_config is not None:
+            raise ValueError("--model N builds a fresh Diff_LLaMA-shaped model: drop --model-path / --model-config")
+        for name, value in diff_llama_dims(args.model).items():
+            if getattr(args, name) is not None:
+                raise ValueError(f"--{name.replace('_', '-')} sets a tiny model's shape, --model {args.model} takes "
+                                 "SMDM's: give one of them")
+            setattr(args, name, value)
+    if args.seq_len is None:
+        args.seq_len = DEFAULT_SEQ_LEN if args.model is None else SMDM_SEQ_LEN
+    rows_per_pass = args.micro_batch_size * args.devices * args.num_nodes
+    if args.batch_size is not None:
+        if args.grad_accum_steps is not None:
+            raise ValueError("--batch_size sets --grad-accum-steps (batch / rows per pass): give one of them")
+        if args.batch_size < 1 or args.batch_size % rows_per_pass:
+            raise ValueError(f"--batch_size {args.batch_size} is not a positive multiple of the {rows_per_pass} rows "
+                             "of one pass (--micro-batch-size x --devices x --num-nodes): change one of them")
+        args.grad_accum_steps = args.batch_size // rows_per_pass
+    if args.grad_accum_steps is None:
+        args.grad_accum_steps = 1
+    if args.flops is not None:
+        if args.model is None:
+            raise ValueError("--flops counts 6 FLOPs per parameter and token of an SMDM size: give --model N too")
+        if args.max_steps is not None:
+            raise ValueError("--flops sets --max-steps: give one of them")
+        batch_rows = rows_per_pass * args.grad_accum_steps
+        args.max_steps = steps_for_budget(args.flops, args.model, batch_rows, args.num_nodes, args.seq_len)
+        if args.max_steps < 1:
+            raise ValueError(f"--flops {args.flops} buys no optimizer step of {batch_rows} rows x {args.seq_len} tokens "
+                             f"for Diff_LLaMA_{args.model}M: raise --flops or lower --batch_size")
+    if args.max_steps is None:
+        args.max_steps = OptimisationArgs.max_steps
 
 
 def check_args(args):
     """Reject contradictory flags and fill in the defaults that depend on other flags."""
     if args.model_path is not None and args.model_config is not None:
         raise ValueError("give either --model-path or --model-config, not both")
+    resolve_smdm_flags(args)
     if args.objective == "remask_sft" and args.mode != "sft":
         raise ValueError("--objective remask_sft trains on prompt/answer pairs: use --mode sft")
     if args.train is None:

@@ -24,6 +24,9 @@ import torch
 from .arguments import REPLACEMENTS, RemaskSFTArgs
 from .attention import block_index
 
+# The floor of the masking probability p_mask = (1 - eps) t + eps, LLaDA's and SMDM's 1e-3: no row is left clean.
+EPS = 1e-3
+
 
 @dataclass
 class NoisyBatch:
@@ -80,7 +83,7 @@ def per_block_times(prompt_lengths, seq_len, block_length, generator=None):
     return draws.gather(1, blocks)
 
 
-def mdm_forward_process(input_ids, *, mask_id, eps=1e-3, prompt_lengths=None, t=None, generator=None):
+def mdm_forward_process(input_ids, *, mask_id, eps=EPS, prompt_lengths=None, t=None, generator=None):
     """Mask each token independently with p_mask = (1-eps)*t + eps.
 
     With `prompt_lengths` (B,) (SFT mode) prompt positions are never masked. `t` (B,) may be given
@@ -123,7 +126,7 @@ def remask_forward_process(
     vocab_size,
     special_ids,
     r_incorrect=RemaskSFTArgs.r_incorrect,
-    eps=1e-3,
+    eps=EPS,
     replacement=RemaskSFTArgs.replacement,
     t=None,
     generator=None,

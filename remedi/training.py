@@ -21,7 +21,7 @@ from lightning.fabric.strategies import FSDPStrategy
 from remedi.arguments import LoRAArgs, RemaskSFTArgs
 from remedi.attention import two_copy_training_mask
 from remedi.losses import masked_diffusion_loss, remask_sft_loss
-from remedi.noise import NoisyBatch, mdm_forward_process, per_block_times, remask_forward_process
+from remedi.noise import EPS, NoisyBatch, mdm_forward_process, per_block_times, remask_forward_process
 
 OBJECTIVES = ("mdm", "remask_sft")
 TRAIN_MODES = ("ups", "lora", "full")
@@ -41,7 +41,7 @@ class NonFiniteLossError(RuntimeError):
 class LossConfig:
     objective: str  # "mdm" | "remask_sft"
     mask_id: int
-    eps: float = 1e-3
+    eps: float = EPS
     # remask_sft only
     vocab_size: Optional[int] = None  # len(tokenizer): replacements are drawn below it
     special_ids: tuple = ()  # never drawn as an incorrect replacement

@@ -22,16 +22,17 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from remedi import LLaDAModelLM, RemeDiModel, load_ups
+from remedi import LLaDAModelLM, RemeDiModel, UPSHead, UPSStream, load_ups
 from remedi import checkpoint as ckpt
 from remedi import training
 from remedi.arguments import LoRAArgs, OptimisationArgs, RemaskSFTArgs, RunArgs, add_arguments, from_args
 from remedi.cli import HelpFormatter, add_hardware_arguments, ensure_writable_dir, run_cli
 from remedi.data.pretrain import random_length_crop
-from remedi.data.resolve import load_packed_rows, load_sft_rows, split_validation
+from remedi.data.resolve import DEFAULT_VAL_FRACTION, load_packed_rows, load_sft_rows, split_validation
 from remedi.loading import load_tokenizer
 from remedi.losses import ups_labels
 from remedi.metrics import expected_calibration_error, roc_auc, ups_scored_positions
+from remedi.noise import EPS
 from remedi.smdm import DIFF_LLAMA_SHAPES, SMDM_SEQ_LEN, diff_llama_dims, steps_for_budget
 from remedi.tiny import tiny_config
 from remedi.tokenizer import special_token_ids
@@ -56,9 +57,11 @@ CONDITIONAL_FLAGS = {
     **{spec.name: (is_remask_sft, "--objective remask_sft", spec.default) for spec in fields(RemaskSFTArgs)},
     "ups_path": (is_remask_sft, "--objective remask_sft", None),
     "ups_arch": (lambda a: a.objective == "remask_sft" and a.ups_path is None, "a fresh UPS head", "mlp"),
-    "ups_width": (is_fresh_ups("mlp"), "a fresh --ups-arch mlp head", 256),
+    "ups_width": (is_fresh_ups("mlp"), "a fresh --ups-arch mlp head",
+                  inspect.signature(UPSHead).parameters["ups_width"].default),
     "ups_read_layers": (is_fresh_ups("stream"), "a fresh --ups-arch stream", None),
-    "ups_stream_dim": (is_fresh_ups("stream"), "a fresh --ups-arch stream", 64),
+    "ups_stream_dim": (is_fresh_ups("stream"), "a fresh --ups-arch stream",
+                       inspect.signature(UPSStream).parameters["stream_dim"].default),
     **{spec.name: (lambda a: a.train == "lora", "--train lora", spec.default) for spec in fields(LoRAArgs)},
     "random_length_prob": (lambda a: a.mode == "pretrain", "--mode pretrain", 0.01),
     "text_column": (lambda a: a.mode == "pretrain", "--mode pretrain", "text"),
@@ -112,7 +115,7 @@ def parse_args(argv=None):
                    help="pretrain: packed text, every position noised; sft: the prompt is never noised")
     g.add_argument("--train", choices=training.TRAIN_MODES, default=None,
                    help="default: ups for remask_sft, full for mdm")
-    g.add_argument("--eps", type=float, default=1e-3, help="p_mask = (1 - eps) t + eps")
+    g.add_argument("--eps", type=float, default=EPS, help="p_mask = (1 - eps) t + eps")
     g.add_argument("--random-length-prob", type=float, default=None,
                    help="pretrain: share of batches cut to a random length, as LLaDA"
                         + default_note("random_length_prob"))
@@ -124,7 +127,8 @@ def parse_args(argv=None):
     g.add_argument("--data", default="gsm8k", help="gsm8k | math500 | s1k | opc:<config> | PATH.jsonl/.json/.parquet")
     g.add_argument("--val-data", default=None, help="validation set, same forms as --data")
     g.add_argument("--val-fraction", type=float, default=None,
-                   help="share of --data held out for validation when --val-data is not given (default 0.05; 0: none)")
+                   help="share of --data held out for validation when --val-data is not given "
+                        f"(default {DEFAULT_VAL_FRACTION}; 0: none)")
     g.add_argument("--prompt-column", default=None, help="sft, local files and opc (default 'prompt')")
     g.add_argument("--response-column", default=None, help="sft, local files and opc (default 'response')")
     g.add_argument("--text-column", default=None,
@@ -225,7 +229,7 @@ def check_args(args):
     if args.val_data is not None and args.val_fraction is not None:
         raise ValueError("give either --val-data or --val-fraction, not both")
     if args.val_fraction is None:
-        args.val_fraction = 0.0 if args.val_data is not None else 0.05
+        args.val_fraction = 0.0 if args.val_data is not None else DEFAULT_VAL_FRACTION
     if args.min_lr is None:
         args.min_lr = args.lr / 10
     return args

@@ -29,7 +29,7 @@ from remedi import checkpoint as ckpt
 from remedi import rl, training
 from remedi.arguments import LoRAArgs, OptimisationArgs, RunArgs, add_arguments
 from remedi.cli import HelpFormatter, add_hardware_arguments, ensure_writable_dir, run_cli
-from remedi.data.resolve import load_pairs, split_validation
+from remedi.data.resolve import DEFAULT_VAL_FRACTION, load_pairs, split_validation
 from remedi.eval.runner import SamplerOptions, Setting, sample
 from remedi.loading import DEFAULT_MODEL, load_tokenizer
 from remedi.rewards import REWARDS, correctness_reward, score_completions
@@ -92,7 +92,7 @@ def parse_args(argv=None):
     g.add_argument("--response-column", default=None, help="reference column of local files (default 'answer')")
     g.add_argument("--val-data", default=None, help="validation set, same forms as --data")
     g.add_argument("--val-fraction", type=float, default=None,
-                   help="share of --data held out when --val-data is not given (default 0.05; 0: none)")
+                   help=f"share of --data held out when --val-data is not given (default {DEFAULT_VAL_FRACTION}; 0: none)")
     g.add_argument("--val-limit", type=int, default=200, help="validation problems (0: all)")
     g.add_argument("--val-steps", type=int, nargs="+", default=None,
                    help="greedy UPS + remask step budgets to validate at (default: the --steps values)")
@@ -138,7 +138,7 @@ def check_args(args):
     if args.val_data is not None and args.val_fraction is not None:
         raise ValueError("give either --val-data or --val-fraction, not both")
     if args.val_fraction is None:
-        args.val_fraction = 0.0 if args.val_data is not None else 0.05
+        args.val_fraction = 0.0 if args.val_data is not None else DEFAULT_VAL_FRACTION
     if args.min_lr is None:
         args.min_lr = args.lr / 10
     correctness_reward(args.reward)  # a missing hook fails here, not after the model is loaded

@@ -195,8 +195,8 @@ def resolve_smdm_flags(args):
         batch_rows = rows_per_pass * args.grad_accum_steps
         args.max_steps = steps_for_budget(args.flops, args.model, batch_rows, args.num_nodes, args.seq_len)
         if args.max_steps < 1:
-            raise ValueError(f"--flops {args.flops} buys no optimizer step of {batch_rows} rows x {args.seq_len} tokens "
-                             f"for Diff_LLaMA_{args.model}M: raise --flops or lower --batch_size")
+            raise ValueError(f"--flops {args.flops} buys no optimizer step of {batch_rows} rows x {args.seq_len} "
+                             f"tokens for Diff_LLaMA_{args.model}M: raise --flops or lower --batch_size")
     if args.max_steps is None:
         args.max_steps = OptimisationArgs.max_steps
 

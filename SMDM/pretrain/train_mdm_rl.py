@@ -92,7 +92,8 @@ def parse_args(argv=None):
     g.add_argument("--response-column", default=None, help="reference column of local files (default 'answer')")
     g.add_argument("--val-data", default=None, help="validation set, same forms as --data")
     g.add_argument("--val-fraction", type=float, default=None,
-                   help=f"share of --data held out when --val-data is not given (default {DEFAULT_VAL_FRACTION}; 0: none)")
+                   help=f"share of --data held out when --val-data is not given "
+                        f"(default {DEFAULT_VAL_FRACTION}; 0: none)")
     g.add_argument("--val-limit", type=int, default=200, help="validation problems (0: all)")
     g.add_argument("--val-steps", type=int, nargs="+", default=None,
                    help="greedy UPS + remask step budgets to validate at (default: the --steps values)")

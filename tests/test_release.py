@@ -184,6 +184,14 @@ def test_loader_and_entry_points_take_a_release_directory(release_dir, monkeypat
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_app_builds_its_demo_on_a_release_directory(release_dir):
+    gr = pytest.importorskip("gradio")
+    import app
+
+    model, tokenizer = load_model_and_tokenizer(str(release_dir))
+    assert isinstance(app.build_demo(model, tokenizer, app.Limits(), str(release_dir)), gr.Blocks)
+
+
 def test_eval_takes_a_release_directory(release_dir, tmp_path):
     data = tmp_path / "mini.jsonl"
     data.write_text(json.dumps({"question": "What is 1 + 2?", "answer": "#### 3"}) + "\n")
@@ -199,3 +207,13 @@ def test_a_separate_ups_for_a_release_directory_is_one_error_line(release_dir, t
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.startswith("error: ") and len(err.splitlines()) == 1
     assert "own UPS stream" in err
+
+
+def test_opencompass_wrapper_takes_a_release_directory(release_dir):
+    pytest.importorskip("opencompass.openicl", reason="OpenCompass is not installed (pip install -r requirements-eval.txt)")
+    from remedi_opencompass import RemeDiChatModel
+
+    wrapper = RemeDiChatModel(path=str(release_dir), gen_steps=4, gen_length=8, gen_blocksize=8)
+    assert isinstance(wrapper.model, RemeDiModel) and wrapper.model.hidden_source == "stream"
+    answers = wrapper.generate(["Compute 1 + 2."], max_out_len=8)
+    assert len(answers) == 1 and isinstance(answers[0], str)

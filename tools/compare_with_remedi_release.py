@@ -31,7 +31,7 @@ PACKAGE = "remedi_release_under_test"
 # The release's GitHub code imports its config from here; the alias lets that line run unchanged.
 GITHUB_CONFIG_MODULE = "networks.block_llada.configuration_llada"
 TINY_FIELDS = dict(d_model=32, n_heads=4, n_kv_heads=2, n_layers=31, mlp_hidden_size=48, vocab_size=90,
-                   embedding_size=96, max_sequence_length=64, rope=True, rope_theta=500000.0, block_type="llama",
+                   embedding_size=128, max_sequence_length=64, rope=True, rope_theta=500000.0, block_type="llama",
                    activation_type="silu", layer_norm_type="rms", rms_norm_eps=1e-5, weight_tying=False,
                    include_bias=False, mask_token_id=89, eos_token_id=1, pad_token_id=1)
 RELEASE_ONLY_FIELDS = dict(attention_dropout=0.0, residual_dropout=0.0, embedding_dropout=0.0, init_fn="normal",

@@ -69,6 +69,17 @@ def weight_files(directory):
     return [single] if os.path.isfile(single) else []
 
 
+def local_checkpoint(path, cache_dir=None, revision=None):
+    """`path` itself if it is a directory; an 'owner/name' hub id as its snapshot in the hub cache
+    (downloaded if needed), so that a release is recognised by its files either way."""
+    path = str(path)
+    if os.path.isdir(path) or path.startswith((".", "/")) or path.count("/") != 1:
+        return path
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(repo_id=path, cache_dir=cache_dir, revision=revision)
+
+
 def is_release_checkpoint(directory):
     """True for a directory holding config.json and weights with the release's UPS names."""
     if not os.path.isfile(os.path.join(str(directory), "config.json")):

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 from transformers.utils import ModelOutput
 
-from .release import is_release_checkpoint, load_release_parts
+from .release import is_release_checkpoint, load_release_parts, local_checkpoint
 from .ups_heads import UPSHead
 from .ups_registry import load_ups, save_ups
 from .ups_stream import UPSStream
@@ -169,10 +169,11 @@ class RemeDiModel(nn.Module):
     def from_pretrained(cls, base_path, ups_path=None, ups_width=256, dtype=None, **kwargs):
         """Load an `LLaDAModelLM` checkpoint and attach saved UPS weights (or a fresh head).
 
-        A directory saved by the RemeDi release (`iiiutch/RemeDi-Instruct`, `-RL`) carries its own dual
-        stream and loads whole, its parameter names unchanged (see `remedi/release.py`)."""
+        A checkpoint saved by the RemeDi release (`iiiutch/RemeDi-Instruct`, `-RL`; a directory or a hub
+        id) carries its own dual stream and loads whole, its parameter names unchanged (`remedi/release.py`)."""
         from .model import LLaDAModelLM
 
+        base_path = local_checkpoint(base_path, kwargs.get("cache_dir"), kwargs.get("revision"))
         if is_release_checkpoint(base_path):
             if ups_path is not None:
                 raise ValueError(f"{str(base_path)!r} is a RemeDi release checkpoint with its own UPS stream; "

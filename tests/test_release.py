@@ -217,3 +217,19 @@ def test_opencompass_wrapper_takes_a_release_directory(release_dir):
     assert isinstance(wrapper.model, RemeDiModel) and wrapper.model.hidden_source == "stream"
     answers = wrapper.generate(["Compute 1 + 2."], max_out_len=8)
     assert len(answers) == 1 and isinstance(answers[0], str)
+
+
+def test_a_hub_id_of_a_release_is_read_through_the_hub_cache(tmp_path, monkeypatch):
+    """The hub cache's own layout (models--owner--name/snapshots/REV + refs/main), read offline."""
+    model = perturbed_release_model(LLaDAConfig(**TINY))
+    revision = "0" * 40
+    repo = tmp_path / "models--someone--tiny-remedi"
+    save_release(model.backbone, model.ups_head, repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    loaded = RemeDiModel.from_pretrained("someone/tiny-remedi", cache_dir=str(tmp_path))
+    assert loaded.hidden_source == "stream"
+    ids = torch.randint(0, 15, (1, 5))
+    with torch.no_grad():
+        assert torch.equal(loaded(ids).logits, model(ids).logits)

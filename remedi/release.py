@@ -55,7 +55,7 @@ def rename(name, prefixes):
     for source, target in prefixes:
         if name.startswith(source):
             return target + name[len(source):]
-    raise KeyError(f"parameter {name!r} is not part of the release's architecture")
+    raise ValueError(f"parameter {name!r} is not part of the release's architecture")
 
 
 def weight_files(directory):
@@ -116,17 +116,23 @@ def load_release_parts(directory, dtype=None):
     config = LLaDAConfig.from_pretrained(directory)
     with torch.device("meta"):
         backbone, stream = build_release_parts(config)
-    backbone_state, stream_state = {}, {}
+    state = {}
     for path in weight_files(directory):
         with safe_open(path, framework="pt") as f:
             for name in f.keys():
                 tensor = f.get_tensor(name)
-                ours = rename(name, RELEASE_TO_OURS)
-                target, key = (backbone_state, ours[len("backbone."):]) if ours.startswith("backbone.") else \
-                    (stream_state, ours[len("ups_head."):])
-                target[key] = tensor if dtype is None else tensor.to(dtype)
-    backbone.load_state_dict(backbone_state, strict=True, assign=True)
-    stream.load_state_dict(stream_state, strict=True, assign=True)
+                state[rename(name, RELEASE_TO_OURS)] = tensor if dtype is None else tensor.to(dtype)
+    for part, prefix in ((backbone, "backbone."), (stream, "ups_head.")):
+        part_state = {name[len(prefix):]: tensor for name, tensor in state.items() if name.startswith(prefix)}
+        missing = sorted(set(part.state_dict()) - set(part_state))
+        unexpected = sorted(set(part_state) - set(part.state_dict()))
+        if missing:
+            raise ValueError(f"{directory!r} lacks {len(missing)} tensors of the release's architecture for its "
+                             f"config.json, e.g. {rename(prefix + missing[0], OURS_TO_RELEASE)!r}")
+        if unexpected:
+            raise ValueError(f"{directory!r} has {len(unexpected)} tensors its config.json does not build, e.g. "
+                             f"{rename(prefix + unexpected[0], OURS_TO_RELEASE)!r}")
+        part.load_state_dict(part_state, strict=True, assign=True)
     return backbone.eval(), stream.eval()
 
 

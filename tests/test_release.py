@@ -233,3 +233,16 @@ def test_a_hub_id_of_a_release_is_read_through_the_hub_cache(tmp_path, monkeypat
     ids = torch.randint(0, 15, (1, 5))
     with torch.no_grad():
         assert torch.equal(loaded(ids).logits, model(ids).logits)
+
+
+def test_a_release_directory_with_missing_tensors_is_a_clear_error(tmp_path):
+    model = perturbed_release_model(LLaDAConfig(**TINY))
+    save_release(model.backbone, model.ups_head, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "n_layers": 32}))  # one block more than saved
+    with pytest.raises(ValueError, match="lacks 9 tensors .* 'model.transformer.blocks.31"):
+        RemeDiModel.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "mlp_hidden_size": 12, "n_layers": 31,
+                                                      "weight_tying": True}))  # no output head
+    with pytest.raises(ValueError, match="has 1 tensors .* 'model.transformer.ff_out.weight'"):
+        RemeDiModel.from_pretrained(tmp_path)

@@ -26,6 +26,9 @@ from .model import LLaDAModelLM
 from .ups_stream import UPSStream
 
 RELEASE_READ_LAYERS = [0, 10, 20, 30]
+# The release trains and samples block diffusion: answer block j of 32 tokens sees the prompt and blocks
+# <= j (its SFT and RL configs, block_size 32). Its config.json does not say so; a loaded release gets it.
+RELEASE_ATTENTION = {"attention_layout": "block_causal", "attention_block_length": 32}
 RELEASE_ARCHITECTURE = "LLaDAUPMModelLM"
 # A key only the release's checkpoints have; its presence is how a release directory is recognised.
 RELEASE_MARKER_KEY = "model.linear_confidence.weight"
@@ -111,9 +114,13 @@ def build_release_parts(config: LLaDAConfig):
 
 
 def load_release_parts(directory, dtype=None):
-    """(backbone, stream) with the release checkpoint's weights, built on the meta device and filled once."""
+    """(backbone, stream) with the release checkpoint's weights, built on the meta device and filled once.
+    Without an `attention_layout` in its config.json, the backbone takes the release's block-causal layout."""
     directory = str(directory)
-    config = LLaDAConfig.from_pretrained(directory)
+    with open(os.path.join(directory, "config.json")) as f:
+        saved_fields = json.load(f)
+    defaults = {k: v for k, v in RELEASE_ATTENTION.items() if k not in saved_fields}
+    config = LLaDAConfig.from_pretrained(directory, **defaults)
     with torch.device("meta"):
         backbone, stream = build_release_parts(config)
     state = {}

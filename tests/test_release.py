@@ -26,7 +26,7 @@ from remedi.tokenizer import build_char_tokenizer
 # d_model 8, 2 query heads of 4 dims, 1 KV head, SwiGLU width 12, 16 embedding rows, 31 layers (the
 # release's UPS reads after layers 0/10/20/30, so it needs layer 30).
 TINY = dict(d_model=8, n_heads=2, n_kv_heads=1, n_layers=31, mlp_hidden_size=12, vocab_size=16,
-            max_sequence_length=32, rope_theta=500000.0, mask_token_id=15, eos_token_id=1, pad_token_id=1)
+            max_sequence_length=128, rope_theta=500000.0, mask_token_id=15, eos_token_id=1, pad_token_id=1)
 
 
 def block_shapes(prefix):
@@ -156,14 +156,44 @@ def test_too_few_layers_for_the_releases_ups_is_a_clear_error():
         build_release_parts(LLaDAConfig(**{**TINY, "n_layers": 30}))
 
 
+def drop_our_attention_fields(directory):
+    """config.json as the release writes it: without our attention_layout / attention_block_length."""
+    path = directory / "config.json"
+    config = json.loads(path.read_text())
+    path.write_text(json.dumps({k: v for k, v in config.items() if not k.startswith("attention_layout")
+                                and k != "attention_block_length"}))
+
+
+def test_a_release_config_loads_block_causal_and_later_blocks_stay_invisible(tmp_path):
+    """The release samples block diffusion with blocks of 32: a prompt token and answer block j must not
+    see the blocks after j, in the backbone and in the UPS stream alike."""
+    model = perturbed_release_model(LLaDAConfig(**TINY))
+    save_release(model.backbone, model.ups_head, tmp_path)
+    drop_our_attention_fields(tmp_path)
+    loaded = RemeDiModel.from_pretrained(tmp_path).eval()
+    assert (loaded.config.attention_layout, loaded.config.attention_block_length) == ("block_causal", 32)
+    prompt_length, ids = 5, torch.randint(0, 15, (1, 5 + 64))  # the prompt, then two answer blocks of 32
+    changed = ids.clone()
+    changed[0, prompt_length + 32:] = (ids[0, prompt_length + 32:] + 1) % 15  # only the second block differs
+    with torch.no_grad():
+        a, b = loaded(ids, answer_start=prompt_length), loaded(changed, answer_start=prompt_length)
+    first = slice(0, prompt_length + 32)
+    assert torch.equal(a.logits[:, first], b.logits[:, first]) and torch.equal(a.ups_logits[:, first], b.ups_logits[:, first])
+    assert not torch.allclose(a.ups_logits[:, prompt_length + 32:], b.ups_logits[:, prompt_length + 32:])
+    save_release(loaded.backbone, loaded.ups_head, tmp_path / "again")  # our saved config keeps the layout
+    assert RemeDiModel.from_pretrained(tmp_path / "again").config.attention_layout == "block_causal"
+
+
 @pytest.fixture(scope="module")
 def release_dir(tmp_path_factory):
-    """A tiny random model in the release's layout, with the character tokenizer beside it."""
+    """A tiny random model in the release's layout (config.json as the release writes it, so the model loads
+    block-causal), with the character tokenizer beside it."""
     tokenizer = build_char_tokenizer()
     config = tiny_config(tokenizer, d_model=32, n_layers=31, n_heads=4, n_kv_heads=2, mlp_hidden_size=48)
     model = perturbed_release_model(config)
     directory = tmp_path_factory.mktemp("release")
     save_release(model.backbone, model.ups_head, directory)
+    drop_our_attention_fields(directory)
     tokenizer.save_pretrained(directory)
     return directory
 
@@ -171,6 +201,7 @@ def release_dir(tmp_path_factory):
 def test_loader_and_entry_points_take_a_release_directory(release_dir, monkeypatch, capsys):
     model, _ = load_model_and_tokenizer(str(release_dir))
     assert isinstance(model, RemeDiModel) and model.hidden_source == "stream"
+    assert model.config.attention_layout == "block_causal"
     loaded, _ = load_release_parts(release_dir, dtype=torch.bfloat16)
     assert {p.dtype for p in loaded.parameters()} == {torch.bfloat16}
 

@@ -10,7 +10,9 @@ Both directions are checked on a small random config (the release reads its UPS 
 so it has 31 layers, each tiny): a model built and saved by the release's code loads into ours, and a
 model saved by us in the release layout loads into the release's code. Every parameter is perturbed
 first, so the zero-initialised write-backs cannot make the two agree by accident. The script prints the
-largest difference of logits and confidences without padding and with a left-padding attention_mask.
+largest difference of logits and confidences without padding and with a left-padding attention_mask, for
+bidirectional attention and for the release's block attention (passed to its code as `attention_bias`,
+to ours as the block-causal layout with `answer_start`).
 """
 
 import argparse
@@ -34,6 +36,7 @@ TINY_FIELDS = dict(d_model=32, n_heads=4, n_kv_heads=2, n_layers=31, mlp_hidden_
                    embedding_size=128, max_sequence_length=64, rope=True, rope_theta=500000.0, block_type="llama",
                    activation_type="silu", layer_norm_type="rms", rms_norm_eps=1e-5, weight_tying=False,
                    include_bias=False, mask_token_id=89, eos_token_id=1, pad_token_id=1)
+PROMPT_LENGTH, ATTENTION_BLOCK = 8, 4
 RELEASE_ONLY_FIELDS = dict(attention_dropout=0.0, residual_dropout=0.0, embedding_dropout=0.0, init_fn="normal",
                            bias_for_layer_norm=False, flash_attention=False)
 
@@ -67,26 +70,40 @@ def perturb(model, seed):
 
 
 def inputs(seed):
-    """Two rows of 20 tokens; the first left-padded by 5."""
+    """Two rows of a PROMPT_LENGTH-token prompt (the first left-padded by 5) and three answer blocks of
+    ATTENTION_BLOCK tokens, the last one masked."""
     generator = torch.Generator().manual_seed(seed)
-    ids = torch.randint(2, TINY_FIELDS["mask_token_id"], (2, 20), generator=generator)
-    ids[:, -4:] = TINY_FIELDS["mask_token_id"]
+    ids = torch.randint(2, TINY_FIELDS["mask_token_id"], (2, PROMPT_LENGTH + 3 * ATTENTION_BLOCK), generator=generator)
+    ids[:, -ATTENTION_BLOCK:] = TINY_FIELDS["mask_token_id"]
     mask = torch.ones_like(ids)
     mask[0, :5] = 0
     ids[0, :5] = TINY_FIELDS["pad_token_id"]
     return ids, mask
 
 
+def release_block_bias(length):
+    """The release's block attention as the additive bias its forward takes (1, 1, L, L): prompt tokens see
+    the prompt, answer block j sees the prompt and answer blocks 0..j, never a later block."""
+    position = torch.arange(length)
+    block = torch.where(position < PROMPT_LENGTH, -1, (position - PROMPT_LENGTH) // ATTENTION_BLOCK)
+    visible = block[None, :] <= block[:, None]
+    return torch.zeros(length, length).masked_fill(~visible, float("-inf"))[None, None]
+
+
 def report(label, release, ours, ids, mask):
-    """Max |difference| of logits and confidences, unpadded and on the real tokens of a padded batch."""
-    with torch.no_grad():
-        a, b = release(input_ids=ids), ours(ids)
-        print(f"{label}  no padding:   max |logits diff| = {(a.logits - b.logits).abs().max():.3e}   "
-              f"max |confidences diff| = {(a.confidences - b.ups_logits).abs().max():.3e}")
-        a, b = release(input_ids=ids, attention_mask=mask), ours(ids, attention_mask=mask)
-        real = mask.bool()
-        print(f"{label}  left padding: max |logits diff| = {(a.logits - b.logits)[real].abs().max():.3e}   "
-              f"max |confidences diff| = {(a.confidences - b.ups_logits)[real].abs().max():.3e}")
+    """Max |difference| of logits and confidences for each attention layout, unpadded and on the real
+    tokens of the left-padded batch."""
+    layouts = {"bidirectional": ({}, {}),
+               "block_causal": ({"attention_bias": release_block_bias(ids.shape[1])}, {"answer_start": PROMPT_LENGTH})}
+    for layout, (release_layout, our_layout) in layouts.items():
+        ours.config.attention_layout, ours.config.attention_block_length = layout, ATTENTION_BLOCK
+        for padding, rows in (("no padding", torch.ones_like(mask)), ("left padding", mask)):
+            with torch.no_grad():
+                a = release(input_ids=ids, attention_mask=rows, **release_layout)
+                b = ours(ids, attention_mask=rows, **our_layout)
+            real = rows.bool()
+            print(f"{label} {layout:13} {padding:12}  max |logits diff| = {(a.logits - b.logits)[real].abs().max():.3e}"
+                  f"   max |confidences diff| = {(a.confidences - b.ups_logits)[real].abs().max():.3e}")
 
 
 def main():
@@ -105,7 +122,7 @@ def main():
         release.save_pretrained(saved)
         ours = RemeDiModel.from_pretrained(saved).eval()
     print(f"release -> ours: {len(release.state_dict())} tensors saved by the release's code, loaded by name")
-    report("release -> ours:", release, ours, ids, mask)
+    report("release -> ours", release, ours, ids, mask)
 
     torch.manual_seed(args.seed + 1)
     config = LLaDAConfig(**TINY_FIELDS)
@@ -115,7 +132,7 @@ def main():
         save_release(ours.backbone, ours.ups_head, saved)
         release = ReleaseModel.from_pretrained(saved).eval()
     print("ours -> release: saved by remedi.release.save_release, loaded by the release's from_pretrained")
-    report("ours -> release:", release, ours, ids, mask)
+    report("ours -> release", release, ours, ids, mask)
 
 
 if __name__ == "__main__":

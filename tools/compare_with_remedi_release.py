@@ -26,6 +26,7 @@ import tempfile
 
 import torch
 
+from folder_package import import_folder_as_package
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel
 from remedi.release import release_stream, save_release
 
@@ -43,13 +44,7 @@ RELEASE_ONLY_FIELDS = dict(attention_dropout=0.0, residual_dropout=0.0, embeddin
 
 def import_release(directory):
     """(config class, model class) of the release's files in `directory`."""
-    init_file = os.path.join(directory, "__init__.py")
-    if not os.path.exists(init_file):
-        open(init_file, "a").close()
-    spec = importlib.util.spec_from_file_location(PACKAGE, init_file, submodule_search_locations=[directory])
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[PACKAGE] = package
-    spec.loader.exec_module(package)
+    import_folder_as_package(directory, PACKAGE)
     config_module = importlib.import_module(f"{PACKAGE}.configuration_llada")
     for name in ("networks", "networks.block_llada"):
         sys.modules.setdefault(name, importlib.util.module_from_spec(importlib.machinery.ModuleSpec(name, None)))

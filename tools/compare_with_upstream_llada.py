@@ -11,26 +11,20 @@ and prints the largest logit and hidden-state differences, without and with a le
 
 import argparse
 import importlib
-import importlib.util
 import os
-import sys
 
 import torch
 
+from folder_package import import_folder_as_package
 from remedi import LLaDAConfig, LLaDAModelLM
+
+PACKAGE = "upstream_llada_under_test"
 
 
 def import_upstream(directory):
-    package = "upstream_llada_under_test"
-    init_file = os.path.join(directory, "__init__.py")
-    if not os.path.exists(init_file):
-        open(init_file, "a").close()
-    spec = importlib.util.spec_from_file_location(package, init_file, submodule_search_locations=[directory])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[package] = module
-    spec.loader.exec_module(module)
-    config_module = importlib.import_module(f"{package}.configuration_llada")
-    modeling_module = importlib.import_module(f"{package}.modeling_llada")
+    import_folder_as_package(directory, PACKAGE)
+    config_module = importlib.import_module(f"{PACKAGE}.configuration_llada")
+    modeling_module = importlib.import_module(f"{PACKAGE}.modeling_llada")
     return config_module.LLaDAConfig, modeling_module.LLaDAModelLM
 
 

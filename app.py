@@ -34,6 +34,7 @@ from remedi.viz import (MASK_TEXT, MASKED, mask_count_figure, past_end, render_s
 EXAMPLES = ("Compute 7 - 3 + 5 - 8 + 2.", "Compute 9 - 9 + 1 + 6 + 1.", "Compute 2 + 5 - 4 + 6 - 3.")
 MAX_SEED = 2**32 - 1
 PARTIAL_MASK = "_"  # stands for a still-masked token in the answer of a stopped run
+HANDOVER_STEPS = 2  # sampled steps that may wait for rendering before the sampler pauses
 
 
 @dataclass
@@ -157,7 +158,9 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
 
     `stop_requested` (a threading.Event) is Stop: the sampler ends after the step under way, and this
     generator itself yields the stopped page as its last output. Stopping here, rather than by cancelling
-    the event, keeps one writer per run, so no late step can overwrite the "Stopped" status.
+    the event, keeps one writer per run, so no late step can overwrite the "Stopped" status. The sampler
+    waits while HANDOVER_STEPS steps are not rendered yet: on a busy CPU it would otherwise finish the
+    run long before the page shows it, and Stop would find nothing left to stop.
     """
     context = model.config.max_sequence_length
     ids = special_token_ids(tokenizer)
@@ -172,13 +175,22 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
     input_ids, attention_mask = encode_prompts(tokenizer, [prompt])
     prompt_len = input_ids.shape[1]
 
-    updates = queue.Queue()
+    updates = queue.Queue(maxsize=HANDOVER_STEPS)
     stop = threading.Event()
+
+    def hand_over(item):
+        """Queue `item` for rendering; give up once this generator has ended and reads no more."""
+        while not stop.is_set():
+            try:
+                updates.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                pass
 
     def on_step(record, x):
         if stop.is_set() or (stop_requested is not None and stop_requested.is_set()):
             raise _Stopped
-        updates.put((record, x[0, prompt_len:].tolist()))
+        hand_over((record, x[0, prompt_len:].tolist()))
 
     def sample():
         torch.manual_seed(seed)
@@ -190,11 +202,11 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
                 remask=bool(remask), eos_id=ids["eos_id"], eot_id=ids["eot_id"], trace_confidences=True,
                 step_callback=on_step, kv_cache=kv_cache,
             )
-            updates.put(None)
+            hand_over(None)
         except _Stopped:
-            updates.put(_Stopped())
+            hand_over(_Stopped())
         except Exception as error:  # handed to the generator, which shows it on the page
-            updates.put(error)
+            hand_over(error)
 
     worker = threading.Thread(target=sample, daemon=True)
     worker.start()
@@ -380,9 +392,10 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, kv_cache="non
         step_slider.input(shown_step_status, [history, step_slider], status, concurrency_limit=None,
                           show_progress="hidden", preprocess=False)
         checked = [prompt, steps, gen_length, block_length, seed]
-        for component in checked:
-            component.change(check_on_page, checked, check, concurrency_limit=None, show_progress="hidden",
-                             preprocess=False)
+        # One event for all of them, run again after the one under way with the latest values: separate
+        # events can finish out of order and leave the check of older values on the page.
+        gr.on([component.change for component in checked], check_on_page, checked, check,
+              concurrency_limit=None, show_progress="hidden", preprocess=False, trigger_mode="always_last")
 
         # Runs once the page is connected, so a visitor (or a browser test) knows typing now is safe.
         def on_load(*values):

@@ -1,5 +1,6 @@
 import re
 import threading
+import time
 
 import gradio as gr
 import pytest
@@ -95,6 +96,28 @@ def test_closing_the_stream_stops_the_sampler(tiny):
     finally:
         hook.remove()
     assert threading.active_count() == before and len(calls) < 8  # not the 64 forward passes of a full run
+
+
+def test_the_sampler_waits_for_the_page(tiny):
+    """On a busy machine rendering is slower than sampling; a sampler running ahead would finish the run
+    before the page shows it, and Stop would have nothing left to stop."""
+    model, tokenizer = tiny
+    before, calls = threading.active_count(), []
+    hook = model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        stream = app.denoise(model, tokenizer, app.Limits(), "hi",
+                             *{**SETTINGS, "steps": 64, "gen_length": 64, "block_length": 64}.values())
+        next(stream)  # the page shows step 1 and renders nothing more for now
+        seen, deadline = -1, time.monotonic() + 30
+        while len(calls) != seen and time.monotonic() < deadline:  # until the sampler stops advancing
+            seen = len(calls)
+            time.sleep(0.5)
+        # step 1 shown, HANDOVER_STEPS queued, one more sampled and waiting for room
+        assert len(calls) <= 1 + app.HANDOVER_STEPS + 1
+        stream.close()
+    finally:
+        hook.remove()
+    assert threading.active_count() == before
 
 
 def test_demo_builds_and_listens_on_localhost_by_default(tiny):

@@ -164,12 +164,12 @@ def run_setting(model, tokenizer, problems, setting, options, seed=0, bar=None):
         _synchronize(model)
         seconds += time.perf_counter() - begin
         calls += 1
-        for text, (_, reference, fmt) in zip(texts, batch):
-            prediction, right = grade(text, reference, fmt)
+        for text, (question, reference, fmt) in zip(texts, batch):
+            prediction, right = grade(text, reference, fmt, question)
             predictions.append(prediction)
             correct.append(bool(right))
             usual = conventional_format(fmt)
-            conventional.append(bool(right if usual == fmt else grade(text, reference, usual)[1]))
+            conventional.append(bool(right if usual == fmt else grade(text, reference, usual, question)[1]))
         completions += texts
         errors.append(check_mask_counts(trace, options.gen_length, setting.block_length, setting.steps)["max_error"])
         masked += _per_row(trace, "masked_count")

@@ -85,7 +85,7 @@ def main(argv=None):
         logits_eos_inf=args.logits_eos_inf, confidence_eos_eot_inf=args.confidence_eos_eot_inf,
         confidence_source=args.confidence_source, remask=args.remask,
         eos_id=ids["eos_id"], eot_id=ids["eot_id"], return_trace=True, trace_confidences=args.trace_confidences,
-        progress=True,
+        progress=True, kv_cache=args.kv_cache,
     )
     answers = tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)
     for prompt, answer in zip(prompts, answers):

@@ -1,8 +1,9 @@
 """Batched sampling over a dataset for a grid of sampler settings, with what each run must be checked on.
 
-For every (confidence source, remask, steps, block_length) the same problems are answered, graded
-and timed, and each batch's trace is checked against LLaDA's schedule: with or without remasking the
-masked count after every step must equal the schedule's, so a mismatch is a sampler bug, not noise.
+For every (confidence source, remask, steps, block_length, kv_cache) the same problems are answered,
+graded and timed, and each batch's trace is checked against LLaDA's schedule: with or without remasking
+the masked count after every step must equal the schedule's, so a mismatch is a sampler bug, not noise.
+A cached setting also reports the share of its answers identical to the same setting without a cache.
 """
 
 import time
@@ -16,6 +17,7 @@ from remedi.tokenizer import encode_prompts
 from remedi.eval.answers import conventional_format, grade
 from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
 from remedi.sampling import generate, model_ups_logits, scheduled_mask_counts
+from remedi.step_runner import cache_layout_problem, layout_kwargs
 from remedi.tokenizer import special_token_ids
 
 BASELINE = ("tps_prob", False)  # LLaDA's low-confidence sampler: every difference is reported against it
@@ -27,10 +29,12 @@ class Setting:
     remask: bool
     steps: int
     block_length: int
+    kv_cache: str = "none"
 
     @property
     def name(self):
-        return f"{self.source}{'+remask' if self.remask else ''} steps={self.steps} block={self.block_length}"
+        cache = "" if self.kv_cache == "none" else f" cache={self.kv_cache}"
+        return f"{self.source}{'+remask' if self.remask else ''} steps={self.steps} block={self.block_length}{cache}"
 
 
 @dataclass
@@ -62,10 +66,23 @@ def model_has_ups(model, token_id):
     """Whether the model's output carries UPS scores, from a one-token forward."""
     device = getattr(model, "device", torch.device("cpu"))
     with torch.no_grad():
-        return model_ups_logits(model(torch.tensor([[token_id]], device=device))) is not None
+        probe = torch.tensor([[token_id]], device=device)
+        return model_ups_logits(model(probe, **layout_kwargs(model, 1))) is not None
 
 
-def build_grid(sources, remask_modes, steps, block_lengths, gen_length, has_ups):
+def usable_caches(kv_caches, config):
+    """(caches the model can serve, notes): exact needs a block-causal model, prefix/dual a bidirectional one."""
+    usable, notes = [], []
+    for mode in kv_caches:
+        problem = cache_layout_problem(mode, config)
+        if problem is None:
+            usable.append(mode)
+        else:
+            notes.append(f"skipped kv_cache={mode}: {problem}")
+    return usable, notes
+
+
+def build_grid(sources, remask_modes, steps, block_lengths, gen_length, has_ups, kv_caches=("none",)):
     """(settings, notes): every valid combination, and why the others were left out."""
     notes = []
     if "ups" in sources and not has_ups:
@@ -82,7 +99,8 @@ def build_grid(sources, remask_modes, steps, block_lengths, gen_length, has_ups)
                 notes.append(f"skipped steps={budget} with block_length={block_length}: "
                              f"not a multiple of the {num_blocks} blocks")
                 continue
-            settings += [Setting(s, r, budget, block_length) for s in sources for r in remask_modes]
+            settings += [Setting(s, r, budget, block_length, c) for c in kv_caches for s in sources
+                         for r in remask_modes]
     return settings, notes
 
 
@@ -110,7 +128,7 @@ def sample(model, tokenizer, questions, setting, options):
         gen_length=options.gen_length, block_length=setting.block_length, temperature=options.temperature,
         cfg_scale=options.cfg_scale, mask_id=ids["mask_id"], confidence_eos_eot_inf=options.confidence_eos_eot_inf,
         confidence_source=setting.source, remask=setting.remask, eos_id=ids["eos_id"], eot_id=ids["eot_id"],
-        return_trace=True,
+        return_trace=True, kv_cache=setting.kv_cache,
     )
     answers = out[:, prompt_len:]
     return tokenizer.batch_decode(answers, skip_special_tokens=True), answers.cpu(), trace
@@ -187,7 +205,8 @@ def run_grid(model, tokenizer, problems, settings, options, seed=0):
         return []
     warm = settings[0]
     blocks = options.gen_length // warm.block_length
-    sample(model, tokenizer, [problems[0][0]], Setting(warm.source, warm.remask, blocks, warm.block_length), options)
+    sample(model, tokenizer, [problems[0][0]],
+           Setting(warm.source, warm.remask, blocks, warm.block_length, warm.kv_cache), options)
     n_batches = -(-len(problems) // options.batch_size)
     results = []
     with tqdm(total=len(settings) * n_batches, desc="evaluating", unit="batch") as bar:
@@ -204,28 +223,40 @@ def conventional_grading_differs(results):
 
 def add_confidence_intervals(results, n_boot=2000, seed=0, alpha=0.05):
     """Accuracy CIs for every setting and paired CIs of its difference to LLaDA's sampler (tps_prob, no
-    remask) at the same steps and block length, all from one shared set of problem resamples. Results
-    that carry `correct_conventional` get `accuracy_conventional` too."""
+    remask) at the same steps and block length, without a KV cache when the grid has that, all from one
+    shared set of problem resamples. Results that carry `correct_conventional` get `accuracy_conventional`
+    too, and cached ones `same_as_no_cache`, the share of answers identical to their uncached setting's."""
     if not results:
         return results
     indices = bootstrap_indices(results[0]["n"], n_boot, seed)
-    baselines = {(r["steps"], r["block_length"]): r for r in results if (r["source"], r["remask"]) == BASELINE}
+    baselines = {}
+    for r in sorted(results, key=lambda r: r["kv_cache"] == "none"):  # uncached baselines are kept over cached
+        if (r["source"], r["remask"]) == BASELINE:
+            baselines[(r["steps"], r["block_length"])] = r
+    uncached = {(r["source"], r["remask"], r["steps"], r["block_length"]): r
+                for r in results if r["kv_cache"] == "none"}
     for result in results:
         result["accuracy"] = accuracy_ci(result["correct"], indices, alpha)
         if "correct_conventional" in result:
             result["accuracy_conventional"] = accuracy_ci(result["correct_conventional"], indices, alpha)
         baseline = baselines.get((result["steps"], result["block_length"]))
-        is_baseline = (result["source"], result["remask"]) == BASELINE
-        result["vs_baseline"] = None if baseline is None or is_baseline else \
+        result["vs_baseline"] = None if baseline is None or baseline is result else \
             paired_difference_ci(result["correct"], baseline["correct"], indices, alpha)
+        twin = uncached.get((result["source"], result["remask"], result["steps"], result["block_length"]))
+        result["same_as_no_cache"] = None if twin is None or twin is result else \
+            sum(a == b for a, b in zip(result["completions"], twin["completions"])) / result["n"]
     return results
 
 
 def latency_by_source(results):
-    """Seconds per step and tokens per second per confidence source, pooled over its settings."""
+    """Seconds per step and tokens per second per confidence source (and KV cache), pooled over its settings."""
+
+    def key(r):
+        return r["source"] if r["kv_cache"] == "none" else f"{r['source']} cache={r['kv_cache']}"
+
     summary = {}
-    for source in dict.fromkeys(r["source"] for r in results):
-        runs = [r for r in results if r["source"] == source]
+    for source in dict.fromkeys(key(r) for r in results):
+        runs = [r for r in results if key(r) == source]
         seconds = sum(r["seconds"] for r in runs)
         summary[source] = {"seconds_per_step": seconds / sum(r["sampler_steps"] for r in runs),
                            "tokens_per_second": sum(r["tokens"] for r in runs) / seconds}

@@ -28,8 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMPT = "Compute 7 - 3 + 5 - 8 + 2."
 EXPECTED_ANSWER = "7-3=4\n4+5=9\n9-8=1\n1+2=3\n#### 3"  # worked by hand
 # The Generate button's inputs: prompt, steps, answer length, block length, temperature, CFG scale,
-# confidence source, remask, seed.
-SETTINGS = (PROMPT, 32, 32, 32, 0.0, 0.0, "ups", True, 0)
+# confidence source, remask, seed, KV cache.
+SETTINGS = (PROMPT, 32, 32, 32, 0.0, 0.0, "ups", True, 0, "none")
 ANSWER_OUTPUT = 2  # view, plot, answer, status, step slider: the API leaves out the State
 
 

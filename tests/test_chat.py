@@ -55,6 +55,19 @@ def test_long_chat_forgets_its_start_and_too_long_message_is_refused(monkeypatch
     assert "z" * 200 in prompts[2] and "w" * 100 in prompts[2]  # and nothing more once it fits
 
 
+def test_many_turns_keep_the_prompt_within_the_context(monkeypatch, capsys):
+    """The conversation the chat keeps (and templates every turn) levels off at the context, however long
+    the chat: 60 turns of ~60 tokens each would be 3,600 tokens if nothing were forgotten."""
+    lines = [f"turn {turn}: " + "q" * 40 for turn in range(60)]
+    out = run_main(monkeypatch, capsys, lines)
+    tokenizer = build_char_tokenizer()
+    prompts = prompts_in(out.out)
+    lengths = [len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) for prompt in prompts]
+    assert len(prompts) == 60 and max(lengths) <= 504  # 512 tokens of context minus 8 answer tokens
+    assert lengths[-1] > 400 and "turn 59: " in prompts[-1] and "turn 0: " not in prompts[-1]
+    assert max(lengths[30:]) - min(lengths[30:]) < 100  # no growth once full: one exchange in, one out
+
+
 def test_max_turns_and_empty_line_end_the_chat(monkeypatch, capsys):
     assert len(prompts_in(run_main(monkeypatch, capsys, ["one", "two"], "--max-turns", "1").out)) == 1
     assert len(prompts_in(run_main(monkeypatch, capsys, ["one", "", "three"]).out)) == 1

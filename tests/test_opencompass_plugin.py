@@ -3,11 +3,13 @@ answers are cut at EOS/EoT, grading is strict where asked, the benchmark configs
 `opencompass` CLI runs the offline configs to scores, the shipped model's equal to `python -m remedi.eval`'s."""
 
 import csv
+import gc
 import inspect
 import json
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,32 @@ def test_special_ids_default_to_the_tokenizer_and_can_be_overridden(spy):
     # The tiny model has a UPS head, so by default it is used, with remasking (the sampler's default).
     model.generate(["1+1="], max_out_len=16)
     assert {(r["confidence_source"], r["remask"]) for r in spy[0]["trace"]} == {("ups", True)}
+
+
+def test_repeated_batches_leave_nothing_behind():
+    """An evaluation calls generate thousands of times: once warm (torch fills small per-shape caches in its
+    first ~20 calls), further batches must not grow the Python heap or the set of live tensors: nothing is
+    kept per batch (prompts, outputs, answers)."""
+    model = RemeDiChatModel(**SMALL, batch_size_=2)
+    batch = ["What is 2 + 3?", "Tom has 3 boxes with 4 pens each. How many pens?", "1+1="]
+
+    def twenty_batches():
+        for _ in range(20):
+            model.generate(batch, max_out_len=16)
+        gc.collect()
+        # type(), not isinstance: isinstance on a lazy module proxy (openai's) imports the module
+        tensors = sum(type(thing) is torch.Tensor for thing in gc.get_objects())
+        return tracemalloc.get_traced_memory()[0], tensors
+
+    tracemalloc.start()  # from the first call, so memory freed later is counted as freed
+    try:
+        warm, warm_tensors = twenty_batches()
+        after, after_tensors = twenty_batches()
+    finally:
+        tracemalloc.stop()
+    growth = after - warm
+    assert after_tensors == warm_tensors
+    assert growth < 8 * 1024, f"{growth} bytes more after 20 batches"
 
 
 # A misspelling, and options upstream's wrapper accepts but never reads.

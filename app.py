@@ -22,11 +22,11 @@ import gradio as gr
 import torch
 
 from remedi.cli import add_model_arguments
-from remedi.eval.answers import sudoku_givens
 from remedi.loading import DEFAULT_MODEL, TINY_RANDOM, load_model_and_tokenizer
 from remedi.memory import release_freed_memory
 from remedi.sampling import CONFIDENCE_SOURCES, generate, scheduled_mask_counts
 from remedi.step_runner import KV_CACHE_MODES, cache_layout_problem
+from remedi.sudoku import sudoku_givens
 from remedi.tokenizer import decode_answer, encode_prompts, special_token_ids
 from remedi.ups import RemeDiModel
 from remedi.viz import (MASK_TEXT, MASKED, SUDOKU_ANSWER_TOKENS, mask_count_figure, past_end, render_step_html,

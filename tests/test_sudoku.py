@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from remedi import sudoku as grids
 from remedi.eval import answers
 from remedi.tokenizer import build_char_tokenizer
 
@@ -38,20 +39,20 @@ def test_the_solution_is_right_and_keeps_the_givens():
 
 def test_a_broken_row_column_or_box_is_wrong():
     swapped_in_row = SOLUTION[:2] + SOLUTION[3] + SOLUTION[2] + SOLUTION[4:]  # row 1 still 1..9, columns 3, 4 not
-    assert not answers.valid_sudoku(swapped_in_row)
+    assert not grids.valid_sudoku(swapped_in_row)
     one_cell_changed = SOLUTION[:2] + ("5" if SOLUTION[2] != "5" else "6") + SOLUTION[3:]  # row 1 has a double
-    assert not answers.valid_sudoku(one_cell_changed)
+    assert not grids.valid_sudoku(one_cell_changed)
     latin_square = "".join(str((r + c) % 9 + 1) for r in range(9) for c in range(9))  # rows, columns fine; boxes not
-    assert not answers.valid_sudoku(latin_square)
+    assert not grids.valid_sudoku(latin_square)
     rows_only = "123456789" * 9  # every row fine, every column a single digit
-    assert not answers.valid_sudoku(rows_only)
+    assert not grids.valid_sudoku(rows_only)
     for grid in (swapped_in_row, one_cell_changed, latin_square, rows_only):
         assert answers.grade("#### " + grid, REFERENCE, "sudoku", QUESTION) == (grid, False)
 
 
 def test_a_valid_grid_that_changes_a_given_is_wrong():
     relabelled = SOLUTION.translate(str.maketrans("12", "21"))  # still a valid Sudoku grid
-    assert answers.valid_sudoku(relabelled)
+    assert grids.valid_sudoku(relabelled)
     assert answers.grade("#### " + relabelled, REFERENCE, "sudoku", QUESTION) == (relabelled, False)
 
 
@@ -78,9 +79,9 @@ def test_malformed_completions_are_wrong(completion):
 
 
 def test_givens_are_read_from_dot_or_zero_rows_after_other_text():
-    assert answers.sudoku_givens(QUESTION) == _cells(PUZZLE_ROWS)
-    assert answers.sudoku_givens(QUESTION.replace(".", "0")) == _cells(PUZZLE_ROWS)
-    assert answers.sudoku_givens("no grid here") is None
+    assert grids.sudoku_givens(QUESTION) == _cells(PUZZLE_ROWS)
+    assert grids.sudoku_givens(QUESTION.replace(".", "0")) == _cells(PUZZLE_ROWS)
+    assert grids.sudoku_givens("no grid here") is None
 
 
 # ---- the exact solver and the generator ------------------------------------------------------------------
@@ -114,9 +115,9 @@ def test_every_record_is_a_valid_solution_of_its_puzzle_with_the_stated_givens(g
     splits = sudoku.make_splits(seed=1, n_train=30, n_val=0, n_test=0, givens=givens, unique=unique)
     for row in splits["train"]:
         assert row["question"].startswith("Sudoku:\n")
-        givens_cells = answers.sudoku_givens(row["question"])
+        givens_cells = grids.sudoku_givens(row["question"])
         solution = row["answer"].removeprefix("#### ")
-        assert len(solution) == 81 and answers.valid_sudoku(solution)
+        assert len(solution) == 81 and grids.valid_sudoku(solution)
         assert sum(g != 0 for g in givens_cells) == givens
         assert answers.grade(row["answer"], row["answer"], "sudoku", row["question"]) == (solution, True)
         if unique:
@@ -124,10 +125,10 @@ def test_every_record_is_a_valid_solution_of_its_puzzle_with_the_stated_givens(g
 
 
 def test_the_pattern_grid_and_its_random_symmetries_are_valid_and_varied():
-    assert answers.valid_sudoku("".join(str(v) for row in sudoku.pattern_grid() for v in row))
+    assert grids.valid_sudoku("".join(str(v) for row in sudoku.pattern_grid() for v in row))
     rng = random.Random(0)
-    grids = {"".join(str(v) for row in sudoku.random_solution(rng) for v in row) for _ in range(50)}
-    assert len(grids) == 50 and all(answers.valid_sudoku(g) for g in grids)
+    solutions = {"".join(str(v) for row in sudoku.random_solution(rng) for v in row) for _ in range(50)}
+    assert len(solutions) == 50 and all(grids.valid_sudoku(g) for g in solutions)
 
 
 def test_splits_are_disjoint_and_fresh_test_excludes_training_puzzles():

@@ -1,0 +1,43 @@
+"""Sudoku grids as text: read a puzzle's givens, a completion's '#### <81 digits>' grid, and check a grid.
+
+Its own module, apart from the eval's graders, so the app can draw a puzzle without importing the
+MATH grader's dependencies (math-verify and sympy, which the app would carry for nothing).
+"""
+
+import re
+
+_SUDOKU_ENDING = re.compile(r"####\s*([1-9]{81})\Z")
+_SUDOKU_ROW = re.compile(r"[1-9.0]{9}")
+
+
+def extract_sudoku(text):
+    """The 81 digits of a completion that ends in '#### <81 digits 1-9>', or None."""
+    if text is None:
+        return None
+    found = _SUDOKU_ENDING.search(text.strip())
+    return found.group(1) if found else None
+
+
+def sudoku_givens(text):
+    """81 ints (0 = empty) of the puzzle in `text`: its last 9 lines of 9 cells ('1'-'9', '.' or '0'),
+    else a trailing '#### <81 digits>' (a solution: every cell given); None when there is neither."""
+    rows = [line.strip() for line in text.splitlines() if _SUDOKU_ROW.fullmatch(line.strip())]
+    if len(rows) >= 9:
+        return [int(ch) if ch.isdigit() else 0 for ch in "".join(rows[-9:])]
+    digits = extract_sudoku(text)
+    return None if digits is None else [int(ch) for ch in digits]
+
+
+def valid_sudoku(digits):
+    """Whether 81 digits (reading order) fill every row, column and 3x3 box with 1..9."""
+    grid = [[int(ch) for ch in digits[9 * r : 9 * r + 9]] for r in range(9)]
+    units = grid + [list(column) for column in zip(*grid)]
+    units += [[grid[r][c] for r in range(br, br + 3) for c in range(bc, bc + 3)] for br in (0, 3, 6) for bc in (0, 3, 6)]
+    return all(sorted(unit) == list(range(1, 10)) for unit in units)
+
+
+def sudoku_solves(digits, givens):
+    """Whether a filled grid (81 digits or None) is valid and keeps every given (0 = empty) cell."""
+    if digits is None or givens is None or not valid_sudoku(digits):
+        return False
+    return all(g == 0 or int(d) == g for d, g in zip(digits, givens))

@@ -23,7 +23,7 @@ are refused with a cache, as is classifier-free guidance.
 import torch
 
 from .kv_cache import KVCache
-from .ups import UPSHead
+from .ups_heads import UPSHead
 
 KV_CACHE_MODES = ("none", "exact", "prefix", "dual")
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from remedi import LLaDAModelLM, UPSHead
+from remedi import LLaDAModelLM, UPSHead, save_ups
 from remedi.eval import __main__ as eval_cli
 from remedi.eval import answers, plots
 from remedi.eval.__main__ import main as eval_main
@@ -460,7 +460,7 @@ def test_cli_reports_each_kv_cache_next_to_no_cache(tmp_path, one_thread):
     backbone = LLaDAModelLM(config)
     backbone.save_pretrained(tmp_path / "bc")
     tokenizer.save_pretrained(tmp_path / "bc")
-    UPSHead(config.hidden_size, 8).save(tmp_path / "bc" / "ups")
+    save_ups(UPSHead(config.hidden_size, 8), tmp_path / "bc" / "ups")
     data = tmp_path / "mini.jsonl"
     data.write_text("".join(json.dumps({"question": f"What is {a} + 2?", "answer": f"#### {a + 2}"}) + "\n"
                             for a in range(3)))

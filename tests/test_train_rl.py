@@ -198,7 +198,7 @@ def test_a_block_causal_model_trains_and_a_layout_flag_must_match_it(setup_dir, 
     directory = tmp_path / "block_causal"
     model.backbone.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
-    model.ups_head.save(directory / "ups")
+    model.save_ups(directory / "ups")
     argv = ["--model-path", directory, "--data", setup_dir / "train.jsonl", "--val-data", setup_dir / "val.jsonl",
             "--reward", f"{setup_dir / 'digits.py'}:share", *SMALL, "--max-steps", 1, "--val-every", 1,
             "--attention-layout", "block_causal"]

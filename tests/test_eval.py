@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from matplotlib.colors import to_rgba
 
 from remedi import LLaDAModelLM, UPSHead, save_ups
 from remedi.eval import __main__ as eval_cli
@@ -15,11 +16,12 @@ from remedi.eval.detection import ups_detection
 from remedi.eval.runner import (SamplerOptions, Setting, build_grid, check_mask_counts,
                                 model_has_ups, parse_steps, sample)
 from remedi.eval.stats import (accuracy_ci, bootstrap_indices, confusion_matrix, paired_difference_ci, roc_auc)
-from remedi.eval.trajectory import REMASKED, FILLED, first_corrected, replay, trajectory_figure, trajectory_html
+from remedi.eval.trajectory import first_corrected, replay, trajectory_figure, trajectory_html
 from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import generate, scheduled_mask_counts
 from remedi.tiny import build_tiny_random, tiny_config
 from remedi.tokenizer import build_char_tokenizer
+from remedi.viz import FILLED, KEPT, MASKED, REMASKED, STATE_COLOURS, STATE_STYLES
 from tests.helpers import MASK_ID, ScriptedModel, random_prompt, tiny_backbone, tiny_remedi
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -239,11 +241,11 @@ def _schedule_result(source, remask, steps, observed=None):
             "masked_observed_mean": observed or expected, "mask_schedule_ok": observed is None}
 
 
-def test_mask_count_figure_has_one_legend_below_the_panels_and_names_off_schedule_settings():
+def test_mask_counts_by_setting_figure_has_one_legend_below_the_panels_and_names_off_schedule_settings():
     results = [_schedule_result(source, remask, steps) for steps in (32, 8, 4)
                for source in ("random", "tps_prob", "ups") for remask in (False, True)]
     results[1] = _schedule_result("random", True, 32, observed=[31] * 32)
-    figure = plots.mask_count_figure(results)
+    figure = plots.mask_counts_by_setting_figure(results)
     assert [axes.get_legend() for axes in figure.axes] == [None] * 3  # no legend drawn over the lines
     names = [text.get_text() for text in figure.legends[0].get_texts()]
     assert names == ["LLaDA schedule", "random", "random + remask", "tps_prob", "tps_prob + remask", "ups",
@@ -289,6 +291,23 @@ def test_trajectory_html_and_png_show_the_correction(tmp_path):
     assert "line-through" in page and "1 positions corrected" in page
     trajectory_figure(_hand_trace(), mask_id=9).savefig(tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 1000
+
+
+def test_trajectory_draws_each_state_in_the_colour_of_remedi_viz():
+    """One picture of a step: the eval's table and figure colour a state as the app does."""
+    _, tokenizer = build_tiny_random()
+    page = trajectory_html(_hand_trace(), tokenizer, mask_id=9)
+    for state in (MASKED, FILLED, REMASKED, KEPT):
+        assert f'<td class="{state}" style="{STATE_STYLES[state]}' in page
+    image = trajectory_figure(_hand_trace(), mask_id=9).axes[0].images[0]
+    cells = image.to_rgba(image.get_array())
+    # The hand trace: step 0 fills 5 (final) and 6 (wrong), step 1 remasks the 6, step 2 keeps the 5.
+    expected = {(0, 0): STATE_COLOURS[FILLED], (0, 2): STATE_COLOURS[MASKED], (1, 1): STATE_COLOURS[REMASKED],
+                (2, 0): STATE_COLOURS[KEPT]}
+    for (step, position), colour in expected.items():
+        assert tuple(cells[step, position]) == pytest.approx(to_rgba(colour))
+    wrong = tuple(cells[0, 1])
+    assert all(wrong != pytest.approx(to_rgba(colour)) for colour in STATE_COLOURS.values())
 
 
 def _straight_trace(rows):

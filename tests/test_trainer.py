@@ -11,6 +11,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -24,10 +25,10 @@ from remedi.cli import run_cli
 from remedi.data.resolve import load_pairs, load_packed_rows, split_validation
 from remedi.data.sft import build_sft_examples
 from remedi.loading import load_model_and_tokenizer
-from remedi.metrics import expected_calibration_error, roc_auc
+from remedi.metrics import expected_calibration_error, roc_auc, ups_scored_positions
 from remedi.tokenizer import build_char_tokenizer, special_token_ids
 from remedi.tracking import MetricsLogger
-from tests.helpers import run_trainer_on_two_ranks
+from tests.helpers import ScriptedModel, run_trainer_on_two_ranks
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "SMDM" / "pretrain" / "train_mdm.py"
@@ -125,6 +126,34 @@ def test_expected_calibration_error_hand_example():
     probs, targets = torch.tensor([0.12, 0.18, 0.86, 0.82]), torch.tensor([0.0, 1.0, 1.0, 0.0])
     assert expected_calibration_error(probs, targets) == pytest.approx((0.7 + 0.68) / 4)
     assert expected_calibration_error(torch.tensor([0.55, 0.55]), torch.tensor([0.55, 0.55])) == pytest.approx(0.0)
+
+
+def test_ups_scored_positions_are_the_written_answer_tokens_without_eos_padding():
+    tokenizer = build_char_tokenizer()
+    ids = special_token_ids(tokenizer)
+    p, a, b = tokenizer.convert_tokens_to_ids(["?", "1", "2"])
+    # prompt p p | answer a b a EOT | padding EOS EOS; position 3 is masked
+    input_ids = torch.tensor([[p, p, a, b, a, ids["eot_id"], ids["eos_id"], ids["eos_id"]]])
+    masked = torch.tensor([[False, False, False, True, False, False, False, False]])
+    scored = ups_scored_positions(input_ids, torch.tensor([2]), masked, ids["eos_id"])
+    assert scored.tolist() == [[False, False, True, False, True, True, False, False]]
+
+
+def test_validation_auc_scores_the_detection_tokens_not_the_eos_padding():
+    """A UPS sure of every EOS it sees and undecided elsewhere separates nothing but the padding: 0.5 on
+    the scored tokens; an AUC that counted the (clean) padding would rise above 0.5."""
+    tokenizer = build_char_tokenizer()
+    ids = special_token_ids(tokenizer)
+    examples = build_sft_examples([("1+1", "2"), ("2+3", "5")] * 4, tokenizer, 64)
+    rows = training.Rows(examples.input_ids, examples.prompt_lengths)
+    assert (examples.input_ids == ids["eos_id"]).any()
+    model = ScriptedModel(lambda x: torch.zeros(*x.shape, len(tokenizer)),
+                          lambda x: 10.0 * (x == ids["eos_id"]).float())
+    cfg = training.LossConfig("remask_sft", ids["mask_id"], vocab_size=len(tokenizer),
+                              special_ids=tuple(tokenizer.all_special_ids), r_incorrect=1.0)
+    args = SimpleNamespace(seed=0, micro_batch_size=4, val_batches=2)
+    metrics = train_mdm.validate(Fabric(accelerator="cpu", devices=1), model, rows, cfg, args, ids["eos_id"])
+    assert metrics["val_ups_auc"] == pytest.approx(0.5)
 
 
 # ------------------------------------------------------------------------------------- training pieces

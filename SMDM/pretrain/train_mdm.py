@@ -28,8 +28,7 @@ from remedi.data.pretrain import random_length_crop
 from remedi.data.resolve import load_packed_rows, load_sft_rows, split_validation
 from remedi.loading import load_tokenizer
 from remedi.losses import ups_labels
-from remedi.metrics import expected_calibration_error, roc_auc
-from remedi.noise import answer_mask
+from remedi.metrics import expected_calibration_error, roc_auc, ups_scored_positions
 from remedi.tiny import tiny_config
 from remedi.tokenizer import special_token_ids
 from remedi.tracking import WANDB_MODES, MetricsLogger, plain_args
@@ -232,7 +231,8 @@ def main(fabric, args):
                                wandb_mode=args.wandb, wandb_project=args.wandb_project, run_name=args.run_name,
                                config=plain_args(args))
     try:
-        fit(fabric, args, state, train_rows, val_rows, loss_config(args, tokenizer, model.config), generators, logger)
+        fit(fabric, args, state, train_rows, val_rows, loss_config(args, tokenizer, model.config), generators, logger,
+            special_token_ids(tokenizer)["eos_id"])
     finally:
         if logger is not None:
             logger.close()
@@ -245,7 +245,7 @@ def main(fabric, args):
     return state
 
 
-def fit(fabric, args, state, train_rows, val_rows, loss_cfg, generators, logger):
+def fit(fabric, args, state, train_rows, val_rows, loss_cfg, generators, logger, eos_id):
     """Optimizer steps from state["step"] to --max-steps. Each step's row is logged before its checkpoint is
     written, so a run killed in between leaves extra rows that the resumed run's logger drops."""
     model, optimizer = state["model"], state["optimizer"]
@@ -282,7 +282,7 @@ def fit(fabric, args, state, train_rows, val_rows, loss_cfg, generators, logger)
             metrics["grad_norm"] = result.grad_norm
         last_step = state["step"] == args.max_steps
         if val_rows and (state["step"] % args.val_every == 0 or last_step):
-            metrics.update(validate(fabric, model, val_rows, loss_cfg, args))
+            metrics.update(validate(fabric, model, val_rows, loss_cfg, args, eos_id))
         if logger is not None:
             logger.log(state["step"], metrics)
         if state["step"] % args.save_every == 0 or last_step:
@@ -293,8 +293,9 @@ def fit(fabric, args, state, train_rows, val_rows, loss_cfg, generators, logger)
 
 
 @torch.no_grad()
-def validate(fabric, model, val_rows, loss_cfg, args):
-    """Validation loss, masked-token accuracy and, for remask_sft, the UPS's AUC and calibration.
+def validate(fabric, model, val_rows, loss_cfg, args, eos_id):
+    """Validation loss, masked-token accuracy and, for remask_sft, the UPS's AUC (on the tokens
+    `ups_scored_positions` chooses, as the eval's detection does) and calibration.
 
     The noise is drawn from a generator re-seeded at every call, so successive validations score the
     same noisy inputs and the training random stream is left untouched. Every rank runs the same
@@ -321,7 +322,7 @@ def validate(fabric, model, val_rows, loss_cfg, args):
         totals["correct"] += float((out.logits.argmax(-1) == input_ids)[masked].sum())
         totals["masked"] += float(masked.sum())
         if out.ups_logits is not None:
-            visible = answer_mask(prompt_lengths, input_ids.shape[1]) & ~masked  # clean or incorrect answer tokens
+            visible = ups_scored_positions(input_ids, prompt_lengths, masked, eos_id)  # as the eval's detection
             scores.append(out.ups_logits[visible].float())
             is_clean.append((~out.noisy.incorrect[visible]).float())
             labels = ups_labels(out.logits, input_ids, masked, out.noisy.incorrect)

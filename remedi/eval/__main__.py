@@ -298,7 +298,7 @@ def main(argv=None):
         json.dump(report, f, indent=1)
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(markdown_report(report))
-    figures = {"accuracy": plots.accuracy_figure(results), "mask_counts": plots.mask_count_figure(results),
+    figures = {"accuracy": plots.accuracy_figure(results), "mask_counts": plots.mask_counts_by_setting_figure(results),
                "remasks": plots.remask_figure(results)}
     for name, figure in figures.items():
         if figure is not None:

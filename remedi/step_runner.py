@@ -23,7 +23,7 @@ are refused with a cache, as is classifier-free guidance.
 import torch
 
 from .kv_cache import KVCache
-from .ups import UPSHead
+from .ups_heads import UPSHead
 
 KV_CACHE_MODES = ("none", "exact", "prefix", "dual")
 
@@ -87,14 +87,12 @@ class FullSequenceRunner:
         self.model, self.attention_mask, self.prompt_index = model, attention_mask, prompt_index
         self.mask_id, self.cfg_scale, self.logits_eos_inf, self.eos_id = mask_id, cfg_scale, logits_eos_inf, eos_id
         self.layout = layout_kwargs(model, prompt_length)
-        self.forward_passes = 0
 
     def begin_block(self, x, start, end):
         pass
 
     def step(self, x, start, end):
         """(logits (B, W, V), UPS logits (B, W) or None, first position W covers) for the current x."""
-        self.forward_passes += 1
         logits, ups_logits = step_outputs(self.model, x, self.attention_mask, self.prompt_index, self.mask_id,
                                           self.cfg_scale, self.logits_eos_inf, self.eos_id, self.layout)
         return logits, ups_logits, 0
@@ -113,19 +111,18 @@ class CachedRunner:
         self.layout = layout_kwargs(model, prompt_length)
         self.cache = None
         self.first_step = None  # the refresh pass's outputs, served as the block's first step
-        self.forward_passes = 0
 
     def begin_block(self, x, start, end):
         if self.mode == "exact":
             if self.cache is None:
                 self.cache = self._encode(x, 0, self.prompt_length)
             return
-        out = self._run(x, torch.arange(x.shape[1], device=x.device), None, self.attention_mask, True)
-        full = KVCache.from_pass(out.present_key_values, self._positions(x, 0, x.shape[1]), self._padding(x, 0, x.shape[1]))
-        keep = torch.arange(start, device=x.device) if self.mode == "prefix" else torch.cat(
-            [torch.arange(start, device=x.device), torch.arange(end, x.shape[1], device=x.device)])
-        self.cache = full.select(keep)
-        hi = x.shape[1] if self.mode == "prefix" else end
+        length = x.shape[1]
+        out = self._run(x, torch.arange(length, device=x.device), None, self.attention_mask, True)
+        full = KVCache.from_pass(out.present_key_values, self._positions(x, 0, length), self._padding(x, 0, length))
+        before, after = torch.arange(start, device=x.device), torch.arange(end, length, device=x.device)
+        self.cache = full.select(before if self.mode == "prefix" else torch.cat([before, after]))
+        hi = length if self.mode == "prefix" else end
         ups = model_ups_logits(out)
         self.first_step = (self._suppress(out.logits[:, start:hi]), None if ups is None else ups[:, start:hi], start)
 
@@ -148,7 +145,6 @@ class CachedRunner:
         return KVCache.from_pass(out.present_key_values, self._positions(x, lo, hi), self._padding(x, lo, hi))
 
     def _run(self, ids, positions, cache, attention_mask, return_kv):
-        self.forward_passes += 1
         kwargs = dict(self.layout, position_ids=positions.expand(ids.shape[0], -1), return_kv=return_kv)
         if cache is not None:
             kwargs["kv_cache"] = cache

@@ -12,8 +12,8 @@ BLOCK = 4
 SAMPLING = dict(gen_length=12, block_length=BLOCK, steps=6, mask_id=MASK_ID)
 
 
-def remedi_model(layout, seed=0):
-    backbone = tiny_backbone(seed, attention_layout=layout, attention_block_length=BLOCK)
+def remedi_model(layout, seed=0, attention_block=BLOCK):
+    backbone = tiny_backbone(seed, attention_layout=layout, attention_block_length=attention_block)
     torch.manual_seed(seed + 1)
     return RemeDiModel(backbone, UPSHead(backbone.config.hidden_size, 16)).eval()
 
@@ -110,3 +110,15 @@ def test_stream_ups_samples_a_block_causal_model_without_cache():
     model = RemeDiModel(backbone, UPSStream(backbone.config.hidden_size, read_layers=[1], stream_dim=16, n_heads=2))
     ids = generate(model.eval(), random_prompt(batch=2, length=5), **SAMPLING)
     assert not (ids == MASK_ID).any()
+
+
+@pytest.mark.parametrize("source, remask", [("ups", True), ("tps_prob", False)])
+def test_exact_cache_over_many_blocks_in_float64(source, remask):
+    """Six sampling blocks of two attention blocks each, positions up to 115: more room for a bookkeeping
+    mistake to show. float64, because in float32 a chunked pass rounds differently from the full one and a
+    random model's near-ties can flip (bench/bench_sampler.py saw that at 512 steps)."""
+    model = remedi_model("block_causal", attention_block=BLOCK * 2).to(torch.float64)
+    prompt, mask = left_padded_prompts()
+    settings = dict(attention_mask=mask, gen_length=6 * BLOCK * 4, block_length=BLOCK * 4, steps=48, mask_id=MASK_ID,
+                    confidence_source=source, remask=remask)
+    assert torch.equal(generate(model, prompt, **settings), generate(model, prompt, **settings, kv_cache="exact"))

@@ -21,10 +21,10 @@ from dataclasses import dataclass, replace
 import gradio as gr
 import torch
 
-from chat import decode_answer
-from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
+from remedi.cli import add_model_arguments
+from remedi.loading import DEFAULT_MODEL, TINY_RANDOM, load_model_and_tokenizer
 from remedi.sampling import CONFIDENCE_SOURCES, generate, scheduled_mask_counts
-from remedi.tokenizer import encode_prompts, special_token_ids
+from remedi.tokenizer import decode_answer, encode_prompts, special_token_ids
 from remedi.ups import RemeDiModel
 from remedi.viz import (MASK_TEXT, MASKED, mask_count_figure, past_end, render_step_html, step_view,
                         update_confidences)
@@ -398,10 +398,7 @@ def positive_int(text):
 def parse_args(argv=None):
     limits = Limits()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory, or {TINY_RANDOM!r}")
-    parser.add_argument("--ups", default=None, help="directory with UPS head weights (ups_config.json)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
+    add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 exposes the demo to the network")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--max-prompt-chars", type=positive_int, default=limits.max_prompt_chars)

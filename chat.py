@@ -12,11 +12,11 @@ import sys
 
 import torch
 
-from generate import summarise_trace
 from remedi.cli import add_model_arguments, add_sampler_arguments
 from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import generate
-from remedi.tokenizer import encode_chat, special_token_ids, warn_unknown_characters
+from remedi.tokenizer import decode_answer, encode_chat, special_token_ids, warn_unknown_characters
+from remedi.trace import summarise_trace
 
 
 def build_prompt(tokenizer, conversation):
@@ -45,16 +45,6 @@ def fit_to_context(tokenizer, conversation, max_prompt_tokens):
             )
         conversation = conversation[2:]
         dropped += 1
-
-
-def decode_answer(tokenizer, answer_ids, stop_ids):
-    """Text of the answer up to its first stop token (EOS or EoT); what follows is padding, not reply."""
-    answer_ids = list(answer_ids)
-    for position, token in enumerate(answer_ids):
-        if token in stop_ids:
-            answer_ids = answer_ids[:position]
-            break
-    return tokenizer.decode(answer_ids, skip_special_tokens=True)
 
 
 def parse_args(argv=None):

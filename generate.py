@@ -13,24 +13,11 @@ from remedi.cli import add_model_arguments, add_sampler_arguments, run_cli
 from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import add_gumbel_noise, generate, get_num_transfer_tokens
 from remedi.tokenizer import encode_prompts, special_token_ids, warn_unknown_characters
+from remedi.trace import summarise_trace
 
 __all__ = ["generate", "get_num_transfer_tokens", "add_gumbel_noise", "encode_prompts"]
 
 DEFAULT_PROMPT = "Compute 7 - 3 + 5 - 8 + 2."
-
-
-def summarise_trace(trace):
-    """One line per block: masked count after each step and tokens sent back to [MASK]."""
-    lines = []
-    for block in sorted({r["block"] for r in trace}):
-        records = [r for r in trace if r["block"] == block]
-        masked = " ".join(str(r["masked_count"][0]) for r in records)
-        remasked = " ".join(str(len(r["remasked"][0])) for r in records)
-        lines.append(f"block {block}: masked after each step [{masked}] | remasked per step [{remasked}]")
-    total = sum(len(row) for r in trace for row in r["remasked"])
-    lines.append(f"{trace[0]['confidence_source']} confidence, remask={trace[0]['remask']}, "
-                 f"{total} tokens remasked in {len(trace)} steps")
-    return "\n".join(lines)
 
 
 def parse_args(argv=None):

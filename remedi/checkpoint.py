@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from .ups_registry import save_ups
+
 CHECKPOINT_PATTERN = re.compile(r"step-(\d+)\.ckpt")
 
 
@@ -135,7 +137,7 @@ def export_model(state_dict, build, tokenizer, out_dir):
     backbone.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     if head is not None:
-        head.save(out_dir / "ups")
+        save_ups(head, out_dir / "ups")
 
 
 def save_training_state(fabric, checkpoint_dir, state, generators, train):

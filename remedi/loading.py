@@ -9,7 +9,8 @@ from transformers import AutoTokenizer
 from .model import LLaDAModelLM
 from .tiny import build_tiny_random
 from .tokenizer import build_char_tokenizer
-from .ups import UPS_CONFIG_NAME, RemeDiModel, load_ups
+from .ups import RemeDiModel
+from .ups_registry import UPS_CONFIG_NAME, load_ups
 
 TINY_RANDOM = "tiny-random"
 # What generate.py, chat.py and app.py load when --model is not given: the tiny model trained on the

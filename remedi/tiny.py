@@ -5,7 +5,8 @@ import torch
 from .config import LLaDAConfig
 from .model import LLaDAModelLM
 from .tokenizer import build_char_tokenizer, special_token_ids
-from .ups import RemeDiModel, UPSHead
+from .ups import RemeDiModel
+from .ups_heads import UPSHead
 
 
 def tiny_config(tokenizer, d_model=128, n_layers=4, n_heads=4, n_kv_heads=2, mlp_hidden_size=352,

@@ -62,6 +62,16 @@ def special_token_ids(tokenizer) -> dict:
     return ids
 
 
+def decode_answer(tokenizer, answer_ids, stop_ids):
+    """Text of the answer up to its first stop token (EOS or EoT); what follows is padding, not reply."""
+    answer_ids = list(answer_ids)
+    for position, token in enumerate(answer_ids):
+        if token in stop_ids:
+            answer_ids = answer_ids[:position]
+            break
+    return tokenizer.decode(answer_ids, skip_special_tokens=True)
+
+
 def warn_unknown_characters(tokenizer, texts):
     """Print one warning line on stderr naming the characters of `texts` that the tokenizer can only
     write as its unknown token, and return them (in order of first appearance).

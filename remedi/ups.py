@@ -1,123 +1,25 @@
-"""The Unmasking Policy Stream (UPS): a per-token confidence h_i beside the token predictions.
+"""RemeDiModel: a mask predictor plus a UPS, both streams from one forward pass.
 
-`UPSHead` maps the backbone's last hidden state to one logit per position; sigmoid(h_i) estimates
-"the token at i is (or will be) right". `RemeDiModel` attaches a head to any mask predictor whose
-forward returns `.logits`, using one backbone pass for both streams.
+The Token Prediction Stream is any backbone whose forward returns `.logits`; the Unmasking Policy
+Stream is any UPS of `ups_registry` (a head on the last hidden state, or the dual stream beside the
+backbone's layers). How the UPS gets its input is decided once, when the model is built.
 """
 
-import json
-import os
+import inspect
 import warnings
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file, save_file
 from transformers.utils import ModelOutput
 
+from .ups_heads import UPSHead
+from .ups_registry import load_ups, save_ups
 from .ups_stream import UPSStream
 
-UPS_CONFIG_NAME = "ups_config.json"
-UPS_WEIGHTS_NAME = "ups_head.safetensors"
 # Module names that, in common HF models, hold the normalised state the output head reads.
 FINAL_NORM_NAMES = ("ln_f", "norm", "final_layernorm", "final_layer_norm", "norm_f")
-
-
-class UPSHead(nn.Module):
-    """Linear -> GELU -> Linear to a scalar logit per token; `ups_width=0` is a single Linear."""
-
-    def __init__(self, hidden_size: int, ups_width: int = 256):
-        super().__init__()
-        self.hidden_size, self.ups_width = hidden_size, ups_width
-        if ups_width == 0:
-            self.net = nn.Linear(hidden_size, 1)
-        else:
-            self.net = nn.Sequential(nn.Linear(hidden_size, ups_width), nn.GELU(), nn.Linear(ups_width, 1))
-
-    def forward(self, hidden):  # (B, L, d) -> (B, L)
-        if hidden.shape[-1] != self.hidden_size:
-            raise ValueError(
-                f"UPS head expects hidden size {self.hidden_size}, the backbone gave {hidden.shape[-1]}"
-            )
-        weight = next(self.parameters())
-        return self.net(hidden.to(weight.dtype)).squeeze(-1)
-
-    def config_dict(self):
-        return {"arch": "mlp", "hidden_size": self.hidden_size, "ups_width": self.ups_width}
-
-    def save(self, directory):
-        save_ups(self, directory)
-
-    @classmethod
-    def load(cls, directory, map_location="cpu"):
-        """Load saved UPS weights; the saved config decides the class (MLP head or dual stream)."""
-        return load_ups(directory, map_location)
-
-
-class UPSPosition(nn.Module):
-    """A control, not a UPS: one learned logit per absolute position, blind to what the tokens say.
-
-    Trained by Remask RL like a real head, it finds the best *fixed* unmasking order for a task. On a
-    task whose answers share one layout, comparing it with the content-reading head shows how much of
-    a learned policy's gain comes from reading the tokens rather than from their positions.
-    """
-
-    def __init__(self, hidden_size: int, max_positions: int = 512):
-        super().__init__()
-        self.hidden_size, self.max_positions = hidden_size, max_positions
-        self.logits = nn.Parameter(torch.zeros(max_positions))
-
-    def forward(self, hidden):  # (B, L, d) -> (B, L)
-        batch, length = hidden.shape[:2]
-        if length > self.max_positions:
-            raise ValueError(f"the position-only UPS covers {self.max_positions} positions, the input has {length}")
-        return self.logits[:length].expand(batch, length)
-
-    def config_dict(self):
-        return {"arch": "position", "hidden_size": self.hidden_size, "max_positions": self.max_positions}
-
-    def save(self, directory):
-        save_ups(self, directory)
-
-
-def save_ups(ups, directory):
-    """`ups_config.json` (architecture and sizes) + `ups_head.safetensors`, apart from any backbone."""
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, UPS_CONFIG_NAME), "w") as f:
-        json.dump(ups.config_dict(), f, indent=2)
-    state = {k: v.detach().contiguous().cpu() for k, v in ups.state_dict().items()}
-    save_file(state, os.path.join(directory, UPS_WEIGHTS_NAME))
-
-
-def load_ups(directory, map_location="cpu"):
-    config_path = os.path.join(directory, UPS_CONFIG_NAME)
-    weights_path = os.path.join(directory, UPS_WEIGHTS_NAME)
-    if not (os.path.isfile(config_path) and os.path.isfile(weights_path)):
-        raise FileNotFoundError(
-            f"no UPS weights in {str(directory)!r}: expected {UPS_CONFIG_NAME} and {UPS_WEIGHTS_NAME} "
-            "(written by UPSHead.save or the trainer's UPS export)"
-        )
-    with open(config_path) as f:
-        config = json.load(f)
-    try:
-        ups = build_ups(config)
-    except ValueError as error:
-        raise ValueError(f"{error} (in {config_path})") from None
-    ups.load_state_dict(load_file(weights_path, device=str(map_location)))
-    return ups
-
-
-def build_ups(config):
-    """An untrained UPS of the architecture and sizes in `config` (what `config_dict()` returns)."""
-    sizes = dict(config)
-    arch = sizes.pop("arch", "mlp")
-    if arch not in UPS_ARCHS:
-        raise ValueError(f"unknown UPS architecture {arch!r}; known: {sorted(UPS_ARCHS)}")
-    return UPS_ARCHS[arch](**sizes)
-
-
-UPS_ARCHS = {"mlp": UPSHead, "stream": UPSStream, "position": UPSPosition}
 
 
 @dataclass
@@ -146,16 +48,40 @@ def find_final_norm(backbone):
     return found
 
 
-class RemeDiModel(nn.Module):
-    """Backbone (any mask predictor returning `.logits`) plus a UPS head, from one forward pass.
+def accepts_output_hidden_states(backbone):
+    """Whether the backbone's forward takes `output_hidden_states` (by name or through **kwargs)."""
+    parameters = inspect.signature(backbone.forward).parameters.values()
+    return any(p.name == "output_hidden_states" or p.kind is p.VAR_KEYWORD for p in parameters)
 
-    Hidden states are taken, in order of preference, from `output_hidden_states=True`, from a forward
-    hook on the backbone's final norm, or, only if `allow_tps_fallback=True`, replaced by a heuristic
-    (the logit of the top TPS probability) with a warning. Which one is used is decided on the first
-    call and kept, so every step of a generation scores tokens the same way.
+
+def choose_hidden_source(backbone, ups_head, allow_tps_fallback):
+    """How the UPS gets its input, in order of preference; decided once so every step scores tokens alike."""
+    if isinstance(ups_head, UPSStream):
+        return "stream"
+    if accepts_output_hidden_states(backbone):
+        return "output_hidden_states"
+    if find_final_norm(backbone) is not None:
+        return "hook"
+    if allow_tps_fallback:
+        return "tps_fallback"
+    raise RuntimeError(
+        "cannot get hidden states from this backbone: its forward takes no output_hidden_states and it "
+        f"has no final-norm module named one of {FINAL_NORM_NAMES}. "
+        "Pass allow_tps_fallback=True to score tokens by TPS probability instead."
+    )
+
+
+class RemeDiModel(nn.Module):
+    """Backbone (any mask predictor returning `.logits`) plus a UPS, from one forward pass.
+
+    `hidden_source` says where the UPS reads from, chosen at construction in this order: a dual-stream
+    UPS hooks the backbone's layers ("stream"); a backbone whose forward takes `output_hidden_states`
+    gives its last hidden state ("output_hidden_states"); else a forward hook on its final norm captures
+    it ("hook"); else, only with `allow_tps_fallback=True`, the logit of the top TPS probability stands in
+    for the UPS ("tps_fallback", with a warning). Errors raised by the backbone always propagate.
     """
 
-    def __init__(self, backbone: nn.Module, ups_head: UPSHead, allow_tps_fallback: bool = False):
+    def __init__(self, backbone: nn.Module, ups_head: nn.Module, allow_tps_fallback: bool = False):
         super().__init__()
         expected = backbone_hidden_size(backbone)
         if expected is not None and expected != ups_head.hidden_size:
@@ -165,11 +91,9 @@ class RemeDiModel(nn.Module):
         self.backbone = backbone
         self.ups_head = ups_head
         self.allow_tps_fallback = allow_tps_fallback
-        # "output_hidden_states" | "hook" | "tps_fallback", set on first call; "stream" for UPSStream
-        self.hidden_source = None
-        if isinstance(ups_head, UPSStream):
+        self.hidden_source = choose_hidden_source(backbone, ups_head, allow_tps_fallback)
+        if self.hidden_source == "stream":
             ups_head.attach(backbone)
-            self.hidden_source = "stream"
 
     @property
     def config(self):
@@ -189,46 +113,42 @@ class RemeDiModel(nn.Module):
             return RemeDiOutput(ups_logits=self.ups_head(ups_hidden), last_hidden_state=ups_hidden)
         kwargs = {} if attention_mask is None else {"attention_mask": attention_mask}
         if self.hidden_source == "stream":
-            self.ups_head.begin(attention_mask)
-            try:
-                out = self.backbone(input_ids, **kwargs)
-            except BaseException:
-                self.ups_head.finish_quietly()
-                raise
-            return RemeDiOutput(logits=out.logits, ups_logits=self.ups_head.finish())
-        if self.hidden_source in (None, "output_hidden_states"):
-            try:
-                out = self.backbone(input_ids, output_hidden_states=True, **kwargs)
-            except TypeError:
-                out = None
-            if out is not None and getattr(out, "hidden_states", None) is not None:
-                self.hidden_source = "output_hidden_states"
-                return self._output(out.logits, out.hidden_states[-1], out.hidden_states, output_hidden_states)
-            if self.hidden_source == "output_hidden_states":
-                raise RuntimeError("the backbone stopped returning hidden_states")
-        if self.hidden_source in (None, "hook"):
-            norm = find_final_norm(self.backbone)
-            if norm is not None:
-                captured = []
-                handle = norm.register_forward_hook(lambda module, args, output: captured.append(output))
-                try:
-                    out = self.backbone(input_ids, **kwargs)
-                finally:
-                    handle.remove()
-                if captured:
-                    self.hidden_source = "hook"
-                    return self._output(out.logits, captured[-1], None, False)
-            if self.hidden_source == "hook":
-                raise RuntimeError("the hooked final norm was not called")
-        if not self.allow_tps_fallback:
-            raise RuntimeError(
-                "cannot get hidden states from this backbone: it returns no hidden_states with "
-                f"output_hidden_states=True and has no final-norm module named one of {FINAL_NORM_NAMES}. "
-                "Pass allow_tps_fallback=True to score tokens by TPS probability instead."
-            )
-        if self.hidden_source is None:
-            warnings.warn("UPS: no hidden states available; using the TPS top-1 probability as confidence")
-            self.hidden_source = "tps_fallback"
+            return self._forward_stream(input_ids, kwargs)
+        if self.hidden_source == "output_hidden_states":
+            return self._forward_output_hidden_states(input_ids, kwargs, output_hidden_states)
+        if self.hidden_source == "hook":
+            return self._forward_hook(input_ids, kwargs)
+        return self._forward_tps_fallback(input_ids, kwargs)
+
+    def _forward_stream(self, input_ids, kwargs):
+        self.ups_head.begin(kwargs.get("attention_mask"))
+        try:
+            out = self.backbone(input_ids, **kwargs)
+        except BaseException:
+            self.ups_head.finish_quietly()
+            raise
+        return RemeDiOutput(logits=out.logits, ups_logits=self.ups_head.finish())
+
+    def _forward_output_hidden_states(self, input_ids, kwargs, keep_hidden):
+        out = self.backbone(input_ids, output_hidden_states=True, **kwargs)
+        if getattr(out, "hidden_states", None) is None:
+            raise RuntimeError("the backbone takes output_hidden_states but returned no hidden_states")
+        return self._output(out.logits, out.hidden_states[-1], out.hidden_states, keep_hidden)
+
+    def _forward_hook(self, input_ids, kwargs):
+        captured = []
+        norm = find_final_norm(self.backbone)
+        handle = norm.register_forward_hook(lambda module, args, output: captured.append(output))
+        try:
+            out = self.backbone(input_ids, **kwargs)
+        finally:
+            handle.remove()
+        if not captured:
+            raise RuntimeError("the hooked final norm was not called")
+        return self._output(out.logits, captured[-1], None, False)
+
+    def _forward_tps_fallback(self, input_ids, kwargs):
+        warnings.warn("UPS: no hidden states available; using the TPS top-1 probability as confidence")
         logits = self.backbone(input_ids, **kwargs).logits
         top_p = torch.softmax(logits.float(), dim=-1).amax(dim=-1).clamp(1e-6, 1 - 1e-6)
         return RemeDiOutput(logits=logits, ups_logits=torch.logit(top_p))
@@ -242,7 +162,7 @@ class RemeDiModel(nn.Module):
         )
 
     def save_ups(self, directory):
-        self.ups_head.save(directory)
+        save_ups(self.ups_head, directory)
 
     @classmethod
     def from_pretrained(cls, base_path, ups_path=None, ups_width=256, dtype=None, **kwargs):

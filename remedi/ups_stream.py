@@ -60,11 +60,6 @@ class UPSStream(nn.Module):
         """Drop the per-call state after a failed forward pass."""
         self._state = None
 
-    def save(self, directory):
-        from .ups import save_ups
-
-        save_ups(self, directory)
-
     def finish(self):
         stream = self._state["stream"]
         self._state = None

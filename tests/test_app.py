@@ -6,8 +6,7 @@ import pytest
 import torch
 
 import app
-from chat import decode_answer
-from remedi.tokenizer import encode_prompts
+from remedi.tokenizer import decode_answer, encode_prompts
 from remedi.loading import DEFAULT_MODEL, load_model_and_tokenizer
 from remedi.sampling import generate
 from remedi.tokenizer import special_token_ids

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import chat
-from remedi.tokenizer import EOT, MASK, build_char_tokenizer, encode_chat, special_token_ids
+from remedi.tokenizer import EOT, MASK, build_char_tokenizer, encode_chat
 
 
 def prompts_in(stdout):
@@ -35,16 +35,6 @@ def test_fit_to_context_drops_oldest_exchanges_then_refuses():
     assert dropped == 1 and kept == conversation[2:]
     with pytest.raises(ValueError, match="only 20 fit"):
         chat.fit_to_context(tokenizer, conversation, 20)
-
-
-def test_decode_answer_stops_at_the_first_eos_or_eot():
-    tokenizer = build_char_tokenizer()
-    ids = special_token_ids(tokenizer)
-    a, b = tokenizer.convert_tokens_to_ids(["a", "b"])
-    stop = {ids["eos_id"], ids["eot_id"]}
-    assert chat.decode_answer(tokenizer, [a, b, ids["eot_id"], a, ids["eos_id"]], stop) == "ab"
-    assert chat.decode_answer(tokenizer, [a, ids["eos_id"], b], stop) == "a"
-    assert chat.decode_answer(tokenizer, [b, a], stop) == "ba"
 
 
 def run_main(monkeypatch, capsys, lines, *flags):

@@ -53,7 +53,7 @@ def setup_dir(tmp_path_factory):
     model, tokenizer = build_tiny_random(seed=0, ups_width=16)
     model.backbone.save_pretrained(root / "model")
     tokenizer.save_pretrained(root / "model")
-    model.ups_head.save(root / "model" / "ups")
+    model.save_ups(root / "model" / "ups")
     for name, rows in (("train", range(24)), ("val", range(24, 30))):
         with open(root / f"{name}.jsonl", "w") as f:
             for i in rows:

@@ -17,7 +17,7 @@ import torch
 from lightning.fabric import Fabric
 from safetensors.torch import load_file
 
-from remedi import LLaDAModelLM, RemeDiModel, UPSHead, UPSStream
+from remedi import LLaDAModelLM, RemeDiModel, UPSStream, load_ups
 from remedi import checkpoint as ckpt
 from remedi import training
 from remedi.cli import run_cli
@@ -338,7 +338,7 @@ def test_sft_prompt_is_never_noised_by_remask_sft(ups_run, data):
 
 def test_export_loads_as_ups_head_and_runs_generate(ups_run, capsys):
     out, model = ups_run["out"], ups_run["state"]["model"].module
-    head = UPSHead.load(out / "ups")
+    head = load_ups(out / "ups")
     for name, value in head.state_dict().items():
         assert torch.equal(value, model.ups_head.state_dict()[name])
     loaded, _ = load_model_and_tokenizer(str(out))

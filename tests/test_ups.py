@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from remedi import RemeDiModel, UPSHead, load_ups
+from remedi import RemeDiModel, UPSHead, load_ups, save_ups
 from remedi.loading import load_model_and_tokenizer
 from tests.helpers import VOCAB, tiny_backbone
 
@@ -78,13 +78,13 @@ def test_hidden_size_mismatch_is_an_error():
 def test_save_load_round_trip_and_attach_to_base(tmp_path):
     backbone = tiny_backbone()
     head = UPSHead(32, 8)
-    head.save(tmp_path / "ups")
+    save_ups(head, tmp_path / "ups")
     backbone.save_pretrained(tmp_path / "base")
     loaded = RemeDiModel.from_pretrained(tmp_path / "base", ups_path=tmp_path / "ups")
     ids = torch.randint(0, VOCAB, (2, 6))
     assert torch.equal(loaded(ids).ups_logits, RemeDiModel(backbone, head)(ids).ups_logits)
     with pytest.raises(FileNotFoundError, match="no UPS weights"):
-        UPSHead.load(tmp_path / "base")
+        load_ups(tmp_path / "base")
 
 
 def test_loader_picks_up_bundled_ups_folder(tmp_path):
@@ -101,7 +101,7 @@ def test_loader_picks_up_bundled_ups_folder(tmp_path):
 
 
 def test_position_only_control_ignores_the_content_and_round_trips(tmp_path):
-    from remedi.ups import UPSPosition
+    from remedi.ups_heads import UPSPosition
 
     head = UPSPosition(hidden_size=8, max_positions=6)
     with torch.no_grad():
@@ -109,8 +109,38 @@ def test_position_only_control_ignores_the_content_and_round_trips(tmp_path):
     hidden = torch.randn(3, 5, 8)
     assert torch.equal(head(hidden), torch.arange(5.0).expand(3, 5))
     assert torch.equal(head(hidden), head(torch.randn(3, 5, 8)))  # the same scores whatever the tokens
-    head.save(tmp_path)
+    save_ups(head, tmp_path)
     loaded = load_ups(tmp_path)
     assert isinstance(loaded, UPSPosition) and torch.equal(loaded.logits, head.logits)
     with pytest.raises(ValueError, match="covers 6 positions"):
         head(torch.randn(1, 7, 8))
+
+
+class BrokenHiddenStatesBackbone(torch.nn.Module):
+    """Takes output_hidden_states but has a bug on that path: a TypeError from inside the backbone."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.config = inner.config
+
+    def forward(self, input_ids, attention_mask=None, output_hidden_states=False):
+        if output_hidden_states:
+            raise TypeError("bug inside the backbone")
+        return self.inner(input_ids, attention_mask=attention_mask)
+
+
+def test_a_type_error_from_the_backbone_propagates():
+    model = RemeDiModel(BrokenHiddenStatesBackbone(tiny_backbone()), UPSHead(32, 8))
+    with pytest.raises(TypeError, match="bug inside the backbone"):
+        model(torch.randint(0, VOCAB, (1, 4)))
+
+
+def test_hidden_source_is_decided_at_construction():
+    backbone = tiny_backbone()
+    assert RemeDiModel(backbone, UPSHead(32, 8)).hidden_source == "output_hidden_states"
+    assert RemeDiModel(NoHiddenStatesBackbone(backbone), UPSHead(32, 8)).hidden_source == "hook"
+    fallback = RemeDiModel(OpaqueBackbone(), UPSHead(VOCAB, 4), allow_tps_fallback=True)
+    assert fallback.hidden_source == "tps_fallback"
+    with pytest.raises(RuntimeError, match="cannot get hidden states"):
+        RemeDiModel(OpaqueBackbone(), UPSHead(VOCAB, 4))

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from remedi import LLaDAModelLM, RemeDiModel, UPSHead, UPSStream, load_ups
+from remedi import LLaDAModelLM, RemeDiModel, load_ups
 from remedi import checkpoint as ckpt
 from remedi import training
 from remedi.cli import HelpFormatter, add_hardware_arguments, ensure_writable_dir, run_cli
@@ -33,7 +33,7 @@ from remedi.noise import answer_mask
 from remedi.tiny import tiny_config
 from remedi.tokenizer import special_token_ids
 from remedi.tracking import WANDB_MODES, MetricsLogger, plain_args
-from remedi.ups import build_ups
+from remedi.ups_registry import build_ups
 # Flags that only mean something in some configurations: None by default, so that giving one where it
 # does not apply is an error instead of being silently ignored. Value: (applies?, what it needs, default).
 CONDITIONAL_FLAGS = {
@@ -367,10 +367,10 @@ def load_data(args, tokenizer):
 
 def fresh_ups(args, config):
     if args.ups_arch == "mlp":
-        return UPSHead(config.hidden_size, args.ups_width)
+        return build_ups({"arch": "mlp", "hidden_size": config.hidden_size, "ups_width": args.ups_width})
     read_layers = args.ups_read_layers or list(range(config.n_layers // 2, config.n_layers))
-    return UPSStream(config.hidden_size, read_layers, stream_dim=args.ups_stream_dim,
-                     n_heads=max(1, args.ups_stream_dim // 16))
+    return build_ups({"arch": "stream", "hidden_size": config.hidden_size, "read_layers": read_layers,
+                      "stream_dim": args.ups_stream_dim, "n_heads": max(1, args.ups_stream_dim // 16)})
 
 
 def build_model(fabric, args, tokenizer):

@@ -35,7 +35,7 @@ from remedi.rewards import REWARDS, correctness_reward, score_completions
 from remedi.sampling import generate
 from remedi.tokenizer import encode_prompts, special_token_ids
 from remedi.tracking import WANDB_MODES, MetricsLogger, plain_args
-from remedi.ups import UPS_CONFIG_NAME, build_ups
+from remedi.ups_registry import UPS_CONFIG_NAME, build_ups
 
 # Per RL step; loss, grad_norm, clip fractions and KL are those of the last --ppo-epochs update (the first
 # update is on-policy, its ratios are all 1).

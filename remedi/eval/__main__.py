@@ -28,6 +28,7 @@ import platform
 
 import torch
 
+from remedi.cli import add_model_arguments
 from remedi.tokenizer import encode_prompts
 from remedi.data import build_sft_examples, load_gsm8k, load_local_pairs, load_math500
 from remedi.eval import answers, plots
@@ -36,15 +37,14 @@ from remedi.eval.runner import (BASELINE, SamplerOptions, add_confidence_interva
                                 conventional_grading_differs, latency_by_source, model_has_ups, parse_steps,
                                 run_grid, sample)
 from remedi.eval.trajectory import first_corrected, trajectory_figure, trajectory_html
-from remedi.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM, load_model_and_tokenizer
+from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import CONFIDENCE_SOURCES
 from remedi.tokenizer import special_token_ids, warn_unknown_characters
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory, or {TINY_RANDOM!r}")
-    parser.add_argument("--ups", default=None, help="directory with UPS head weights (ups_config.json)")
+    add_model_arguments(parser)
     parser.add_argument("--data", default="gsm8k", help="gsm8k (test split), math500, or a .json/.jsonl/.parquet file")
     parser.add_argument("--question-column", default="question", help="with a data file")
     parser.add_argument("--answer-column", default="answer", help="with a data file")
@@ -79,8 +79,6 @@ def parse_args(argv=None):
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the CIs")
     parser.add_argument("--out", default="eval_out")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
     args = parser.parse_args(argv)
     if args.trajectory_index is not None and args.trajectory_index < 0:
         raise SystemExit("error: --trajectory-index counts problems from 0; pass 0 or more")

@@ -42,6 +42,16 @@ from remedi.sampling import CONFIDENCE_SOURCES
 from remedi.tokenizer import special_token_ids, warn_unknown_characters
 
 
+def threshold_value(text):
+    """A --thresholds entry: a number, or 'none' for the fixed schedule (the grid's baseline)."""
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor 'none'") from None
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_arguments(parser)
@@ -58,6 +68,12 @@ def parse_args(argv=None):
     parser.add_argument("--steps", nargs="+", default=["1/1", "1/2", "1/4"],
                         help="step budgets: integers, or fractions of --gen-length such as 1/2 or 0.25")
     parser.add_argument("--block-lengths", nargs="+", type=int, default=None, help="default: --gen-length")
+    parser.add_argument("--thresholds", nargs="+", type=threshold_value, default=[None],
+                        help="confidence thresholds for dynamic parallel decoding (a step also settles every "
+                             "position at least this confident; a block ends when nothing is masked); 'none' "
+                             "runs the fixed schedule, e.g. --thresholds none 0.9 0.7")
+    parser.add_argument("--stop-at-eos", action="store_true",
+                        help="end an answer once a finished block holds only EOS/EoT after its first EOS/EoT")
     parser.add_argument("--gen-length", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--temperature", type=float, default=0.0)
@@ -184,7 +200,10 @@ def markdown_report(report):
     lines += [
         "## Accuracy",
         "",
-        f"95% bootstrap CIs; Δ is paired against {BASELINE[0]} without remask (LLaDA) at the same steps and block.",
+        f"95% bootstrap CIs; Δ is paired against {BASELINE[0]} without remask (LLaDA) at the same steps and block, "
+        "with the fixed schedule (no threshold). Passes = forward passes per answer (model evaluations of its "
+        "sequence while its block still held a [MASK]; two per step with CFG)"
+        + (", with stop at EOS." if report["config"].get("stop_at_eos") else "."),
         "Graded as " + "; ".join(f"{fmt} ({answers.FORMAT_DESCRIPTIONS[fmt]})" for fmt in grading["formats"]) + ".",
     ]
     extra_header = ""
@@ -194,16 +213,18 @@ def markdown_report(report):
         extra_header = f" accuracy ({'/'.join(conventional)}) |"
     lines += [
         "",
-        f"| source | remask | steps | block | accuracy |{extra_header} Δ vs LLaDA | remasked/answer | mask schedule "
-        "| s/step | tok/s |",
-        "|---|---|---|---|---|" + "---|" * bool(extra_header) + "---|---|---|---|---|",
+        f"| source | remask | steps | block | threshold | accuracy |{extra_header} Δ vs LLaDA | passes/answer "
+        "| remasked/answer | mask schedule | s/step | tok/s |",
+        "|---|---|---|---|---|---|" + "---|" * bool(extra_header) + "---|---|---|---|---|---|",
     ]
     for r in report["settings"]:
         delta = "—" if r["vs_baseline"] is None else _ci(r["vs_baseline"])
         schedule = "ok" if r["mask_schedule_ok"] else f"OFF by {r['mask_schedule_max_error']}"
         extra = f" {_ci(r['accuracy_conventional'])} |" if extra_header else ""
+        threshold = "—" if r.get("threshold") is None else f"{r['threshold']:g}"
         lines.append(f"| {r['source']} | {'on' if r['remask'] else 'off'} | {r['steps']} | {r['block_length']} | "
-                     f"{_ci(r['accuracy'])} |{extra} {delta} | {r['remasks_per_answer']:.2f} | {schedule} | "
+                     f"{threshold} | {_ci(r['accuracy'])} |{extra} {delta} | {r['forward_passes_per_answer']:.2f} | "
+                     f"{r['remasks_per_answer']:.2f} | {schedule} | "
                      f"{r['seconds_per_step']:.4f} | {r['tokens_per_second']:.1f} |")
     lines += ["", "## Latency by confidence source", "", "| source | s/step | tok/s |", "|---|---|---|"]
     lines += [f"| {s} | {v['seconds_per_step']:.4f} | {v['tokens_per_second']:.1f} |"
@@ -241,10 +262,11 @@ def main(argv=None):
         raise SystemExit("no problems to evaluate: " + "; ".join(data_notes))
     has_ups = model_has_ups(model, ids["eos_id"])
     options = SamplerOptions(args.gen_length, args.batch_size, args.temperature, args.cfg_scale,
-                             args.confidence_eos_eot_inf)
+                             args.confidence_eos_eot_inf, args.stop_at_eos)
     steps = parse_steps(args.steps, args.gen_length)
     settings, notes = build_grid(args.sources, [m == "on" for m in args.remask_modes], steps,
-                                 args.block_lengths or [args.gen_length], args.gen_length, has_ups)
+                                 args.block_lengths or [args.gen_length], args.gen_length, has_ups,
+                                 list(dict.fromkeys(args.thresholds)))
     if not settings:
         raise SystemExit("no valid sampler setting: " + "; ".join(notes))
     notes = data_notes + notes

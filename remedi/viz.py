@@ -75,7 +75,7 @@ def update_confidences(confidences, record, block_length, row=0):
     start = record["block"] * block_length
     updated = list(confidences)
     for offset, value in enumerate(record["confidence"][row]):
-        if math.isfinite(value):
+        if value is not None and math.isfinite(value):  # the trace writes non-finite scores as None
             updated[start + offset] = value
     return updated
 

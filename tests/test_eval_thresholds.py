@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from remedi.eval import plots
 from remedi.eval.__main__ import main as eval_main
 from remedi.eval.runner import check_mask_counts, forward_passes_per_row
 from remedi.sampling import generate
@@ -59,6 +60,7 @@ def test_cli_threshold_grid_on_the_shipped_model_reports_passes_and_pairs_agains
         assert result["mask_schedule_ok"] and len(result["masked_observed_mean"]) == 32
         assert result["masked_observed_mean"][-1] == 0
         assert all(o <= e for o, e in zip(result["masked_observed_mean"], result["masked_expected"]))
+    assert (out / "passes.png").stat().st_size > 0
     table = (out / "results.md").read_text()
     assert "| threshold |" in table and "passes/answer" in table
     assert "| tps_prob | off | 32 | 32 | 0.9 |" in table and "| 32.00 |" in table
@@ -69,3 +71,25 @@ def test_cli_rejects_a_threshold_that_is_not_a_number(capsys):
         eval_main(["--thresholds", "high"])
     assert exit_info.value.code == 2
     assert "'high' is neither a number nor 'none'" in capsys.readouterr().err
+
+
+def _result(source, remask, threshold, passes, accuracy):
+    name = f"{source} {remask} {threshold}"
+    return {"name": name, "source": source, "remask": remask, "threshold": threshold,
+            "forward_passes_per_answer": passes, "accuracy": {"mean": accuracy, "lo": accuracy - 0.1,
+                                                              "hi": accuracy + 0.05}}
+
+
+def test_passes_figure_draws_each_rule_through_its_thresholds_and_rings_the_chosen_ones():
+    fixed = [_result("tps_prob", False, None, 32, 0.97), _result("ups", True, None, 32, 0.98)]
+    assert plots.passes_figure(fixed) is None  # nothing to trade off without a threshold
+    results = fixed + [_result("tps_prob", False, 0.9, 4, 0.95), _result("tps_prob", False, 0.99, 7, 0.97),
+                       _result("ups", True, 0.3, 9, 0.96)]
+    figure = plots.passes_figure(results, chosen={"ups True 0.3"})
+    axes = figure.axes[0]
+    lines = {container.get_label(): container.lines[0] for container in axes.containers}
+    assert list(lines) == ["tps_prob", "ups + remask"]
+    assert list(lines["tps_prob"].get_xdata()) == [4, 7, 32] and list(lines["tps_prob"].get_ydata()) == [0.95, 0.97, 0.97]
+    rings = [line for line in axes.get_lines() if line.get_markeredgecolor() == "black"]
+    assert len(rings) == 1 and list(rings[0].get_xdata()) == [9]
+    assert sorted(t.get_text() for t in axes.texts) == ["0.3", "0.9", "0.99", "fixed", "fixed"]

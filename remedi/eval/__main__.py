@@ -3,7 +3,8 @@
     python -m remedi.eval --out runs/eval-tiny          # built-in tiny-random model, 4 GSM8K problems
 
 writes to --out: results.json (everything, per-problem scores included), results.md (tables),
-accuracy.png, mask_counts.png, remasks.png, trajectory.html and trajectory.png.
+accuracy.png, mask_counts.png, remasks.png, trajectory.html and trajectory.png; with --thresholds,
+passes.png (accuracy against forward passes per answer).
 
 LLaDA-8B-Instruct with a trained UPS head on one GPU (download the checkpoint into a folder first,
 e.g. `huggingface-cli download GSAI-ML/LLaDA-8B-Instruct --local-dir checkpoints/LLaDA-8B-Instruct`):
@@ -308,7 +309,7 @@ def main(argv=None):
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(markdown_report(report))
     figures = {"accuracy": plots.accuracy_figure(results), "mask_counts": plots.mask_count_figure(results),
-               "remasks": plots.remask_figure(results)}
+               "remasks": plots.remask_figure(results), "passes": plots.passes_figure(results)}
     for name, figure in figures.items():
         if figure is not None:
             figure.savefig(os.path.join(args.out, f"{name}.png"), dpi=120)

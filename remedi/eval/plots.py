@@ -9,7 +9,7 @@ Settings with a threshold are their own lines in the first three, named with it.
 """
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -151,6 +151,8 @@ def passes_figure(results, chosen=()):
                 axes.plot(r["forward_passes_per_answer"], r["accuracy"]["mean"], "o", markersize=14,
                           markerfacecolor="none", markeredgecolor="black")
     axes.set_xscale("log", base=2)
+    axes.xaxis.set_major_formatter(ScalarFormatter())
+    axes.set_xlim(right=1.4 * max(r["forward_passes_per_answer"] for r in results))  # room for the last label
     axes.set_xlabel("forward passes per answer (threshold next to each point)")
     axes.set_ylabel("accuracy (95% CI)")
     axes.legend(fontsize="small", loc="lower right")

@@ -24,6 +24,7 @@ import torch
 from remedi.cli import add_model_arguments
 from remedi.loading import DEFAULT_MODEL, TINY_RANDOM, load_model_and_tokenizer
 from remedi.sampling import CONFIDENCE_SOURCES, generate, scheduled_mask_counts
+from remedi.step_runner import KV_CACHE_MODES, cache_layout_problem
 from remedi.tokenizer import decode_answer, encode_prompts, special_token_ids
 from remedi.ups import RemeDiModel
 from remedi.viz import (MASK_TEXT, MASKED, mask_count_figure, past_end, render_step_html, step_view,
@@ -144,8 +145,8 @@ def partial_answer(tokenizer, answer_ids, mask_id, stop_ids):
 
 
 def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, temperature, cfg_scale,
-            confidence_source, remask, seed, plot_interval_s=1.0, stop_requested=None, threshold=None,
-            stop_at_eos=False):
+            confidence_source, remask, seed, plot_interval_s=1.0, stop_requested=None, kv_cache="none",
+            threshold=None, stop_at_eos=False):
     """Gradio callback: sample an answer and yield, after each step, (step view HTML, mask-count figure,
     answer, status, per-step HTML history, step slider).
 
@@ -191,7 +192,7 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
                 gen_length=gen_length, block_length=block_length, temperature=float(temperature),
                 cfg_scale=float(cfg_scale), mask_id=mask_id, confidence_source=confidence_source,
                 remask=bool(remask), eos_id=ids["eos_id"], eot_id=ids["eot_id"], trace_confidences=True,
-                step_callback=on_step, threshold=threshold, stop_at_eos=stop_at_eos,
+                step_callback=on_step, kv_cache=kv_cache, threshold=threshold, stop_at_eos=stop_at_eos,
             )
             updates.put(None)
         except _Stopped:
@@ -294,7 +295,8 @@ def scope_note(model_name):
     return ""
 
 
-def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, threshold=None, stop_at_eos=False):
+def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, kv_cache="none", threshold=None,
+               stop_at_eos=False):
     has_ups = isinstance(model, RemeDiModel)
     context = model.config.max_sequence_length
     template_tokens = prompt_token_count(tokenizer, "")
@@ -331,6 +333,9 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, threshold=Non
                 confidence_source = gr.Dropdown(list(CONFIDENCE_SOURCES), value="ups" if has_ups else "tps_prob",
                                                 label="Confidence source")
                 remask = gr.Checkbox(value=has_ups, label="Remask (RemeDi)")
+                usable = [mode for mode in KV_CACHE_MODES if cache_layout_problem(mode, model.config) is None]
+                cache = gr.Dropdown(usable, value=kv_cache, label="KV cache",
+                                    info="exact: block-causal models, same tokens; prefix/dual: approximate")
                 seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
             with gr.Column(scale=2, elem_id="run-view"):
                 status = gr.Markdown(elem_id="status")
@@ -341,13 +346,14 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, threshold=Non
                 plot = gr.Plot(label="Masked tokens per step", format="png")
         history = gr.State([])
 
-        inputs = [prompt, steps, gen_length, block_length, temperature, cfg_scale, confidence_source, remask, seed]
+        inputs = [prompt, steps, gen_length, block_length, temperature, cfg_scale, confidence_source, remask, seed,
+                  cache]
         outputs = [view, plot, answer, status, history, step_slider]
 
         stop_requests = {}  # session -> the Stop flag of its run under way; an entry lives as long as the run
 
         def run_on_page(prompt_text, steps_value, gen_length_value, block_length_value, temperature_value,
-                        cfg_scale_value, source, remask_value, seed_value, request: gr.Request):
+                        cfg_scale_value, source, remask_value, seed_value, cache_value, request: gr.Request):
             """denoise, with a refused request shown in the status line (where it stays) instead of a toast.
 
             The parameters are spelled out because Gradio passes the request only to a named parameter."""
@@ -355,8 +361,8 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, threshold=Non
             try:
                 yield from denoise(model, tokenizer, limits, prompt_text, steps_value, gen_length_value,
                                    block_length_value, temperature_value, cfg_scale_value, source, remask_value,
-                                   seed_value, stop_requested=stop_requested, threshold=threshold,
-                                   stop_at_eos=stop_at_eos)
+                                   seed_value, stop_requested=stop_requested, kv_cache=cache_value,
+                                   threshold=threshold, stop_at_eos=stop_at_eos)
             except gr.Error as refusal:
                 yield (gr.skip(),) * 3 + (f"**Cannot run:** {refusal.message}",) + (gr.skip(),) * 2
             finally:
@@ -416,6 +422,9 @@ def parse_args(argv=None):
     parser.add_argument("--max-steps", type=positive_int, default=limits.max_steps)
     parser.add_argument("--max-queue", type=positive_int, default=limits.max_queue,
                         help="requests waiting beyond this many are refused")
+    parser.add_argument("--kv-cache", choices=KV_CACHE_MODES, default="none",
+                        help="the KV cache preselected on the page (exact: block-causal models; prefix/dual: "
+                             "bidirectional, approximate)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="every run decodes in parallel: a step also settles every position at least this "
                              "confident, and a block ends once nothing in it is masked (default: the fixed schedule)")
@@ -430,7 +439,10 @@ def main(argv=None):
                     max_gen_length=args.max_gen_length, max_steps=args.max_steps, max_queue=args.max_queue)
     try:
         model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
-        demo = build_demo(model, tokenizer, limits, args.model, args.threshold, args.stop_at_eos)
+        problem = cache_layout_problem(args.kv_cache, model.config)
+        if problem is not None:
+            raise ValueError(f"--kv-cache {args.kv_cache}: {problem}")
+        demo = build_demo(model, tokenizer, limits, args.model, args.kv_cache, args.threshold, args.stop_at_eos)
     except (OSError, ValueError) as error:  # a missing model directory, a context too small for any answer
         sys.exit(f"error: {error}")
     # Gradio 6.17 reads a status constant that newer Starlette deprecates, once per queued event: noise.

@@ -86,7 +86,7 @@ def main(argv=None):
         confidence_source=args.confidence_source, remask=args.remask,
         threshold=args.threshold, stop_at_eos=args.stop_at_eos,
         eos_id=ids["eos_id"], eot_id=ids["eot_id"], return_trace=True, trace_confidences=args.trace_confidences,
-        progress=True,
+        progress=True, kv_cache=args.kv_cache,
     )
     answers = tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)
     for prompt, answer in zip(prompts, answers):

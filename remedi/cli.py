@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM
 from .sampling import CONFIDENCE_SOURCES
+from .step_runner import KV_CACHE_MODES
 
 
 def add_model_arguments(parser):
@@ -36,6 +37,9 @@ def add_sampler_arguments(parser, block_length=32):
     parser.add_argument("--stop-at-eos", action="store_true",
                         help="stop once a finished block holds only EOS/EoT after its first EOS/EoT; the rest is EOS")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kv-cache", choices=KV_CACHE_MODES, default="none",
+                        help="exact: block-causal models, same tokens as none; prefix/dual: bidirectional models, "
+                             "approximate (Fast-dLLM), faster")
 
 
 

@@ -7,6 +7,8 @@ flags, dropouts we do not use) are accepted and kept as plain attributes by `Pre
 
 from transformers import PretrainedConfig
 
+from .attention import ATTENTION_LAYOUTS
+
 LLADA_MASK_ID = 126336
 LLADA_EOS_ID = 126081
 LLADA_EOT_ID = 126348
@@ -50,6 +52,8 @@ class LLaDAConfig(PretrainedConfig):
         eos_token_id=LLADA_EOS_ID,
         pad_token_id=LLADA_EOS_ID,
         eot_token_id=LLADA_EOT_ID,
+        attention_layout="bidirectional",
+        attention_block_length=32,
         **kwargs,
     ):
         self.d_model = d_model
@@ -74,7 +78,11 @@ class LLaDAConfig(PretrainedConfig):
         self.rope = rope
         self.mask_token_id = mask_token_id
         self.eot_token_id = eot_token_id
-        # LLaDA-8B's config.json carries `use_cache`; a bidirectional model has no KV cache.
+        # "bidirectional" (LLaDA-8B) or "block_causal" (RemeDi release: answer block j sees the prompt and
+        # blocks <= j, which makes an exact KV cache possible); blocks are counted from the answer start.
+        self.attention_layout = attention_layout
+        self.attention_block_length = attention_block_length
+        # LLaDA-8B's config.json carries `use_cache`, an HF-style flag this model does not use.
         kwargs.pop("use_cache", None)
         super().__init__(eos_token_id=eos_token_id, pad_token_id=pad_token_id, **kwargs)
         self._check()
@@ -101,6 +109,10 @@ class LLaDAConfig(PretrainedConfig):
                 "only LLaDA-8B's block (block_type='llama', layer_norm_type='rms', activation_type='silu') "
                 f"is implemented, got {self.block_type!r}/{self.layer_norm_type!r}/{self.activation_type!r}"
             )
+        if self.attention_layout not in ATTENTION_LAYOUTS:
+            raise ValueError(f"attention_layout must be one of {ATTENTION_LAYOUTS}, got {self.attention_layout!r}")
+        if not isinstance(self.attention_block_length, int) or self.attention_block_length <= 0:
+            raise ValueError(f"attention_block_length must be a positive integer, got {self.attention_block_length!r}")
         if not self.rope:
             raise ValueError("only rotary position embeddings (rope=True) are implemented")
         unsupported = [name for name in ("alibi", "attention_layer_norm") if getattr(self, name, False)]

@@ -5,6 +5,18 @@ Both take flat tensors gathered over a whole validation pass, so they need no st
 
 import torch
 
+from .noise import answer_mask
+
+
+def ups_scored_positions(input_ids, prompt_lengths, masked, eos_id):
+    """(B, L) bool: the tokens the UPS is judged on, in the trainer's validation and the eval's detection alike.
+
+    The answer's written tokens (clean or replaced by the noise): response and end of turn. Not the prompt
+    (never noised), not the masked positions (nothing written to judge), and not the EOS padding after the
+    answer, a run of one token that is easy to call clean and would lift an AUC that included it.
+    """
+    return answer_mask(prompt_lengths, input_ids.shape[1]) & (input_ids != eos_id) & ~masked
+
 
 def roc_auc(scores, labels):
     """ROC-AUC of `scores` separating labels 1 from labels 0: P(score_pos > score_neg), ties counting 1/2.

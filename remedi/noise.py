@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .attention import block_index
+
 
 @dataclass
 class NoisyBatch:
@@ -28,7 +30,7 @@ class NoisyBatch:
     masked: torch.Tensor  # (B, L) bool, positions replaced by the mask token
     incorrect: torch.Tensor  # (B, L) bool, positions replaced by a wrong token (all False for MDM)
     p_mask: torch.Tensor  # (B, L) float, masking probability used for each position
-    t: torch.Tensor  # (B,) float, diffusion time of each row
+    t: torch.Tensor  # (B,) float, diffusion time of each row; (B, L) when drawn per block
 
 
 def answer_mask(prompt_lengths, seq_len):
@@ -46,8 +48,9 @@ def _check_inputs(input_ids, prompt_lengths, t):
             got = f"{prompt_lengths.dtype} {tuple(prompt_lengths.shape)}"
             raise ValueError(f"prompt_lengths must be a ({B},) integer tensor, got {got}")
     if t is not None:
-        if t.shape != (B,) or not t.is_floating_point():
-            raise ValueError(f"t must be a ({B},) float tensor, got {t.dtype} {tuple(t.shape)}")
+        if t.shape not in ((B,), tuple(input_ids.shape)) or not t.is_floating_point():
+            raise ValueError(f"t must be a ({B},) or {tuple(input_ids.shape)} float tensor, "
+                             f"got {t.dtype} {tuple(t.shape)}")
         if (t < 0).any() or (t > 1).any():
             raise ValueError("t must lie in [0, 1]")
 
@@ -58,16 +61,35 @@ def _sample_t(input_ids, t, generator):
     return torch.rand(input_ids.shape[0], device=input_ids.device, generator=generator)
 
 
+def _per_position(t, shape):
+    """t as (B, L): a row's time repeated along the row, or per-position times (one per block) as given."""
+    return t[:, None].expand(shape) if t.dim() == 1 else t
+
+
+def per_block_times(prompt_lengths, seq_len, block_length, generator=None):
+    """(B, L) diffusion times, one uniform draw per answer block (block-causal training, the release's choice).
+
+    Blocks are counted from each row's answer start; prompt positions get their row's first block's time,
+    which does nothing since SFT never noises the prompt.
+    """
+    positions = torch.arange(seq_len, device=prompt_lengths.device).expand(prompt_lengths.shape[0], -1)
+    blocks = block_index(positions, prompt_lengths, block_length).clamp(min=0)  # (B, L)
+    n_blocks = -(-seq_len // block_length)
+    draws = torch.rand(prompt_lengths.shape[0], n_blocks, device=prompt_lengths.device, generator=generator)
+    return draws.gather(1, blocks)
+
+
 def mdm_forward_process(input_ids, *, mask_id, eps=1e-3, prompt_lengths=None, t=None, generator=None):
     """Mask each token independently with p_mask = (1-eps)*t + eps.
 
     With `prompt_lengths` (B,) (SFT mode) prompt positions are never masked. `t` (B,) may be given
-    to fix the diffusion time (tests, evaluation); otherwise t ~ U(0, 1) per row.
+    to fix the diffusion time (tests, evaluation), or (B, L) to give each position its own (one per block
+    for block-causal training); otherwise t ~ U(0, 1) per row.
     """
     _check_inputs(input_ids, prompt_lengths, t)
     B, L = input_ids.shape
-    t = _sample_t(input_ids, t, generator)  # (B,)
-    p_mask = ((1 - eps) * t + eps)[:, None].expand(B, L)  # (B, L)
+    t = _sample_t(input_ids, t, generator)  # (B,) or (B, L)
+    p_mask = (1 - eps) * _per_position(t, (B, L)) + eps  # (B, L)
     masked = torch.rand(B, L, device=input_ids.device, generator=generator) < p_mask
     if prompt_lengths is not None:
         masked &= answer_mask(prompt_lengths, L)
@@ -124,10 +146,11 @@ def remask_forward_process(
     device = input_ids.device
     special = torch.tensor(sorted(set(special_ids) | {mask_id}), dtype=torch.long, device=device)
 
-    t = _sample_t(input_ids, t, generator)  # (B,)
+    t = _sample_t(input_ids, t, generator)  # (B,) or (B, L)
     answer = answer_mask(prompt_lengths, L)  # (B, L)
-    p_mask = ((1 - eps) * t + eps)[:, None].expand(B, L)  # (B, L)
-    rho_incorrect = (4 * r_incorrect * t * (1 - t))[:, None]  # (B, 1), conditional on not masked
+    t_pos = _per_position(t, (B, L))
+    p_mask = (1 - eps) * t_pos + eps  # (B, L)
+    rho_incorrect = 4 * r_incorrect * t_pos * (1 - t_pos)  # (B, L), conditional on not masked
     masked = answer & (torch.rand(B, L, device=device, generator=generator) < p_mask)
     incorrect = answer & ~masked & (torch.rand(B, L, device=device, generator=generator) < rho_incorrect)
 

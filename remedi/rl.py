@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from remedi.policy import plackett_luce_log_prob, token_log_prob
-from remedi.sampling import step_outputs
+from remedi.step_runner import layout_kwargs, step_outputs
 from remedi.training import NonFiniteLossError
 
 
@@ -64,14 +64,15 @@ def rescore_step(model, rollout, step, rows=slice(None), hidden_cache=None):
         key = (id(step), rows.start, rows.stop)
         if key not in hidden_cache:
             with torch.no_grad():
-                out = model(x) if mask is None else model(x, attention_mask=mask)
+                kwargs = layout_kwargs(model, rollout.prompt_length)
+                out = model(x, **kwargs) if mask is None else model(x, attention_mask=mask, **kwargs)
             hidden_cache[key] = out.last_hidden_state[:, step.start : step.end]
         scores = model(None, ups_hidden=hidden_cache[key]).ups_logits.float() / rollout.position_temperature
         position_lp = plackett_luce_log_prob(scores, step.order[rows], step.keep)
         return position_lp, torch.zeros_like(step.token_log_prob[rows])
     prompt_index = (torch.arange(x.shape[1], device=x.device) < rollout.prompt_length).expand_as(x)
     logits, ups_logits = step_outputs(model, x, mask, prompt_index, rollout.mask_id, rollout.cfg_scale,
-                                      rollout.logits_eos_inf, rollout.eos_id)
+                                      rollout.logits_eos_inf, rollout.eos_id, layout_kwargs(model, rollout.prompt_length))
     scores = ups_logits[:, step.start : step.end].float() / rollout.position_temperature
     position_lp = plackett_luce_log_prob(scores, step.order[rows], step.keep)
     if rollout.temperature > 0:

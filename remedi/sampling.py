@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from .config import LLADA_EOS_ID, LLADA_EOT_ID, LLADA_MASK_ID
 from .parallel_decoding import block_done, ends_in_eos, filled_counts, kept_counts, validate_threshold
 from .policy import Rollout, RolloutStep, plackett_luce_log_prob, position_entropy, sample_order, token_log_prob
+from .step_runner import KV_CACHE_MODES, make_step_runner, model_ups_logits  # noqa: F401 (re-exported)
 
 CONFIDENCE_SOURCES = ("ups", "tps_prob", "tps_margin", "tps_entropy", "random")
 UPSTREAM_REMASKING = {"low_confidence": "tps_prob", "random": "random"}
@@ -65,15 +66,6 @@ def scheduled_mask_counts(gen_length, block_length, steps):
         left = gen_length - block * block_length
         counts += [left - done for done in per_block.cumsum(0).tolist()]
     return counts
-
-
-def model_ups_logits(output):
-    """UPS scores by duck typing: ours are `ups_logits`, the official RemeDi checkpoints' `confidences`."""
-    for name in ("ups_logits", "confidences"):
-        value = getattr(output, name, None)
-        if value is not None:
-            return value.squeeze(-1) if value.dim() == 3 else value
-    return None
 
 
 def token_confidence(source, logits, ups_logits, candidates, gate_ids=()):
@@ -184,6 +176,7 @@ def generate(
     step_callback=None,
     position_temperature=0.0,
     return_rollout=False,
+    kv_cache="none",
     threshold=None,
     stop_at_eos=False,
 ):
@@ -220,6 +213,10 @@ def generate(
             policy Remask RL trains; needs the UPS with remasking.
         return_rollout: also return a `remedi.policy.Rollout` with every step's inputs, sampled order,
             new tokens and their log-probabilities (needs position_temperature > 0).
+        kv_cache: 'none' runs the whole sequence every step. 'exact' (block-causal models) runs only the
+            current block against cached keys/values and gives the same tokens as 'none' at temperature 0.
+            'prefix' and 'dual' (bidirectional models) are Fast-dLLM's approximate caches, refreshed at
+            each block start: faster, but their tokens may differ from 'none'. See remedi/step_runner.py.
         threshold: dynamic parallel decoding (remedi/parallel_decoding.py): a step also keeps (or fills)
             every position whose confidence >= threshold, never fewer than the schedule, and a block
             ends as soon as every row has no [MASK] left in it. None runs the schedule's fixed steps.
@@ -262,6 +259,8 @@ def generate(
         rollout = Rollout(attention_mask=attention_mask, prompt_length=prompt_len, temperature=temperature,
                           position_temperature=position_temperature, cfg_scale=cfg_scale,
                           logits_eos_inf=logits_eos_inf, eos_id=eos_id, mask_id=mask_id)
+    runner = make_step_runner(kv_cache, model, attention_mask, prompt_index, prompt_len, block_length, mask_id,
+                              cfg_scale, logits_eos_inf, eos_id)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -281,10 +280,15 @@ def generate(
         schedule = schedule[running].tolist()
         kept = (x[:, start:end] != mask_id).sum(dim=1)
         kept_at_start = int(kept[running])
+        runner.begin_block(x, start, end)
         for step in range(steps_per_block):
-            mask_index = x == mask_id
-            logits, ups_logits = step_outputs(model, x, attention_mask, prompt_index, mask_id, cfg_scale,
-                                              logits_eos_inf, eos_id)
+            # The runner's outputs cover a window x[:, lo:hi] holding the block (the whole x without a cache);
+            # s:e is the block inside it.
+            logits, ups_logits, lo = runner.step(x, start, end)
+            hi = lo + logits.shape[1]
+            s, e = start - lo, end - lo
+            window = x[:, lo:hi]
+            mask_index = window == mask_id
             if source is None:
                 source = "ups" if ups_logits is not None else UPSTREAM_REMASKING[remasking]
             if use_remask is None:
@@ -292,42 +296,46 @@ def generate(
             if stochastic_positions and source != "ups":
                 raise ValueError("position_temperature > 0 samples positions from the UPS, but the model's output "
                                  "has no `ups_logits`: load UPS weights")
-            x0 = torch.argmax(add_gumbel_noise(logits, temperature), dim=-1)  # (B, L)
+            x0 = torch.argmax(add_gumbel_noise(logits, temperature), dim=-1)  # (B, W)
 
             if not use_remask:
                 # LLaDA: rank masked positions of this block (and earlier) only; fill the top k.
-                confidence = token_confidence(source, logits, ups_logits, x0, gate_ids if source != "random" else ())
-                confidence[:, end:] = -torch.inf
+                gates = gate_ids if source != "random" else ()
+                confidence = _window_confidence(source, logits, ups_logits, x0, gates, lo, x.shape[1])
+                confidence[:, e:] = -torch.inf
                 confidence = torch.where(mask_index, confidence, -torch.inf)
-                fill = filled_counts(schedule[step], confidence[:, start:end], mask_index[:, start:end].sum(dim=1),
-                                     threshold)
+                fill = filled_counts(schedule[step], confidence[:, s:e], mask_index[:, s:e].sum(dim=1), threshold)
                 selected = _topk_mask(confidence, fill)
-                new_x = torch.where(selected, x0, x)
+                new_window = torch.where(selected, x0, window)
             else:
                 # RemeDi: rank every position of the block by the confidence of what it would hold
                 # (its token if unmasked, the TPS candidate if masked); keep the top K, mask the rest.
-                candidates = torch.where(mask_index, x0, x)
-                confidence = token_confidence(source, logits, ups_logits, candidates, gate_ids)
-                keep = kept_counts(kept_at_start + sum(schedule[: step + 1]), schedule[step], confidence[:, start:end],
+                candidates = torch.where(mask_index, x0, window)
+                confidence = _window_confidence(source, logits, ups_logits, candidates, gate_ids, lo, x.shape[1])
+                keep = kept_counts(kept_at_start + sum(schedule[: step + 1]), schedule[step], confidence[:, s:e],
                                    kept, done, threshold)
                 if stochastic_positions:
-                    scores = ups_logits[:, start:end].float() / position_temperature  # (B, block)
+                    scores = ups_logits[:, s:e].float() / position_temperature  # (B, block)
                     order = sample_order(scores)
                     block_selected = torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, order[:, :keep], True)
                 else:
-                    block_selected = _topk_mask(confidence[:, start:end], keep)
+                    block_selected = _topk_mask(confidence[:, s:e], keep)
                 selected = torch.zeros_like(mask_index)
-                selected[:, start:end] = block_selected
-                new_x = x.clone()
-                new_x[:, start:end] = torch.where(block_selected, candidates[:, start:end], mask_id)
-                if rollout is not None:
-                    new_tokens = block_selected & mask_index[:, start:end]
-                    rollout.steps.append(_rollout_step(x, new_x, logits, scores, order, keep, start, end,
-                                                       new_tokens, temperature))
+                selected[:, s:e] = block_selected
+                new_window = window.clone()
+                new_window[:, s:e] = torch.where(block_selected, candidates[:, s:e], mask_id)
+            new_x = x.clone()
+            new_x[:, lo:hi] = new_window
+            if rollout is not None:
+                new_tokens = block_selected & mask_index[:, s:e]
+                rollout.steps.append(_rollout_step(x, new_x, logits[:, s:e], scores, order, keep, start, end,
+                                                   new_tokens, temperature))
 
             if return_trace or step_callback is not None:
-                record = _trace_record(block, step, x, new_x, selected, mask_id, prompt_len, confidence, start,
-                                       end, trace_confidences, source, use_remask)
+                full_selected = torch.zeros_like(x, dtype=torch.bool)
+                full_selected[:, lo:hi] = selected
+                record = _trace_record(block, step, x, new_x, full_selected, mask_id, prompt_len, confidence, s,
+                                       e, trace_confidences, source, use_remask)
                 record["forward_passes"] = 2 if cfg_scale > 0 else 1
                 record["active"] = (~done).tolist()
                 if return_trace:
@@ -341,6 +349,7 @@ def generate(
             kept = (x[:, start:end] != mask_id).sum(dim=1)
             if threshold is not None and done.all():
                 break
+        runner.end_block(x, start, end)
         if stop_at_eos:
             x[ends_in_eos(x[:, start:end], eos_id, eot_id), end:] = eos_id
     if bar is not None:
@@ -349,22 +358,10 @@ def generate(
     return outputs if len(outputs) > 1 else x
 
 
-def step_outputs(model, x, attention_mask, prompt_index, mask_id, cfg_scale, logits_eos_inf, eos_id):
-    """(TPS logits, UPS logits or None) of one denoising step, after CFG and EOS suppression.
-
-    The sampler and Remask RL's re-scoring of a rollout both call this, so a step scored again with
-    unchanged weights reproduces the sampler's log-probabilities exactly.
-    """
-    logits, ups_logits = _forward(model, x, attention_mask, prompt_index, mask_id, cfg_scale)
-    if logits_eos_inf:
-        logits[:, :, eos_id] = -torch.inf
-    return logits, ups_logits
-
-
-def _rollout_step(x, new_x, logits, scores, order, keep, start, end, new_tokens, temperature):
-    """The record of one stochastic remask step (see RolloutStep)."""
+def _rollout_step(x, new_x, block_logits, scores, order, keep, start, end, new_tokens, temperature):
+    """The record of one stochastic remask step (see RolloutStep); `block_logits` cover x[:, start:end]."""
     if temperature > 0:
-        token_lp = torch.where(new_tokens, token_log_prob(logits[:, start:end], new_x[:, start:end], temperature), 0.0)
+        token_lp = torch.where(new_tokens, token_log_prob(block_logits, new_x[:, start:end], temperature), 0.0)
     else:  # argmax tokens are not sampled: they carry no log-probability
         token_lp = torch.zeros(new_tokens.shape, device=x.device)
     return RolloutStep(x=x, start=start, end=end, keep=keep, order=order, tokens=new_x[:, start:end].clone(),
@@ -389,24 +386,16 @@ def _validate_policy(position_temperature, return_rollout, confidence_source, re
     return True
 
 
-def _forward(model, x, attention_mask, prompt_index, mask_id, cfg_scale):
-    """TPS logits and UPS scores for x; with CFG, logits are extrapolated away from a prompt-free pass."""
-    if cfg_scale > 0.0:
-        unconditional = x.clone()
-        unconditional[prompt_index] = mask_id
-        both = torch.cat([x, unconditional], dim=0)
-        mask_both = None if attention_mask is None else torch.cat([attention_mask, attention_mask], dim=0)
-        out = _call(model, both, mask_both)
-        logits, un_logits = torch.chunk(out.logits, 2, dim=0)
-        logits = un_logits + (cfg_scale + 1) * (logits - un_logits)
-        ups = model_ups_logits(out)
-        return logits, None if ups is None else ups[: x.shape[0]]
-    out = _call(model, x, attention_mask)
-    return out.logits, model_ups_logits(out)
+def _window_confidence(source, logits, ups_logits, candidates, gate_ids, lo, length):
+    """`token_confidence` of a window starting at position `lo` of a `length`-token sequence.
 
-
-def _call(model, x, attention_mask):
-    return model(x) if attention_mask is None else model(x, attention_mask=attention_mask)
+    'random' draws one number per position of the whole sequence and keeps the window's, so that a step run
+    on a cached window draws the same numbers as the same step run on the whole sequence.
+    """
+    if source == "random":
+        draws = torch.rand(candidates.shape[0], length, device=candidates.device)
+        return draws[:, lo : lo + candidates.shape[1]]
+    return token_confidence(source, logits, ups_logits, candidates, gate_ids)
 
 
 def _topk_mask(confidence, k):

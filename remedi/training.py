@@ -18,8 +18,9 @@ import lightning as L
 import torch
 from lightning.fabric.strategies import FSDPStrategy
 
+from remedi.attention import two_copy_training_mask
 from remedi.losses import masked_diffusion_loss, remask_sft_loss
-from remedi.noise import NoisyBatch, mdm_forward_process, remask_forward_process
+from remedi.noise import NoisyBatch, mdm_forward_process, per_block_times, remask_forward_process
 
 OBJECTIVES = ("mdm", "remask_sft")
 TRAIN_MODES = ("ups", "lora", "full")
@@ -48,6 +49,8 @@ class LossConfig:
     lambda_ups: float = 1.0
     ups_label_smoothing: float = 0.0
     ups_on_all_positions: bool = False
+    # block-causal models: the answer block length; None trains the bidirectional layout
+    block_length: Optional[int] = None
 
 
 @dataclass
@@ -64,12 +67,19 @@ def compute_loss(model, input_ids, prompt_lengths, cfg, generator=None):
 
     mdm: LLaDA's process on every position (pretraining, loss / (B*L)) or on the answer only (SFT,
     loss / answer length). remask_sft: RemeDi's process on the answer, masked CE + lambda * UPS BCE.
+    With `cfg.block_length` (block-causal models) each answer block gets its own noise level and the model
+    sees the clean and the noisy row in one pass (`block_causal_forward`); losses read the noisy copy.
     """
+    t = None
+    if cfg.block_length is not None:
+        if prompt_lengths is None:
+            raise ValueError("block-causal training needs prompts (--mode sft): blocks are counted from the answer")
+        t = per_block_times(prompt_lengths, input_ids.shape[1], cfg.block_length, generator)
     if cfg.objective == "mdm":
         noisy = mdm_forward_process(
-            input_ids, mask_id=cfg.mask_id, eps=cfg.eps, prompt_lengths=prompt_lengths, generator=generator
+            input_ids, mask_id=cfg.mask_id, eps=cfg.eps, prompt_lengths=prompt_lengths, t=t, generator=generator
         )
-        logits = model(noisy.noisy_ids).logits
+        logits = _model_outputs(model, input_ids, noisy.noisy_ids, prompt_lengths, cfg).logits
         answer_lengths = None if prompt_lengths is None else input_ids.shape[1] - prompt_lengths
         loss = masked_diffusion_loss(logits, input_ids, noisy.masked, noisy.p_mask, answer_lengths)
         return LossOutput(loss, {"diffusion": loss.detach()}, noisy, logits, None)
@@ -77,15 +87,43 @@ def compute_loss(model, input_ids, prompt_lengths, cfg, generator=None):
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {cfg.objective!r}")
     noisy = remask_forward_process(
         input_ids, prompt_lengths, mask_id=cfg.mask_id, vocab_size=cfg.vocab_size, special_ids=cfg.special_ids,
-        r_incorrect=cfg.r_incorrect, eps=cfg.eps, replacement=cfg.replacement, generator=generator,
+        r_incorrect=cfg.r_incorrect, eps=cfg.eps, replacement=cfg.replacement, t=t, generator=generator,
     )
-    out = model(noisy.noisy_ids)
+    out = _model_outputs(model, input_ids, noisy.noisy_ids, prompt_lengths, cfg)
     losses = remask_sft_loss(
         out.logits, out.ups_logits, input_ids, noisy.masked, noisy.incorrect, noisy.p_mask, prompt_lengths,
         lambda_ups=cfg.lambda_ups, label_smoothing=cfg.ups_label_smoothing, ups_on_prompt=cfg.ups_on_all_positions,
     )
     parts = {"diffusion": losses.diffusion.detach(), "ups": losses.ups.detach()}
     return LossOutput(losses.total, parts, noisy, out.logits, out.ups_logits)
+
+
+def _model_outputs(model, input_ids, noisy_ids, prompt_lengths, cfg):
+    """The model's outputs on the noisy rows: one plain pass, or the block-causal two-copy pass."""
+    if cfg.block_length is None:
+        return model(noisy_ids)
+    return block_causal_forward(model, input_ids, noisy_ids, prompt_lengths, cfg.block_length)
+
+
+@dataclass
+class TwoCopyOutput:
+    logits: torch.Tensor  # (B, L, V) of the noisy copy
+    ups_logits: Optional[torch.Tensor]  # (B, L) of the noisy copy, None without a UPS
+
+
+def block_causal_forward(model, clean_ids, noisy_ids, prompt_lengths, block_length):
+    """Outputs for every noisy block, each seen as at sampling time, from one pass over [clean row; noisy row].
+
+    Noisy block j attends to the prompt, the clean blocks before it and itself (remedi/attention.py); both
+    copies sit at positions 0..L-1. This trains all blocks of a row at once, each at its own noise level.
+    """
+    length = clean_ids.shape[1]
+    both = torch.cat([clean_ids, noisy_ids], dim=1)
+    positions = torch.arange(length, device=clean_ids.device).repeat(2).expand(clean_ids.shape[0], -1)
+    attend = two_copy_training_mask(prompt_lengths, length, block_length)
+    out = model(both, position_ids=positions, attend_mask=attend)
+    ups_logits = getattr(out, "ups_logits", None)
+    return TwoCopyOutput(out.logits[:, length:], None if ups_logits is None else ups_logits[:, length:])
 
 
 @dataclass

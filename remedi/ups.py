@@ -28,6 +28,7 @@ class RemeDiOutput(ModelOutput):
     ups_logits: torch.FloatTensor = None  # (B, L): the Unmasking Policy Stream, before sigmoid
     hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
     last_hidden_state: Optional[torch.FloatTensor] = None  # (B, L, d): what the UPS head read (None for a stream)
+    present_key_values: Optional[Tuple] = None  # the backbone's per-layer (k, v) of input_ids, with return_kv
 
 
 def backbone_hidden_size(backbone):
@@ -103,15 +104,19 @@ class RemeDiModel(nn.Module):
     def device(self):
         return next(self.backbone.parameters()).device
 
-    def forward(self, input_ids, attention_mask=None, output_hidden_states=False, ups_hidden=None):
+    def forward(self, input_ids, attention_mask=None, output_hidden_states=False, ups_hidden=None, **layout):
         """One pass of both streams. With `ups_hidden` (B, L, d), a last hidden state computed before, only the
-        UPS head runs (no TPS logits): Remask RL re-scores a frozen backbone's steps this way."""
+        UPS head runs (no TPS logits): Remask RL re-scores a frozen backbone's steps this way.
+
+        `layout` (answer_start, position_ids, attend_mask, kv_cache, return_kv) goes to the backbone as is; the
+        MLP head is per token, so it scores a chunk run against a KV cache exactly like the full sequence."""
         if ups_hidden is not None:
             if self.hidden_source == "stream":
                 raise ValueError("a dual-stream UPS reads the backbone's layers, not one hidden state: "
                                  "it cannot score a precomputed ups_hidden")
             return RemeDiOutput(ups_logits=self.ups_head(ups_hidden), last_hidden_state=ups_hidden)
         kwargs = {} if attention_mask is None else {"attention_mask": attention_mask}
+        kwargs.update(layout)
         if self.hidden_source == "stream":
             return self._forward_stream(input_ids, kwargs)
         if self.hidden_source == "output_hidden_states":
@@ -133,7 +138,7 @@ class RemeDiModel(nn.Module):
         out = self.backbone(input_ids, output_hidden_states=True, **kwargs)
         if getattr(out, "hidden_states", None) is None:
             raise RuntimeError("the backbone takes output_hidden_states but returned no hidden_states")
-        return self._output(out.logits, out.hidden_states[-1], out.hidden_states, keep_hidden)
+        return self._output(out, out.hidden_states[-1], keep_hidden)
 
     def _forward_hook(self, input_ids, kwargs):
         captured = []
@@ -145,7 +150,7 @@ class RemeDiModel(nn.Module):
             handle.remove()
         if not captured:
             raise RuntimeError("the hooked final norm was not called")
-        return self._output(out.logits, captured[-1], None, False)
+        return self._output(out, captured[-1], False)
 
     def _forward_tps_fallback(self, input_ids, kwargs):
         warnings.warn("UPS: no hidden states available; using the TPS top-1 probability as confidence")
@@ -153,12 +158,13 @@ class RemeDiModel(nn.Module):
         top_p = torch.softmax(logits.float(), dim=-1).amax(dim=-1).clamp(1e-6, 1 - 1e-6)
         return RemeDiOutput(logits=logits, ups_logits=torch.logit(top_p))
 
-    def _output(self, logits, last_hidden, all_hidden, keep_hidden):
+    def _output(self, out, last_hidden, keep_hidden):
         return RemeDiOutput(
             last_hidden_state=last_hidden,
-            logits=logits,
+            logits=out.logits,
             ups_logits=self.ups_head(last_hidden),
-            hidden_states=all_hidden if keep_hidden else None,
+            hidden_states=out.hidden_states if keep_hidden else None,
+            present_key_values=getattr(out, "present_key_values", None),
         )
 
     def save_ups(self, directory):

@@ -11,7 +11,10 @@ projections that start at zero, so that training begins from the unchanged backb
     UPS logit:                  head(norm(s))
 
 It attaches to any backbone that keeps its layers in a ModuleList named `blocks` or `layers`, through
-forward hooks that are active only while `RemeDiModel.forward` runs.
+forward hooks that are active only while `RemeDiModel.forward` runs. On our LLaDA backbone the stream's
+blocks reuse the attention mask and positions the backbone layer was called with, so the stream follows
+the backbone's attention layout (bidirectional or block-causal); it keeps no KV cache of its own, so a
+backbone layer run against one is refused.
 """
 
 import torch.nn as nn
@@ -51,7 +54,8 @@ class UPSStream(nn.Module):
         layers = _find_layers(backbone)
         if self.read_layers[-1] >= len(layers):
             raise ValueError(f"read_layers {self.read_layers} exceed the backbone's {len(layers)} layers")
-        return [layers[layer].register_forward_hook(self._make_hook(j)) for j, layer in enumerate(self.read_layers)]
+        return [layers[layer].register_forward_hook(self._make_hook(j), with_kwargs=True)
+                for j, layer in enumerate(self.read_layers)]
 
     def begin(self, attention_mask):
         self._state = {"stream": None, "mask": attention_mask}
@@ -68,15 +72,21 @@ class UPSStream(nn.Module):
         return self.head(self.norm(stream)).squeeze(-1)  # (B, L)
 
     def _make_hook(self, j):
-        def hook(module, args, output):
+        def hook(module, args, kwargs, output):
             if self._state is None:  # the backbone is being used on its own
                 return output
+            if kwargs.get("past_kv") is not None:
+                raise ValueError("the dual-stream UPS keeps no KV cache: sample it with kv_cache='none'")
             hidden = output[0] if isinstance(output, tuple) else output  # (B, L, d)
-            mask = self._state["mask"]
-            key_mask = None if mask is None or bool(mask.all()) else mask.bool()[:, None, None, :]
+            if "attn_mask" in kwargs:  # our LLaDA block: attend exactly as the backbone layer did
+                attn_mask, positions = kwargs["attn_mask"], kwargs.get("positions")
+            else:
+                mask = self._state["mask"]
+                attn_mask = None if mask is None or bool(mask.all()) else mask.bool()[:, None, None, :]
+                positions = None
             read = self.read[j](hidden.to(self.read[j].weight.dtype))
             stream = read if self._state["stream"] is None else self._state["stream"] + read
-            stream = self.blocks[j](stream, key_mask)
+            stream = self.blocks[j](stream, attn_mask, positions)
             self._state["stream"] = stream
             hidden = hidden + self.write[j](stream).to(hidden.dtype)
             return (hidden,) + tuple(output[1:]) if isinstance(output, tuple) else hidden

@@ -1,6 +1,7 @@
 """Pictures of a denoising run: per-step token views as HTML and the masked-count curve.
 
-Shared by the Gradio demo (app.py) and reports, so both colour a step the same way. Every position of
+Shared by the Gradio demo (app.py) and the evaluation's trajectory (remedi/eval/trajectory.py, whose
+figure the report shows), so all colour a step the same way. Every position of
 the answer is in one of four states after a step:
 - masked: still [MASK] (and was before the step),
 - filled: [MASK] before the step, a token after it,
@@ -21,11 +22,14 @@ from matplotlib.figure import Figure
 
 MASKED, FILLED, REMASKED, KEPT = "masked", "filled", "remasked", "kept"
 TOKEN_STATES = (MASKED, FILLED, REMASKED, KEPT)
+# One background colour per state, for every picture of a step: the app's HTML and the eval's trajectory
+# table and figure, so that a colour means the same state wherever it is seen.
+STATE_COLOURS = {MASKED: "#e5e7eb", FILLED: "#bbf7d0", REMASKED: "#fecaca", KEPT: "#dbeafe"}
 STATE_STYLES = {
-    MASKED: "background:#e5e7eb;color:#6b7280",
-    FILLED: "background:#bbf7d0;color:#14532d;font-weight:600",
-    REMASKED: "background:#fecaca;color:#7f1d1d;text-decoration:line-through",
-    KEPT: "background:#dbeafe;color:inherit",
+    MASKED: f"background:{STATE_COLOURS[MASKED]};color:#6b7280",
+    FILLED: f"background:{STATE_COLOURS[FILLED]};color:#14532d;font-weight:600",
+    REMASKED: f"background:{STATE_COLOURS[REMASKED]};color:#7f1d1d;text-decoration:line-through",
+    KEPT: f"background:{STATE_COLOURS[KEPT]};color:inherit",
 }
 # Filled and kept tokens with a confidence get their state's hue at an opacity that grows with its rank.
 SHADED_STATES = {FILLED: (34, 197, 94), KEPT: (59, 130, 246)}

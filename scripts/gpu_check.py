@@ -424,6 +424,44 @@ def part_sampler(preset, device, state, check):
     rollout = dict(common, temperature=1.0, position_temperature=1.0, return_rollout=True)
     check(f"rl_rollout/steps{preset.rollout_steps}/batch{largest}", sample, remedi, prompt, preset.rollout_steps,
           rollout, device)
+    steps = max(preset.sampler_steps)
+    ups_remask = settings["ups_remask"][1]
+    check(f"kv_cache/bidirectional/steps{steps}", cache_modes, remedi, prompt, steps, ups_remask, device,
+          ("prefix", "dual"))
+    with block_causal_layout(backbone, preset.block_length):
+        check(f"kv_cache/block_causal/steps{steps}", cache_modes, remedi, prompt, steps, ups_remask, device,
+              ("exact",))
+
+
+@contextmanager
+def block_causal_layout(backbone, block_length):
+    """The same weights read as a block-causal model (the layout is a config field read at every forward):
+    an 8B model is not copied to time its exact cache."""
+    saved = backbone.config.attention_layout, backbone.config.attention_block_length
+    backbone.config.attention_layout, backbone.config.attention_block_length = "block_causal", block_length
+    try:
+        yield
+    finally:
+        backbone.config.attention_layout, backbone.config.attention_block_length = saved
+
+
+def cache_modes(model, prompt, steps, options, device, modes):
+    """Tokens/s of each kv_cache mode over no cache, and the share of answer tokens agreeing with no cache.
+
+    A measurement, not a pass/fail: in bf16 even the exact cache's chunked passes round differently from the
+    full pass, so its tokens can drift (the token identity is asserted in float32 by the tests)."""
+    prompt_length = prompt.shape[1]
+    reference, base = timed(device, lambda: generate(model, prompt, steps=steps, **options))
+    answer_tokens = prompt.shape[0] * options["gen_length"]
+    values = {"steps": steps, "batch": prompt.shape[0], "none_tokens_per_second": answer_tokens / base}
+    parts = []
+    for mode in modes:
+        ids, seconds = timed(device, lambda: generate(model, prompt, steps=steps, **options, kv_cache=mode))
+        agreement = (ids[:, prompt_length:] == reference[:, prompt_length:]).float().mean().item()
+        values[f"{mode}_speedup"], values[f"{mode}_agreement"] = base / seconds, agreement
+        values[f"{mode}_tokens_per_second"] = answer_tokens / seconds
+        parts.append(f"{mode} {base / seconds:.2f}x ({agreement:.0%} same tokens)")
+    return {**values, "summary": f"none {values['none_tokens_per_second']:.0f} tokens/s; " + ", ".join(parts)}
 
 
 def warm_up(settings, prompt, preset):

@@ -103,6 +103,19 @@ def test_demo_builds_and_listens_on_localhost_by_default(tiny):
     assert args.host == "127.0.0.1" and args.model == DEFAULT_MODEL
 
 
+def test_kv_cache_choice_reaches_the_sampler_and_a_wrong_one_stops_the_launch(tiny, monkeypatch, capsys):
+    model, tokenizer = tiny
+    plain = run(model, tokenizer, steps=2)[-1][2]
+    dual = list(app.denoise(model, tokenizer, app.Limits(), "Compute 1 + 2.", *{**SETTINGS, "steps": 2}.values(),
+                            plot_interval_s=0, kv_cache="dual"))[-1][2]
+    assert plain == dual  # one step per block: dual's refresh pass is that step
+    with pytest.raises(gr.Error, match="needs a block-causal model"):
+        list(app.denoise(model, tokenizer, app.Limits(), "Compute 1 + 2.", *SETTINGS.values(), plot_interval_s=0,
+                         kv_cache="exact"))
+    with pytest.raises(SystemExit, match="--kv-cache exact: kv_cache='exact' needs a block-causal model"):
+        app.main(["--kv-cache", "exact"])
+
+
 EXAMPLE = "Compute 7 - 3 + 5 - 8 + 2."  # 26 characters; the chat template adds 23 tokens: 49 in all
 
 

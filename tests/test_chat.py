@@ -111,3 +111,6 @@ def test_bad_settings_stop_with_a_message(monkeypatch):
         chat.main(["--gen-length", "10", "--block-length", "4"])
     with pytest.raises(SystemExit, match="leaves no room for a prompt"):
         chat.main(["--gen-length", "512", "--block-length", "512"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("hi\n"))
+    with pytest.raises(SystemExit, match="needs a block-causal model"):
+        chat.main(["--kv-cache", "exact"])

@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from matplotlib.colors import to_rgba
 
+from remedi import LLaDAModelLM, UPSHead, save_ups
 from remedi.eval import __main__ as eval_cli
 from remedi.eval import answers, plots
 from remedi.eval.__main__ import main as eval_main
@@ -14,11 +16,12 @@ from remedi.eval.detection import ups_detection
 from remedi.eval.runner import (SamplerOptions, Setting, build_grid, check_mask_counts,
                                 model_has_ups, parse_steps, sample)
 from remedi.eval.stats import (accuracy_ci, bootstrap_indices, confusion_matrix, paired_difference_ci, roc_auc)
-from remedi.eval.trajectory import REMASKED, FILLED, first_corrected, replay, trajectory_figure, trajectory_html
+from remedi.eval.trajectory import first_corrected, replay, trajectory_figure, trajectory_html
 from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import generate, scheduled_mask_counts
-from remedi.tiny import build_tiny_random
+from remedi.tiny import build_tiny_random, tiny_config
 from remedi.tokenizer import build_char_tokenizer
+from remedi.viz import FILLED, KEPT, MASKED, REMASKED, STATE_COLOURS, STATE_STYLES
 from tests.helpers import MASK_ID, ScriptedModel, random_prompt, tiny_backbone, tiny_remedi
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -238,11 +241,11 @@ def _schedule_result(source, remask, steps, observed=None):
             "masked_observed_mean": observed or expected, "mask_schedule_ok": observed is None}
 
 
-def test_mask_count_figure_has_one_legend_below_the_panels_and_names_off_schedule_settings():
+def test_mask_counts_by_setting_figure_has_one_legend_below_the_panels_and_names_off_schedule_settings():
     results = [_schedule_result(source, remask, steps) for steps in (32, 8, 4)
                for source in ("random", "tps_prob", "ups") for remask in (False, True)]
     results[1] = _schedule_result("random", True, 32, observed=[31] * 32)
-    figure = plots.mask_count_figure(results)
+    figure = plots.mask_counts_by_setting_figure(results)
     assert [axes.get_legend() for axes in figure.axes] == [None] * 3  # no legend drawn over the lines
     names = [text.get_text() for text in figure.legends[0].get_texts()]
     assert names == ["LLaDA schedule", "random", "random + remask", "tps_prob", "tps_prob + remask", "ups",
@@ -288,6 +291,23 @@ def test_trajectory_html_and_png_show_the_correction(tmp_path):
     assert "line-through" in page and "1 positions corrected" in page
     trajectory_figure(_hand_trace(), mask_id=9).savefig(tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 1000
+
+
+def test_trajectory_draws_each_state_in_the_colour_of_remedi_viz():
+    """One picture of a step: the eval's table and figure colour a state as the app does."""
+    _, tokenizer = build_tiny_random()
+    page = trajectory_html(_hand_trace(), tokenizer, mask_id=9)
+    for state in (MASKED, FILLED, REMASKED, KEPT):
+        assert f'<td class="{state}" style="{STATE_STYLES[state]}' in page
+    image = trajectory_figure(_hand_trace(), mask_id=9).axes[0].images[0]
+    cells = image.to_rgba(image.get_array())
+    # The hand trace: step 0 fills 5 (final) and 6 (wrong), step 1 remasks the 6, step 2 keeps the 5.
+    expected = {(0, 0): STATE_COLOURS[FILLED], (0, 2): STATE_COLOURS[MASKED], (1, 1): STATE_COLOURS[REMASKED],
+                (2, 0): STATE_COLOURS[KEPT]}
+    for (step, position), colour in expected.items():
+        assert tuple(cells[step, position]) == pytest.approx(to_rgba(colour))
+    wrong = tuple(cells[0, 1])
+    assert all(wrong != pytest.approx(to_rgba(colour)) for colour in STATE_COLOURS.values())
 
 
 def _straight_trace(rows):
@@ -449,3 +469,26 @@ def test_cli_reports_the_gsm8k_score_beside_strict_where_they_differ(tmp_path, m
         assert not saved["grading"]["conventional_differs"] and "accuracy (" not in table
         for result in saved["settings"]:
             assert result["correct"] == [True, False] and "accuracy_conventional" not in result
+
+
+def test_cli_reports_each_kv_cache_next_to_no_cache(tmp_path, one_thread):
+    tokenizer = build_char_tokenizer()
+    torch.manual_seed(0)
+    config = tiny_config(tokenizer, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, mlp_hidden_size=48,
+                         attention_layout="block_causal", attention_block_length=4)
+    backbone = LLaDAModelLM(config)
+    backbone.save_pretrained(tmp_path / "bc")
+    tokenizer.save_pretrained(tmp_path / "bc")
+    save_ups(UPSHead(config.hidden_size, 8), tmp_path / "bc" / "ups")
+    data = tmp_path / "mini.jsonl"
+    data.write_text("".join(json.dumps({"question": f"What is {a} + 2?", "answer": f"#### {a + 2}"}) + "\n"
+                            for a in range(3)))
+    report = eval_main(["--model", str(tmp_path / "bc"), "--data", str(data), "--gen-length", "8", "--steps", "1/2",
+                        "--block-lengths", "4", "--kv-cache", "none", "exact", "dual", "--sources", "tps_prob", "ups",
+                        "--n-boot", "50", "--out", str(tmp_path / "out")])
+    assert any("skipped kv_cache=dual: kv_cache='dual' approximates a bidirectional model" in n for n in report["notes"])
+    exact = [r for r in report["settings"] if r["kv_cache"] == "exact"]
+    assert len(exact) == 4 and all(r["same_as_no_cache"] == 1.0 for r in exact)
+    assert all(r["vs_baseline"] is not None for r in exact)  # compared with LLaDA's uncached sampler
+    assert "| tps_prob | off | 4 | 4 | exact | 100.0% |" in (tmp_path / "out" / "results.md").read_text()
+    assert set(report["latency_by_source"]) == {"tps_prob", "ups", "tps_prob cache=exact", "ups cache=exact"}

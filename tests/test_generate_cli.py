@@ -82,6 +82,7 @@ def errors_of(argv, capsys):
     (["--gen-length", "100000"], "exceeds the model's context of 512 tokens"),
     (["--temperature", "-1"], "temperature=-1.0 is negative"),
     (["--cfg-scale", "-0.5"], "cfg_scale=-0.5 is negative"),
+    (["--kv-cache", "exact"], "kv_cache='exact' needs a block-causal model"),
 ])
 def test_user_mistakes_give_one_error_line_before_any_sampling(argv, message, capsys):
     status, lines = errors_of(argv, capsys)
@@ -104,3 +105,14 @@ def test_bugs_keep_their_traceback_and_remedi_debug_shows_user_errors_too(monkey
     monkeypatch.setenv("REMEDI_DEBUG", "1")
     with pytest.raises(ValueError, match="steps=0"):
         run_cli(generate.main, ["--steps", "0"])
+
+
+def test_kv_cache_flag_reaches_the_sampler(capsys):
+    """The shipped model is bidirectional: with one step per block, dual's refresh pass is the whole step,
+    so its answer equals the uncached one (remedi/step_runner.py)."""
+    argv = ["--gen-length", "16", "--block-length", "8", "--steps", "2", "--prompt", "Compute 1 + 2."]
+    generate.main(argv)
+    plain = [line for line in capsys.readouterr().out.splitlines() if line.startswith("answer:")]
+    generate.main(argv + ["--kv-cache", "dual"])
+    dual = [line for line in capsys.readouterr().out.splitlines() if line.startswith("answer:")]
+    assert plain == dual and plain

@@ -92,6 +92,11 @@ def test_cpu_run_forward_and_sampler_values_are_consistent(cpu_run):
             assert ratio == pytest.approx(ups["seconds_per_step"] / tps["seconds_per_step"])
     rollout = checks[f"rl_rollout/steps{preset.rollout_steps}/batch{max(preset.sampler_batches)}"]
     assert rollout["steps"] == preset.rollout_steps and rollout["seconds_per_step"] > 0
+    steps = max(preset.sampler_steps)
+    bidirectional = checks[f"kv_cache/bidirectional/steps{steps}"]
+    block_causal = checks[f"kv_cache/block_causal/steps{steps}"]
+    assert {"prefix_speedup", "dual_speedup", "prefix_agreement", "dual_agreement"} <= set(bidirectional)
+    assert block_causal["exact_speedup"] > 0 and 0 <= block_causal["exact_agreement"] <= 1
 
 
 def test_cpu_run_trainer_trains_what_each_mode_says(cpu_run):

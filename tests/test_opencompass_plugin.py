@@ -94,11 +94,23 @@ def test_unknown_and_upstream_unused_options_are_errors(option):
     (dict(remasking="high_confidence"), "remasking"),
     (dict(model_kwargs=dict(device_map="cpu", trust_remote_code=True)), "trust_remote_code"),
     (dict(mode="left"), "mode"),
+    (dict(kv_cache="fast"), "kv_cache"),
 ])
 def test_bad_option_values_fail_before_loading(monkeypatch, option, message):
     monkeypatch.setattr(dllm, "load_model_and_tokenizer", lambda *a, **k: pytest.fail("model loaded"))
     with pytest.raises(ValueError, match=message):
         RemeDiChatModel(**{**SMALL, **option})
+
+
+def test_kv_cache_reaches_the_sampler_and_must_suit_the_model(spy):
+    """tiny-random is bidirectional: 'exact' is refused at construction; with one step per block 'dual' runs
+    its refresh pass only, which gives the uncached answer."""
+    with pytest.raises(ValueError, match="needs a block-causal model"):
+        RemeDiChatModel(**SMALL, kv_cache="exact")
+    one_step = dict(SMALL, gen_steps=2)
+    dual = RemeDiChatModel(**one_step, kv_cache="dual").generate(["What is 2 + 3?"], max_out_len=16)
+    plain = RemeDiChatModel(**one_step).generate(["What is 2 + 3?"], max_out_len=16)
+    assert spy[0]["kwargs"]["kv_cache"] == "dual" and dual == plain
 
 
 def test_ups_confidence_without_a_head_is_an_error(monkeypatch):

@@ -192,6 +192,24 @@ def test_prompts_are_built_from_the_template_and_must_fit_the_context(setup_dir)
         train_mdm_rl.load_problems(args, tokenizer, context=prompt_tokens + args.gen_length - 1)
 
 
+def test_a_block_causal_model_trains_and_a_layout_flag_must_match_it(setup_dir, tmp_path):
+    model, tokenizer = build_tiny_random(seed=0, ups_width=16)
+    model.backbone.config.attention_layout, model.backbone.config.attention_block_length = "block_causal", 8
+    directory = tmp_path / "block_causal"
+    model.backbone.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    model.save_ups(directory / "ups")
+    argv = ["--model-path", directory, "--data", setup_dir / "train.jsonl", "--val-data", setup_dir / "val.jsonl",
+            "--reward", f"{setup_dir / 'digits.py'}:share", *SMALL, "--max-steps", 1, "--val-every", 1,
+            "--attention-layout", "block_causal"]
+    state = train_mdm_rl.setup(train_mdm_rl.parse_args([str(a) for a in argv + ["--out-dir", tmp_path / "run"]]))
+    assert state["step"] == 1
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["attention_layout"] == "block_causal"
+    with pytest.raises(ValueError, match="has block_causal"):
+        argv[-1] = "bidirectional"
+        train_mdm_rl.setup(train_mdm_rl.parse_args([str(a) for a in argv + ["--out-dir", tmp_path / "bad"]]))
+
+
 def test_a_model_without_a_ups_head_is_a_one_line_error(setup_dir, tmp_path):
     bare = tmp_path / "bare"
     model, tokenizer = build_tiny_random()

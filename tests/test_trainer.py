@@ -11,6 +11,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -24,10 +25,10 @@ from remedi.cli import run_cli
 from remedi.data.resolve import load_pairs, load_packed_rows, split_validation
 from remedi.data.sft import build_sft_examples
 from remedi.loading import load_model_and_tokenizer
-from remedi.metrics import expected_calibration_error, roc_auc
+from remedi.metrics import expected_calibration_error, roc_auc, ups_scored_positions
 from remedi.tokenizer import build_char_tokenizer, special_token_ids
 from remedi.tracking import MetricsLogger
-from tests.helpers import run_trainer_on_two_ranks
+from tests.helpers import ScriptedModel, run_trainer_on_two_ranks
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "SMDM" / "pretrain" / "train_mdm.py"
@@ -125,6 +126,34 @@ def test_expected_calibration_error_hand_example():
     probs, targets = torch.tensor([0.12, 0.18, 0.86, 0.82]), torch.tensor([0.0, 1.0, 1.0, 0.0])
     assert expected_calibration_error(probs, targets) == pytest.approx((0.7 + 0.68) / 4)
     assert expected_calibration_error(torch.tensor([0.55, 0.55]), torch.tensor([0.55, 0.55])) == pytest.approx(0.0)
+
+
+def test_ups_scored_positions_are_the_written_answer_tokens_without_eos_padding():
+    tokenizer = build_char_tokenizer()
+    ids = special_token_ids(tokenizer)
+    p, a, b = tokenizer.convert_tokens_to_ids(["?", "1", "2"])
+    # prompt p p | answer a b a EOT | padding EOS EOS; position 3 is masked
+    input_ids = torch.tensor([[p, p, a, b, a, ids["eot_id"], ids["eos_id"], ids["eos_id"]]])
+    masked = torch.tensor([[False, False, False, True, False, False, False, False]])
+    scored = ups_scored_positions(input_ids, torch.tensor([2]), masked, ids["eos_id"])
+    assert scored.tolist() == [[False, False, True, False, True, True, False, False]]
+
+
+def test_validation_auc_scores_the_detection_tokens_not_the_eos_padding():
+    """A UPS sure of every EOS it sees and undecided elsewhere separates nothing but the padding: 0.5 on
+    the scored tokens; an AUC that counted the (clean) padding would rise above 0.5."""
+    tokenizer = build_char_tokenizer()
+    ids = special_token_ids(tokenizer)
+    examples = build_sft_examples([("1+1", "2"), ("2+3", "5")] * 4, tokenizer, 64)
+    rows = training.Rows(examples.input_ids, examples.prompt_lengths)
+    assert (examples.input_ids == ids["eos_id"]).any()
+    model = ScriptedModel(lambda x: torch.zeros(*x.shape, len(tokenizer)),
+                          lambda x: 10.0 * (x == ids["eos_id"]).float())
+    cfg = training.LossConfig("remask_sft", ids["mask_id"], vocab_size=len(tokenizer),
+                              special_ids=tuple(tokenizer.all_special_ids), r_incorrect=1.0)
+    args = SimpleNamespace(seed=0, micro_batch_size=4, val_batches=2)
+    metrics = train_mdm.validate(Fabric(accelerator="cpu", devices=1), model, rows, cfg, args, ids["eos_id"])
+    assert metrics["val_ups_auc"] == pytest.approx(0.5)
 
 
 # ------------------------------------------------------------------------------------- training pieces
@@ -418,13 +447,18 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("mode", ["remask_lora", "pretrain"])
+@pytest.mark.parametrize("mode", ["remask_lora", "pretrain", "block_causal_mdm", "block_causal_remask"])
 def test_resumed_run_reproduces_the_uninterrupted_losses(data, tmp_path, monkeypatch, mode):
     """6 steps straight vs killed during step 6 (checkpoints at 2 and 4) + --resume: the same CSV, bit for bit."""
     if mode == "remask_lora":  # exercises the noise generator, LoRA dropout (torch RNG), accumulation, validation
         argv = ["--objective", "remask_sft", "--train", "lora", "--lora-dropout", 0.2, "--replacement", "batch",
                 "--data", data["root"] / "pairs.jsonl", "--val-fraction", 0.2, "--val-every", 3, "--ups-width", 16,
                 "--grad-accum-steps", 2]
+    elif mode.startswith("block_causal"):  # the two-copy block layout, per-block noise, for both objectives
+        objective = ["--objective", "mdm"] if mode.endswith("mdm") else ["--objective", "remask_sft", "--train", "full",
+                                                                            "--ups-width", 16]
+        argv = [*objective, "--attention-layout", "block_causal", "--attention-block-length", 8,
+                "--data", data["root"] / "pairs.jsonl", "--val-fraction", 0.2, "--val-every", 3]
     else:  # exercises the data generator (random-length crops)
         argv = ["--mode", "pretrain", "--data", data["root"] / "text.jsonl", "--random-length-prob", 0.5,
                 "--val-fraction", 0]
@@ -454,6 +488,9 @@ def test_resumed_run_reproduces_the_uninterrupted_losses(data, tmp_path, monkeyp
         assert {k: v for k, v in a.items() if k != "step_time_s"} == {k: v for k, v in b.items() if k != "step_time_s"}
     weights = [load_file(tmp_path / d / "model.safetensors") for d in ("straight", "resumed")]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    exported = json.loads((tmp_path / "resumed" / "config.json").read_text())
+    expected = ("block_causal", 8) if mode.startswith("block_causal") else ("bidirectional", 32)
+    assert (exported["attention_layout"], exported["attention_block_length"]) == expected
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path, monkeypatch):
@@ -493,3 +530,19 @@ def test_ddp_on_two_cpu_processes_ends_with_identical_parameters(data, tmp_path)
     after_step_1 = torch.load(out / "checkpoints" / "step-00000001.ckpt", weights_only=True)["model"]
     assert not all(torch.equal(after_step_1[k], rank0[k]) for k in rank0)  # the weights did move
     assert [r["step"] for r in read_csv(out / "metrics.csv")] == ["1", "2", "3"]
+
+
+def test_block_causal_layout_reaches_the_loss_and_needs_sft():
+    tokenizer = build_char_tokenizer()
+    args = train_mdm.parse_args(["--objective", "remask_sft"])
+    block_causal = LLaDAModelLM(train_mdm.tiny_config(tokenizer, d_model=32, n_layers=1, n_heads=4, n_kv_heads=2,
+                                                      mlp_hidden_size=32, attention_layout="block_causal",
+                                                      attention_block_length=8))
+    assert train_mdm.loss_config(args, tokenizer, block_causal.config).block_length == 8
+    assert train_mdm.loss_config(args, tokenizer).block_length is None
+    cfg = train_mdm.loss_config(train_mdm.parse_args([]), tokenizer, block_causal.config)
+    input_ids = torch.randint(7, 100, (2, 24))
+    out = training.compute_loss(block_causal, input_ids, torch.tensor([4, 6]), cfg, torch.Generator().manual_seed(0))
+    assert out.noisy.t.shape == (2, 24) and out.logits.shape[:2] == (2, 24)
+    with pytest.raises(ValueError, match="--mode sft"):
+        train_mdm.check_args(train_mdm.parse_args(["--mode", "pretrain", "--attention-layout", "block_causal"]))

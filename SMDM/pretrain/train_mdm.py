@@ -28,8 +28,7 @@ from remedi.data.pretrain import random_length_crop
 from remedi.data.resolve import load_packed_rows, load_sft_rows, split_validation
 from remedi.loading import load_tokenizer
 from remedi.losses import ups_labels
-from remedi.metrics import expected_calibration_error, roc_auc
-from remedi.noise import answer_mask
+from remedi.metrics import expected_calibration_error, roc_auc, ups_scored_positions
 from remedi.tiny import tiny_config
 from remedi.tokenizer import special_token_ids
 from remedi.tracking import WANDB_MODES, MetricsLogger, plain_args
@@ -87,6 +86,12 @@ def parse_args(argv=None):
     g.add_argument("--ups-read-layers", type=int, nargs="+", default=None,
                    help="stream: backbone layers it reads and writes back to (default: the second half)")
     g.add_argument("--ups-stream-dim", type=int, default=None, help="stream: width of the UPS stream (default 64)")
+    g.add_argument("--attention-layout", choices=["bidirectional", "block_causal"], default=None,
+                   help="block_causal: answer block j sees the prompt and blocks <= j (exact KV cache at sampling); "
+                        "trained in one pass over [prompt; clean answer; noisy answer], one noise level per block "
+                        "(needs --mode sft). Default: the model's own (a fresh model is bidirectional)")
+    g.add_argument("--attention-block-length", type=int, default=None,
+                   help="tokens per answer block of the block-causal layout (default: the model's, 32 when fresh)")
 
     g = p.add_argument_group("objective")
     g.add_argument("--objective", choices=training.OBJECTIVES, default="mdm", help="training objective")
@@ -164,6 +169,10 @@ def check_args(args):
     for name in counts:
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.attention_block_length is not None and args.attention_block_length <= 0:
+        raise ValueError(f"--attention-block-length must be positive, got {args.attention_block_length}")
+    if args.attention_layout == "block_causal" and args.mode != "sft":
+        raise ValueError("--attention-layout block_causal counts blocks from the answer: use it with --mode sft")
     if args.val_data is not None and args.val_fraction is not None:
         raise ValueError("give either --val-data or --val-fraction, not both")
     if args.val_fraction is None:
@@ -222,7 +231,8 @@ def main(fabric, args):
                                wandb_mode=args.wandb, wandb_project=args.wandb_project, run_name=args.run_name,
                                config=plain_args(args))
     try:
-        fit(fabric, args, state, train_rows, val_rows, loss_config(args, tokenizer), generators, logger)
+        fit(fabric, args, state, train_rows, val_rows, loss_config(args, tokenizer, model.config), generators, logger,
+            special_token_ids(tokenizer)["eos_id"])
     finally:
         if logger is not None:
             logger.close()
@@ -235,7 +245,7 @@ def main(fabric, args):
     return state
 
 
-def fit(fabric, args, state, train_rows, val_rows, loss_cfg, generators, logger):
+def fit(fabric, args, state, train_rows, val_rows, loss_cfg, generators, logger, eos_id):
     """Optimizer steps from state["step"] to --max-steps. Each step's row is logged before its checkpoint is
     written, so a run killed in between leaves extra rows that the resumed run's logger drops."""
     model, optimizer = state["model"], state["optimizer"]
@@ -272,7 +282,7 @@ def fit(fabric, args, state, train_rows, val_rows, loss_cfg, generators, logger)
             metrics["grad_norm"] = result.grad_norm
         last_step = state["step"] == args.max_steps
         if val_rows and (state["step"] % args.val_every == 0 or last_step):
-            metrics.update(validate(fabric, model, val_rows, loss_cfg, args))
+            metrics.update(validate(fabric, model, val_rows, loss_cfg, args, eos_id))
         if logger is not None:
             logger.log(state["step"], metrics)
         if state["step"] % args.save_every == 0 or last_step:
@@ -283,8 +293,9 @@ def fit(fabric, args, state, train_rows, val_rows, loss_cfg, generators, logger)
 
 
 @torch.no_grad()
-def validate(fabric, model, val_rows, loss_cfg, args):
-    """Validation loss, masked-token accuracy and, for remask_sft, the UPS's AUC and calibration.
+def validate(fabric, model, val_rows, loss_cfg, args, eos_id):
+    """Validation loss, masked-token accuracy and, for remask_sft, the UPS's AUC (on the tokens
+    `ups_scored_positions` chooses, as the eval's detection does) and calibration.
 
     The noise is drawn from a generator re-seeded at every call, so successive validations score the
     same noisy inputs and the training random stream is left untouched. Every rank runs the same
@@ -311,7 +322,7 @@ def validate(fabric, model, val_rows, loss_cfg, args):
         totals["correct"] += float((out.logits.argmax(-1) == input_ids)[masked].sum())
         totals["masked"] += float(masked.sum())
         if out.ups_logits is not None:
-            visible = answer_mask(prompt_lengths, input_ids.shape[1]) & ~masked  # clean or incorrect answer tokens
+            visible = ups_scored_positions(input_ids, prompt_lengths, masked, eos_id)  # as the eval's detection
             scores.append(out.ups_logits[visible].float())
             is_clean.append((~out.noisy.incorrect[visible]).float())
             labels = ups_labels(out.logits, input_ids, masked, out.noisy.incorrect)
@@ -386,6 +397,12 @@ def build_model(fabric, args, tokenizer):
         with fabric.init_module(empty_init=False):  # real initialisation, also under FSDP
             backbone = LLaDAModelLM(config)
     config = backbone.config
+    # The layout is a property of the trained model (saved in its config.json), not of the run: a flag turns,
+    # say, a bidirectional LLaDA into a block-causal one, which the export then records.
+    if args.attention_layout is not None:
+        config.attention_layout = args.attention_layout
+    if args.attention_block_length is not None:
+        config.attention_block_length = args.attention_block_length
     if len(tokenizer) > config.padded_vocab_size:
         raise ValueError(f"the tokenizer has {len(tokenizer)} tokens, the model's embedding only "
                          f"{config.padded_vocab_size}")
@@ -417,9 +434,12 @@ def build_model(fabric, args, tokenizer):
     return assemble(backbone, head), build_empty
 
 
-def loss_config(args, tokenizer):
+def loss_config(args, tokenizer, model_config=None):
+    """The loss settings; a block-causal `model_config` makes the loss use the block-causal training layout."""
     ids = special_token_ids(tokenizer)
     cfg = training.LossConfig(objective=args.objective, mask_id=ids["mask_id"], eps=args.eps)
+    if getattr(model_config, "attention_layout", "bidirectional") == "block_causal":
+        cfg.block_length = model_config.attention_block_length
     if args.objective == "remask_sft":
         cfg.vocab_size = len(tokenizer)
         cfg.special_ids = tuple(sorted(set(tokenizer.all_special_ids) | set(ids.values())))

@@ -50,6 +50,11 @@ def parse_args(argv=None):
     g.add_argument("--model-path", default=DEFAULT_MODEL, help="model directory (LLaDA checkpoint, e.g. a Remask SFT output)")
     g.add_argument("--ups-path", default=None, help="UPS weights to start from (default: MODEL_PATH/ups)")
     g.add_argument("--tokenizer", default=None, help="tokenizer directory (default: the model directory's)")
+    g.add_argument("--attention-layout", choices=["bidirectional", "block_causal"], default=None,
+                   help="the layout the model was trained with (read from its config.json); given, it must match: "
+                        "rollouts and their re-scoring both use the model's attention mask")
+    g.add_argument("--attention-block-length", type=int, default=None,
+                   help="block-causal models: must match the model's attention_block_length")
 
     g = p.add_argument_group("rollouts")
     g.add_argument("--group-size", type=int, default=16, help="completions per prompt (G)")
@@ -407,6 +412,7 @@ def build_model(args):
     backbone = LLaDAModelLM.from_pretrained(args.model_path, dtype=dtype)
     head = load_ups(ups_path).to(dtype=dtype)
     config, ups_config = backbone.config, head.config_dict()
+    check_layout(args, config)
 
     def assemble(backbone, head):
         if args.train == "lora":
@@ -417,6 +423,17 @@ def build_model(args):
         return assemble(LLaDAModelLM(config), build_ups(ups_config))
 
     return assemble(backbone, head), build_empty
+
+
+def check_layout(args, config):
+    """RL keeps the backbone's attention layout: a flag that disagrees with the model's config is a mistake."""
+    asked = {"--attention-layout": (args.attention_layout, config.attention_layout),
+             "--attention-block-length": (args.attention_block_length, config.attention_block_length)}
+    for flag, (given, own) in asked.items():
+        if given is not None and given != own:
+            raise ValueError(f"{flag} {given}: the model at {args.model_path} has {own}; Remask RL trains under the "
+                             "backbone's own layout (train a block-causal model with train_mdm.py --attention-layout "
+                             "block_causal first)")
 
 
 def cli(argv=None):

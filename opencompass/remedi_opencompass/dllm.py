@@ -32,6 +32,7 @@ from transformers import AutoTokenizer
 
 from remedi.loading import DTYPES, TINY_RANDOM, load_model_and_tokenizer
 from remedi.sampling import CONFIDENCE_SOURCES, UPSTREAM_REMASKING, generate
+from remedi.step_runner import KV_CACHE_MODES, cache_layout_problem
 from remedi.tokenizer import build_char_tokenizer, special_token_ids
 from remedi.ups import RemeDiModel
 
@@ -55,10 +56,11 @@ class RemeDiBaseModel(BaseModel):
         ups_path: UPS head directory. Default: `<path>/ups` if it exists, else no head, and the
             sampler ranks by TPS confidence as LLaDA does.
         gen_steps, gen_length, gen_blocksize, cfg, temperature, remasking, diff_logits_eos_inf,
-        diff_confidence_eos_eot_inf, confidence_source, remask, mask_id, eos_id, eot_id, threshold,
-            stop_at_eos: sampler options, see the module docstring and `remedi.sampling.generate`. Ids default to the
-            tokenizer's special tokens. The answer always has gen_length positions, so OpenCompass's
-            `max_out_len` (an autoregressive budget) does not change it.
+        diff_confidence_eos_eot_inf, confidence_source, remask, mask_id, eos_id, eot_id, kv_cache, threshold,
+            stop_at_eos: sampler options, see the module docstring and `remedi.sampling.generate` (kv_cache:
+            'none', 'exact' for block-causal models, 'prefix'/'dual' for bidirectional ones, approximate). Ids
+            default to the tokenizer's special tokens. The answer always has gen_length positions, so
+            OpenCompass's `max_out_len` (an autoregressive budget) does not change it.
         batch_size_: most prompts per sampler call (upstream's name; OpenCompass's own `batch_size`
             sets how many prompts each `generate` call receives). None: all of them at once.
         max_seq_len: prompt plus answer budget. Default: the model's context. Longer prompts are cut
@@ -93,6 +95,7 @@ class RemeDiBaseModel(BaseModel):
         mask_id: Optional[int] = None,
         eos_id: Optional[int] = None,
         eot_id: Optional[int] = None,
+        kv_cache: str = "none",
         threshold: Optional[float] = None,
         stop_at_eos: bool = False,
         batch_size_: Optional[int] = None,
@@ -109,7 +112,8 @@ class RemeDiBaseModel(BaseModel):
         tokenizer_only: bool = False,
         meta_template: Optional[Dict] = None,
     ):
-        _check_sampler_options(gen_steps, gen_length, gen_blocksize, remasking, confidence_source, threshold)
+        _check_sampler_options(gen_steps, gen_length, gen_blocksize, remasking, confidence_source, kv_cache,
+                               threshold)
         if mode not in TRUNCATION_MODES:
             raise ValueError(f"mode={mode!r}; choose one of {TRUNCATION_MODES}")
         if batch_size_ is not None and batch_size_ < 1:
@@ -148,6 +152,9 @@ class RemeDiBaseModel(BaseModel):
                 raise ValueError(f"max_seq_len={self.max_seq_len} exceeds the model's context of {context} tokens")
             if confidence_source == "ups" and not isinstance(self.model, RemeDiModel):
                 raise ValueError("confidence_source='ups' needs a UPS head: set ups_path (or put it in <path>/ups)")
+            cache_problem = cache_layout_problem(kv_cache, self.model.config)
+            if cache_problem is not None:
+                raise ValueError(cache_problem)
         if self.max_seq_len and self.max_seq_len <= gen_length:
             raise ValueError(f"max_seq_len={self.max_seq_len} must exceed gen_length={gen_length}")
         self.mode = mode
@@ -167,6 +174,7 @@ class RemeDiBaseModel(BaseModel):
             remask=remask,
             eos_id=ids["eos_id"] if eos_id is None else eos_id,
             eot_id=ids["eot_id"] if eot_id is None else eot_id,
+            kv_cache=kv_cache,
             threshold=threshold,
             stop_at_eos=stop_at_eos,
         )
@@ -230,7 +238,7 @@ class RemeDiChatModel(RemeDiBaseModel):
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def _check_sampler_options(steps, gen_length, block_length, remasking, confidence_source, threshold):
+def _check_sampler_options(steps, gen_length, block_length, remasking, confidence_source, kv_cache, threshold):
     """Fail on a bad config before an 8B model is loaded, not at the first batch."""
     if min(steps, gen_length, block_length) <= 0 or gen_length % block_length:
         raise ValueError(f"gen_length={gen_length} must be a positive multiple of gen_blocksize={block_length}")
@@ -240,6 +248,8 @@ def _check_sampler_options(steps, gen_length, block_length, remasking, confidenc
         raise ValueError(f"remasking={remasking!r}; choose one of {tuple(UPSTREAM_REMASKING)}")
     if confidence_source is not None and confidence_source not in CONFIDENCE_SOURCES:
         raise ValueError(f"confidence_source={confidence_source!r}; choose one of {CONFIDENCE_SOURCES}")
+    if kv_cache not in KV_CACHE_MODES:
+        raise ValueError(f"kv_cache={kv_cache!r}; choose one of {KV_CACHE_MODES}")
     if threshold is not None and not isinstance(threshold, (int, float)):
         raise ValueError(f"threshold={threshold!r} must be a number (or None for the fixed schedule)")
 

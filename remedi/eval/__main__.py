@@ -34,7 +34,8 @@ from remedi.tokenizer import encode_prompts
 from remedi.data import build_sft_examples, load_gsm8k, load_local_pairs, load_math500
 from remedi.eval import answers, plots
 from remedi.eval.detection import ups_detection
-from remedi.eval.runner import (BASELINE, SamplerOptions, add_confidence_intervals, build_grid,
+from remedi.step_runner import KV_CACHE_MODES
+from remedi.eval.runner import (BASELINE, SamplerOptions, add_confidence_intervals, build_grid, usable_caches,
                                 conventional_grading_differs, latency_by_source, model_has_ups, parse_steps,
                                 run_grid, sample)
 from remedi.eval.trajectory import first_corrected, trajectory_figure, trajectory_html
@@ -79,6 +80,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--cfg-scale", type=float, default=0.0)
+    parser.add_argument("--kv-cache", nargs="+", default=["none"], choices=KV_CACHE_MODES,
+                        help="cache modes to evaluate (exact: block-causal models; prefix/dual: bidirectional, "
+                             "approximate); each is reported next to none")
     parser.add_argument("--confidence-eos-eot-inf", action="store_true", help="rank EOS/EoT candidates last")
     parser.add_argument("--detection-t", nargs="+", type=float, default=[0.25, 0.5, 0.75],
                         help="diffusion times at which held-out answers are noised for UPS detection")
@@ -212,20 +216,28 @@ def markdown_report(report):
         lines.append(f"The column accuracy ({'/'.join(conventional)}) grades the same completions as "
                      + "; ".join(f"{fmt} ({answers.FORMAT_DESCRIPTIONS[fmt]})" for fmt in conventional) + ".")
         extra_header = f" accuracy ({'/'.join(conventional)}) |"
+    cached = any(r.get("kv_cache", "none") != "none" for r in report["settings"])
+    if cached:
+        lines.append("Δ vs LLaDA compares with LLaDA's sampler without a cache; 'same answers' is the share of "
+                     "answers identical to the same setting without a cache.")
+    cache_header = " kv cache | same answers |" if cached else ""
     lines += [
         "",
-        f"| source | remask | steps | block | threshold | accuracy |{extra_header} Δ vs LLaDA | passes/answer "
-        "| remasked/answer | mask schedule | s/step | tok/s |",
-        "|---|---|---|---|---|---|" + "---|" * bool(extra_header) + "---|---|---|---|---|---|",
+        f"| source | remask | steps | block | threshold |{cache_header} accuracy |{extra_header} Δ vs LLaDA "
+        "| passes/answer | remasked/answer | mask schedule | s/step | tok/s |",
+        "|---|---|---|---|---|" + "---|---|" * cached + "---|" + "---|" * bool(extra_header)
+        + "---|---|---|---|---|---|",
     ]
     for r in report["settings"]:
         delta = "—" if r["vs_baseline"] is None else _ci(r["vs_baseline"])
         schedule = "ok" if r["mask_schedule_ok"] else f"OFF by {r['mask_schedule_max_error']}"
         extra = f" {_ci(r['accuracy_conventional'])} |" if extra_header else ""
+        same = "—" if r.get("same_as_no_cache") is None else f"{100 * r['same_as_no_cache']:.1f}%"
+        cache = f" {r['kv_cache']} | {same} |" if cached else ""
         threshold = "—" if r.get("threshold") is None else f"{r['threshold']:g}"
         lines.append(f"| {r['source']} | {'on' if r['remask'] else 'off'} | {r['steps']} | {r['block_length']} | "
-                     f"{threshold} | {_ci(r['accuracy'])} |{extra} {delta} | {r['forward_passes_per_answer']:.2f} | "
-                     f"{r['remasks_per_answer']:.2f} | {schedule} | "
+                     f"{threshold} |{cache} {_ci(r['accuracy'])} |{extra} {delta} | "
+                     f"{r['forward_passes_per_answer']:.2f} | {r['remasks_per_answer']:.2f} | {schedule} | "
                      f"{r['seconds_per_step']:.4f} | {r['tokens_per_second']:.1f} |")
     lines += ["", "## Latency by confidence source", "", "| source | s/step | tok/s |", "|---|---|---|"]
     lines += [f"| {s} | {v['seconds_per_step']:.4f} | {v['tokens_per_second']:.1f} |"
@@ -265,9 +277,11 @@ def main(argv=None):
     options = SamplerOptions(args.gen_length, args.batch_size, args.temperature, args.cfg_scale,
                              args.confidence_eos_eot_inf, args.stop_at_eos)
     steps = parse_steps(args.steps, args.gen_length)
+    caches, cache_notes = usable_caches(list(dict.fromkeys(args.kv_cache)), model.config)
     settings, notes = build_grid(args.sources, [m == "on" for m in args.remask_modes], steps,
-                                 args.block_lengths or [args.gen_length], args.gen_length, has_ups,
+                                 args.block_lengths or [args.gen_length], args.gen_length, has_ups, caches,
                                  list(dict.fromkeys(args.thresholds)))
+    notes = cache_notes + notes
     if not settings:
         raise SystemExit("no valid sampler setting: " + "; ".join(notes))
     notes = data_notes + notes
@@ -308,7 +322,7 @@ def main(argv=None):
         json.dump(report, f, indent=1)
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(markdown_report(report))
-    figures = {"accuracy": plots.accuracy_figure(results), "mask_counts": plots.mask_count_figure(results),
+    figures = {"accuracy": plots.accuracy_figure(results), "mask_counts": plots.mask_counts_by_setting_figure(results),
                "remasks": plots.remask_figure(results), "passes": plots.passes_figure(results)}
     for name, figure in figures.items():
         if figure is not None:

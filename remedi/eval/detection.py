@@ -3,8 +3,9 @@
 Reference answers are laid out as SFT rows, then noised with `remask_forward_process` at a few fixed
 diffusion times t (fixed rather than sampled so numbers are comparable across checkpoints: small t
 means few masks and some wrong tokens in a mostly written answer, large t a mostly masked one). On the
-answer's unmasked tokens (response + end of turn, not the EOS padding, which is trivially clean) the
-UPS confidence sigmoid(h) is scored as a detector of the replaced tokens:
+tokens `remedi.metrics.ups_scored_positions` chooses (the answer's written tokens, response and end of
+turn, without the EOS padding: the same ones the trainer's validation AUC scores) the UPS confidence
+sigmoid(h) is scored as a detector of the replaced tokens:
 - ROC-AUC of (1 - confidence) for incorrect vs clean tokens (threshold-free),
 - a confusion matrix at `threshold` (confidence < threshold = flagged incorrect) and its accuracy.
 The TPS accuracy on the masked answer tokens of the same inputs is reported beside it as context.
@@ -14,8 +15,10 @@ import numpy as np
 import torch
 
 from remedi.eval.stats import confusion_matrix, roc_auc
+from remedi.metrics import ups_scored_positions
 from remedi.noise import answer_mask, remask_forward_process
 from remedi.sampling import model_ups_logits
+from remedi.step_runner import layout_kwargs
 
 
 def _scores(confidence, incorrect, threshold):
@@ -43,7 +46,7 @@ def ups_detection(model, input_ids, prompt_lengths, *, t_values, mask_id, eos_id
     """
     device = getattr(model, "device", torch.device("cpu"))
     generator = torch.Generator().manual_seed(seed)
-    answer = answer_mask(prompt_lengths, input_ids.shape[1]) & (input_ids != eos_id)  # (N, L) answer segment
+    answer = answer_mask(prompt_lengths, input_ids.shape[1]) & (input_ids != eos_id)  # where TPS accuracy counts
     per_t, pooled_conf, pooled_incorrect = [], [], []
     tps_right = tps_total = 0
     for t in t_values:
@@ -56,13 +59,13 @@ def ups_detection(model, input_ids, prompt_lengths, *, t_values, mask_id, eos_id
         predicted = torch.empty(input_ids.shape, dtype=torch.long)
         for start in range(0, input_ids.shape[0], batch_size):
             rows = slice(start, start + batch_size)
-            out = model(noisy.noisy_ids[rows].to(device))
+            out = model(noisy.noisy_ids[rows].to(device), **layout_kwargs(model, prompt_lengths[rows].to(device)))
             ups = model_ups_logits(out)
             if ups is None:
                 raise ValueError("UPS detection needs a model with a UPS head")
             confidence[rows] = torch.sigmoid(ups.float()).cpu()
             predicted[rows] = out.logits.argmax(dim=-1).cpu()
-        scored = answer & ~noisy.masked  # written answer tokens: clean or replaced
+        scored = ups_scored_positions(input_ids, prompt_lengths, noisy.masked, eos_id)
         conf = confidence[scored].numpy()
         incorrect = noisy.incorrect[scored].numpy()
         masked = answer & noisy.masked

@@ -81,7 +81,7 @@ def _per_setting_panels(results, draw, ylabel):
     return figure
 
 
-def mask_count_figure(results):
+def mask_counts_by_setting_figure(results):
     """Masked count after each step against LLaDA's schedule, one panel per (steps, block length).
 
     Every setting should sit exactly on the schedule, so the lines overlap by design: hollow markers of

@@ -1,11 +1,12 @@
 """Batched sampling over a dataset for a grid of sampler settings, with what each run must be checked on.
 
-For every (confidence source, remask, steps, block_length, threshold) the same problems are answered,
-graded and timed, and each batch's trace is checked against LLaDA's schedule: with or without remasking
-the masked count after every step must equal the schedule's, so a mismatch is a sampler bug, not noise.
-With a confidence threshold or stop at EOS a step may settle more than the schedule, never less, so the
-masked count must then be at most the schedule's. Each answer's forward passes (remedi/parallel_decoding.py
-says what one is) are counted from the trace.
+For every (confidence source, remask, steps, block_length, kv_cache, threshold) the same problems are
+answered, graded and timed, and each batch's trace is checked against LLaDA's schedule: with or without
+remasking the masked count after every step must equal the schedule's, so a mismatch is a sampler bug, not
+noise. With a confidence threshold or stop at EOS a step may settle more than the schedule, never less, so
+the masked count must then be at most the schedule's. Each answer's forward passes
+(remedi/parallel_decoding.py says what one is) are counted from the trace. A cached setting also reports
+the share of its answers identical to the same setting without a cache.
 """
 
 import time
@@ -20,6 +21,7 @@ from remedi.tokenizer import encode_prompts
 from remedi.eval.answers import conventional_format, grade
 from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
 from remedi.sampling import generate, model_ups_logits, scheduled_mask_counts
+from remedi.step_runner import cache_layout_problem, layout_kwargs
 from remedi.tokenizer import special_token_ids
 
 BASELINE = ("tps_prob", False)  # LLaDA's low-confidence sampler: every difference is reported against it
@@ -31,12 +33,15 @@ class Setting:
     remask: bool
     steps: int
     block_length: int
+    kv_cache: str = "none"
     threshold: Optional[float] = None
 
     @property
     def name(self):
-        name = f"{self.source}{'+remask' if self.remask else ''} steps={self.steps} block={self.block_length}"
-        return name if self.threshold is None else f"{name} threshold={self.threshold:g}"
+        cache = "" if self.kv_cache == "none" else f" cache={self.kv_cache}"
+        threshold = "" if self.threshold is None else f" threshold={self.threshold:g}"
+        return (f"{self.source}{'+remask' if self.remask else ''} steps={self.steps} block={self.block_length}"
+                f"{cache}{threshold}")
 
 
 @dataclass
@@ -69,10 +74,24 @@ def model_has_ups(model, token_id):
     """Whether the model's output carries UPS scores, from a one-token forward."""
     device = getattr(model, "device", torch.device("cpu"))
     with torch.no_grad():
-        return model_ups_logits(model(torch.tensor([[token_id]], device=device))) is not None
+        probe = torch.tensor([[token_id]], device=device)
+        return model_ups_logits(model(probe, **layout_kwargs(model, 1))) is not None
 
 
-def build_grid(sources, remask_modes, steps, block_lengths, gen_length, has_ups, thresholds=(None,)):
+def usable_caches(kv_caches, config):
+    """(caches the model can serve, notes): exact needs a block-causal model, prefix/dual a bidirectional one."""
+    usable, notes = [], []
+    for mode in kv_caches:
+        problem = cache_layout_problem(mode, config)
+        if problem is None:
+            usable.append(mode)
+        else:
+            notes.append(f"skipped kv_cache={mode}: {problem}")
+    return usable, notes
+
+
+def build_grid(sources, remask_modes, steps, block_lengths, gen_length, has_ups, kv_caches=("none",),
+               thresholds=(None,)):
     """(settings, notes): every valid combination, and why the others were left out."""
     notes = []
     if "ups" in sources and not has_ups:
@@ -89,7 +108,8 @@ def build_grid(sources, remask_modes, steps, block_lengths, gen_length, has_ups,
                 notes.append(f"skipped steps={budget} with block_length={block_length}: "
                              f"not a multiple of the {num_blocks} blocks")
                 continue
-            settings += [Setting(s, r, budget, block_length, t) for t in thresholds for s in sources
+            settings += [Setting(s, r, budget, block_length, c, t) for t in thresholds for c in kv_caches
+                         for s in sources
                          for r in remask_modes]
     return settings, notes
 
@@ -136,7 +156,7 @@ def sample(model, tokenizer, questions, setting, options):
         gen_length=options.gen_length, block_length=setting.block_length, temperature=options.temperature,
         cfg_scale=options.cfg_scale, mask_id=ids["mask_id"], confidence_eos_eot_inf=options.confidence_eos_eot_inf,
         confidence_source=setting.source, remask=setting.remask, eos_id=ids["eos_id"], eot_id=ids["eot_id"],
-        return_trace=True, threshold=setting.threshold, stop_at_eos=options.stop_at_eos,
+        return_trace=True, kv_cache=setting.kv_cache, threshold=setting.threshold, stop_at_eos=options.stop_at_eos,
     )
     answers = out[:, prompt_len:]
     return tokenizer.batch_decode(answers, skip_special_tokens=True), answers.cpu(), trace
@@ -231,7 +251,8 @@ def run_grid(model, tokenizer, problems, settings, options, seed=0):
         return []
     warm = settings[0]
     blocks = options.gen_length // warm.block_length
-    sample(model, tokenizer, [problems[0][0]], Setting(warm.source, warm.remask, blocks, warm.block_length), options)
+    sample(model, tokenizer, [problems[0][0]],
+           Setting(warm.source, warm.remask, blocks, warm.block_length, warm.kv_cache), options)
     n_batches = -(-len(problems) // options.batch_size)
     results = []
     with tqdm(total=len(settings) * n_batches, desc="evaluating", unit="batch") as bar:
@@ -248,30 +269,42 @@ def conventional_grading_differs(results):
 
 def add_confidence_intervals(results, n_boot=2000, seed=0, alpha=0.05):
     """Accuracy CIs for every setting and paired CIs of its difference to LLaDA's sampler (tps_prob, no
-    remask, the fixed schedule: no threshold) at the same steps and block length, all from one shared set
-    of problem resamples. Results that carry `correct_conventional` get `accuracy_conventional` too."""
+    remask, the fixed schedule: no threshold) at the same steps and block length, without a KV cache when
+    the grid has that, all from one shared set of problem resamples. Results that carry
+    `correct_conventional` get `accuracy_conventional` too, and cached ones `same_as_no_cache`, the share of
+    answers identical to their uncached setting's (same threshold)."""
     if not results:
         return results
     indices = bootstrap_indices(results[0]["n"], n_boot, seed)
-    def is_baseline(r):
-        return (r["source"], r["remask"]) == BASELINE and r.get("threshold") is None
-
-    baselines = {(r["steps"], r["block_length"]): r for r in results if is_baseline(r)}
+    baselines = {}
+    for r in sorted(results, key=lambda r: r["kv_cache"] == "none"):  # uncached baselines are kept over cached
+        if (r["source"], r["remask"]) == BASELINE and r.get("threshold") is None:
+            baselines[(r["steps"], r["block_length"])] = r
+    uncached = {(r["source"], r["remask"], r["steps"], r["block_length"], r.get("threshold")): r
+                for r in results if r["kv_cache"] == "none"}
     for result in results:
         result["accuracy"] = accuracy_ci(result["correct"], indices, alpha)
         if "correct_conventional" in result:
             result["accuracy_conventional"] = accuracy_ci(result["correct_conventional"], indices, alpha)
         baseline = baselines.get((result["steps"], result["block_length"]))
-        result["vs_baseline"] = None if baseline is None or is_baseline(result) else \
+        result["vs_baseline"] = None if baseline is None or baseline is result else \
             paired_difference_ci(result["correct"], baseline["correct"], indices, alpha)
+        twin = uncached.get((result["source"], result["remask"], result["steps"], result["block_length"],
+                             result.get("threshold")))
+        result["same_as_no_cache"] = None if twin is None or twin is result else \
+            sum(a == b for a, b in zip(result["completions"], twin["completions"])) / result["n"]
     return results
 
 
 def latency_by_source(results):
-    """Seconds per step and tokens per second per confidence source, pooled over its settings."""
+    """Seconds per step and tokens per second per confidence source (and KV cache), pooled over its settings."""
+
+    def key(r):
+        return r["source"] if r["kv_cache"] == "none" else f"{r['source']} cache={r['kv_cache']}"
+
     summary = {}
-    for source in dict.fromkeys(r["source"] for r in results):
-        runs = [r for r in results if r["source"] == source]
+    for source in dict.fromkeys(key(r) for r in results):
+        runs = [r for r in results if key(r) == source]
         seconds = sum(r["seconds"] for r in runs)
         summary[source] = {"seconds_per_step": seconds / sum(r["sampler_steps"] for r in runs),
                            "tokens_per_second": sum(r["tokens"] for r in runs) / seconds}

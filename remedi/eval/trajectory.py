@@ -2,8 +2,8 @@
 
 The sampler's trace (`generate(..., return_trace=True)`, or `runner.sample`) holds each step's filled
 and remasked positions and the answer ids after the step.
-Replaying it gives, for every (step, position), one of four states (masked, filled, remasked, kept;
-the names remedi/viz.py uses for the live view), and whether the token shown differs from the final
+Replaying it gives, for every (step, position), one of remedi/viz.py's four token states (masked,
+filled, remasked, kept; drawn in its colours), and whether the token shown differs from the final
 answer ("wrong" relative to where the sampler ended up; the reference solution cannot be aligned token
 by token). A position that once held a wrong token and was later remasked is a *correction*:
 wrong -> remasked -> corrected. These are the events remasking exists for, so they get a marked column.
@@ -16,17 +16,15 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-MASKED, FILLED, REMASKED, KEPT = "masked", "filled", "remasked", "kept"
-# Cell categories of the PNG, in colormap order; "wrong" = differs from the final answer.
-CATEGORIES = ("masked", "filled", "filled (wrong)", "kept", "kept (wrong)", "remasked")
-COLOURS = ("#e5e7eb", "#86efac", "#f59e0b", "#f0fdf4", "#fde68a", "#ef4444")
-CELL_STYLES = {
-    MASKED: "background:#e5e7eb;color:#9ca3af",
-    FILLED: "background:#bbf7d0;font-weight:600",
-    REMASKED: "background:#fecaca;color:#7f1d1d;text-decoration:line-through",
-    KEPT: "",
-}
+from remedi.viz import FILLED, KEPT, MASKED, REMASKED, STATE_COLOURS, STATE_STYLES, token_states
+
+# "Wrong" = differs from the final answer: amber, a colour no token state uses.
+WRONG_COLOURS = {FILLED: "#f59e0b", KEPT: "#fde68a"}
 WRONG_STYLE = "box-shadow:inset 0 -3px 0 #d97706"
+# Cell categories of the PNG, in colormap order.
+CATEGORIES = (MASKED, FILLED, f"{FILLED} (wrong)", KEPT, f"{KEPT} (wrong)", REMASKED)
+COLOURS = (STATE_COLOURS[MASKED], STATE_COLOURS[FILLED], WRONG_COLOURS[FILLED], STATE_COLOURS[KEPT],
+           WRONG_COLOURS[KEPT], STATE_COLOURS[REMASKED])
 
 
 def replay(trace, mask_id, row=0):
@@ -42,22 +40,15 @@ def replay(trace, mask_id, row=0):
     held_wrong, corrected = set(), set()
     for record in trace:
         after = record["tokens"][row]
-        filled, remasked = set(record["filled"][row]), set(record["remasked"][row])
-        step_states, step_tokens = [], []
-        for position, token in enumerate(after):
-            if position in remasked:
-                state, token = REMASKED, previous[position]
+        step_states = token_states(record, after, mask_id, row)
+        step_tokens = []
+        for position, (state, token) in enumerate(zip(step_states, after)):
+            if state == REMASKED:
+                token = previous[position]
                 if position in held_wrong:
                     corrected.add(position)
-            elif position in filled:
-                state = FILLED
-            elif token == mask_id:
-                state = MASKED
-            else:
-                state = KEPT
             if state in (FILLED, KEPT) and token != final[position]:
                 held_wrong.add(position)
-            step_states.append(state)
             step_tokens.append(token)
         states.append(step_states)
         tokens.append(step_tokens)
@@ -116,13 +107,13 @@ def trajectory_html(trace, tokenizer, mask_id, title="", row=0):
         record = trace[s]
         cells = []
         for p, (state, token) in enumerate(zip(step_states, step_tokens)):
-            style = CELL_STYLES[state]
+            style = STATE_STYLES[state]
             if state in (FILLED, KEPT) and token != final[p]:
                 style += ";" + WRONG_STYLE
             cells.append(f'<td class="{state}" style="{style}">{text(token)}</td>')
         label = f'b{record["block"]} s{record["step"]} | {record["masked_count"][row]}m {len(record["remasked"][row])}r'
         rows.append(f"<tr><th>{label}</th>{''.join(cells)}</tr>")
-    legend = " ".join(f'<span style="{CELL_STYLES[n]};padding:0 4px">{n}</span>' for n in CELL_STYLES)
+    legend = " ".join(f'<span style="{STATE_STYLES[n]};padding:0 4px">{n}</span>' for n in STATE_STYLES)
     legend += f' <span style="{WRONG_STYLE};padding:0 4px">differs from final</span>'
     legend += ' <span style="background:#fca5a5;padding:0 4px">corrected position (header)</span>'
     summary = (f"{len(trace)} steps, {sum(len(r['remasked'][row]) for r in trace)} tokens remasked, "

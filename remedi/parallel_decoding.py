@@ -22,7 +22,9 @@ Two options spend fewer forward passes than that schedule:
   over; the rest of it is filled with EOS and never run through the model again.
 
 A forward pass is one evaluation of the model on one row's sequence. A step runs one per row, or two
-with classifier-free guidance (the conditional and the prompt-masked sequence).
+with classifier-free guidance (the conditional and the prompt-masked sequence). With a KV cache a step's
+pass covers a window of the sequence and counts the same; the extra pass that appends a finished block
+to the cache is not a denoising step and is not counted.
 
 With threshold=None and stop_at_eos=False every function here returns the schedule's own numbers, so the
 sampler is bit for bit the one without these options.

@@ -5,11 +5,12 @@ import math
 import pytest
 import torch
 
+from remedi import RemeDiModel, UPSHead
 from remedi.loading import load_model_and_tokenizer
 from remedi.parallel_decoding import ends_in_eos
 from remedi.sampling import CONFIDENCE_SOURCES, generate
 from remedi.tokenizer import encode_prompts, special_token_ids
-from tests.helpers import EOS_ID, EOT_ID, MASK_ID, VOCAB, ScriptedModel, random_prompt, tiny_remedi
+from tests.helpers import EOS_ID, EOT_ID, MASK_ID, VOCAB, ScriptedModel, random_prompt, tiny_backbone, tiny_remedi
 from tests.test_sampling import expected_masked_counts
 from tests.test_shipped_model import held_out_problems
 
@@ -247,3 +248,18 @@ def test_threshold_with_sampled_positions_is_refused():
     with pytest.raises(ValueError, match="threshold must be a number"):
         generate(tiny_remedi(), random_prompt(), steps=4, gen_length=4, block_length=4, mask_id=MASK_ID,
                  threshold="0.9")
+
+
+@pytest.mark.parametrize("source,remask,threshold", [("ups", True, 0.4), ("tps_prob", False, 0.1),
+                                                      ("tps_prob", True, 0.1)])
+def test_threshold_and_stop_at_eos_with_the_exact_cache_give_the_uncached_tokens(source, remask, threshold):
+    """The speed rule only decides which positions a step settles; the exact cache only changes how the
+    logits are computed, so the two compose: same tokens, same steps, with or without the cache."""
+    backbone = tiny_backbone(0, attention_layout="block_causal", attention_block_length=4)
+    torch.manual_seed(1)
+    model = RemeDiModel(backbone, UPSHead(backbone.config.hidden_size, 16)).eval()
+    kwargs = dict(steps=12, gen_length=12, block_length=4, mask_id=MASK_ID, confidence_source=source, remask=remask,
+                  threshold=threshold, stop_at_eos=True, eos_id=EOS_ID, eot_id=EOT_ID, return_trace=True)
+    plain, plain_trace = generate(model, PADDED_PROMPT, PADDED_MASK, **kwargs)
+    cached, cached_trace = generate(model, PADDED_PROMPT, PADDED_MASK, kv_cache="exact", **kwargs)
+    assert torch.equal(plain, cached) and len(plain_trace) == len(cached_trace) < 12

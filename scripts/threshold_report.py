@@ -12,7 +12,8 @@ the fewest forward passes per answer on validation among those whose validation 
 --margin points of the baseline's and whose passes are at most --max-pass-ratio of the baseline's.
 --margin defaults to 0.5, half the 1 point the claim allows, as slack for the test split's noise.
 The test table lists every threshold (the whole curve) with the chosen one marked, the paired 95%
-interval of its difference to the baseline, and its passes as a fraction of the baseline's.
+interval of its difference to the baseline, and its passes as a fraction of the baseline's. Runs at
+smaller fixed step budgets (no threshold) may be given too: they are listed and drawn, never chosen.
 """
 
 import argparse
@@ -40,10 +41,11 @@ def rule(setting):
 
 
 def baseline_of(settings):
-    for s in settings:
-        if (s["source"], s["remask"]) == BASELINE and s.get("threshold") is None:
-            return s
-    raise ValueError("no baseline run (tps_prob, no remask, --thresholds none) among the given runs")
+    """LLaDA's sampler at the largest step budget among the runs, without a threshold."""
+    fixed = [s for s in settings if (s["source"], s["remask"]) == BASELINE and s.get("threshold") is None]
+    if not fixed:
+        raise ValueError("no baseline run (tps_prob, no remask, --thresholds none) among the given runs")
+    return max(fixed, key=lambda s: s["steps"])
 
 
 def choose_thresholds(settings, margin, max_pass_ratio):
@@ -66,7 +68,7 @@ def _pct(interval):
 def report(val, test, margin, max_pass_ratio, n_boot=2000, seed=0):
     """(markdown text, test settings, names of the chosen test settings)."""
     chosen = choose_thresholds(val, margin, max_pass_ratio)
-    val_by_key = {(rule(s), s.get("threshold")): s for s in val}
+    val_by_key = {(rule(s), s["steps"], s.get("threshold")): s for s in val}
     base_val, base_test = baseline_of(val), baseline_of(test)
     indices = bootstrap_indices(base_test["n"], n_boot, seed)
     lines = [
@@ -82,14 +84,15 @@ def report(val, test, margin, max_pass_ratio, n_boot=2000, seed=0):
     ]
     chosen_test = []
     for s in sorted(test, key=lambda s: (rule(s), -s["forward_passes_per_answer"])):
-        key = (rule(s), s.get("threshold"))
-        is_chosen = chosen.get(key[0]) is not None and chosen[key[0]]["threshold"] == key[1]
+        key = (rule(s), s["steps"], s.get("threshold"))
+        is_chosen = chosen.get(key[0]) is not None and chosen[key[0]]["threshold"] == key[2]
         if is_chosen:
             chosen_test.append(s["name"])
         on_val = val_by_key.get(key)
         delta = "—" if s is base_test else _pct(paired_difference_ci(s["correct"], base_test["correct"], indices))
         lines.append(
-            f"| {key[0]} | {'fixed schedule' if key[1] is None else f'{key[1]:g}'} | {'**yes**' if is_chosen else ''} "
+            f"| {key[0]} | {f'none, {key[1]} steps' if key[2] is None else f'{key[2]:g}'} "
+            f"| {'**yes**' if is_chosen else ''} "
             f"| {'—' if on_val is None else _pct(on_val['accuracy'])} | {_pct(s['accuracy'])} | {delta} "
             f"| {s['forward_passes_per_answer']:.2f} "
             f"| {s['forward_passes_per_answer'] / base_test['forward_passes_per_answer']:.3f} "

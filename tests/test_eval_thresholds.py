@@ -75,7 +75,7 @@ def test_cli_rejects_a_threshold_that_is_not_a_number(capsys):
 
 def _result(source, remask, threshold, passes, accuracy):
     name = f"{source} {remask} {threshold}"
-    return {"name": name, "source": source, "remask": remask, "threshold": threshold,
+    return {"name": name, "source": source, "remask": remask, "threshold": threshold, "steps": 32,
             "forward_passes_per_answer": passes, "accuracy": {"mean": accuracy, "lo": accuracy - 0.1,
                                                               "hi": accuracy + 0.05}}
 
@@ -92,4 +92,4 @@ def test_passes_figure_draws_each_rule_through_its_thresholds_and_rings_the_chos
     assert list(lines["tps_prob"].get_xdata()) == [4, 7, 32] and list(lines["tps_prob"].get_ydata()) == [0.95, 0.97, 0.97]
     rings = [line for line in axes.get_lines() if line.get_markeredgecolor() == "black"]
     assert len(rings) == 1 and list(rings[0].get_xdata()) == [9]
-    assert sorted(t.get_text() for t in axes.texts) == ["0.3", "0.9", "0.99", "fixed", "fixed"]
+    assert sorted(t.get_text() for t in axes.texts) == ["0.3", "0.9", "0.99", "32 steps", "32 steps"]

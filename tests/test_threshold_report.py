@@ -65,3 +65,13 @@ def test_runs_of_different_splits_are_refused(tmp_path):
     small = write_run(tmp_path / "small", [setting("tps_prob", False, None, 32.0, right(90, n=100))])
     with pytest.raises(ValueError, match="different numbers of problems"):
         threshold_report.load_settings([small, write_run(tmp_path / "big", VALIDATION)])
+
+
+def test_smaller_fixed_budgets_are_listed_but_never_the_baseline_or_chosen(tmp_path):
+    four_steps = dict(setting("tps_prob", False, None, 4.0, right(900)), steps=4, name="tps_prob steps=4")
+    ups_four = dict(setting("ups", True, None, 4.0, right(980)), steps=4, name="ups+remask steps=4")
+    runs = VALIDATION + [four_steps, ups_four]
+    assert threshold_report.baseline_of(runs)["steps"] == 32
+    assert threshold_report.choose_thresholds(runs, margin=0.5, max_pass_ratio=1 / 3)["ups + remask"] is None
+    text, _, chosen = threshold_report.report(runs, runs, margin=0.5, max_pass_ratio=1 / 3)
+    assert "| ups + remask | none, 4 steps |  |" in text and chosen == ["tps_prob threshold=0.9"]

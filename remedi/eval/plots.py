@@ -128,8 +128,9 @@ def remask_figure(results):
 def passes_figure(results, chosen=()):
     """Accuracy against forward passes per answer, one line per (source, remask) through its thresholds.
 
-    The fixed-schedule run of a line (no threshold) is its right end. `chosen` names results (by their
-    `name`) to ring, e.g. the thresholds picked on a validation split. None when no result has a threshold.
+    Runs without a threshold (the fixed schedule, at any step budget) join their line, labelled with their
+    steps. `chosen` names results (by their `name`) to ring, e.g. the thresholds picked on a validation
+    split. None when no result has a threshold.
     """
     if not any(r.get("threshold") is not None for r in results):
         return None
@@ -144,7 +145,7 @@ def passes_figure(results, chosen=()):
         axes.errorbar(passes, mean, yerr=[below, above], marker=MARKERS[i % len(MARKERS)], capsize=3,
                       color=f"C{i}", label=label)
         for r in line:
-            tag = "fixed" if r.get("threshold") is None else f"{r['threshold']:g}"
+            tag = f"{r['steps']} steps" if r.get("threshold") is None else f"{r['threshold']:g}"
             axes.annotate(tag, (r["forward_passes_per_answer"], r["accuracy"]["mean"]), textcoords="offset points",
                           xytext=(4, -10), fontsize="x-small", color=f"C{i}")
             if r["name"] in chosen:

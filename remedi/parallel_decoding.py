@@ -13,8 +13,9 @@ Two options spend fewer forward passes than that schedule:
   below the schedule's K_n = k_1 + ... + k_n (by induction), and equals it exactly when nothing reaches
   the threshold (threshold > 1 for probabilities is the plain schedule). The "+ k_n" matters: a rule that
   only promises max(K_n, previous count) lets a step keep as many as the one before, and at temperature 0
-  such a step often reproduces its input, so the steps until K_n catches up are wasted passes (we saw
-  24 of 32 steps repeat one state with the shipped model's UPS at threshold 0.5).
+  such a step often reproduces its input, so the steps until K_n catches up are wasted passes (with the
+  shipped model's UPS at threshold 0.5 a validation answer stopped changing after its fourth step and
+  still took all 32: the UPS scores the masked '####' positions low, so only the schedule fills them).
   A row whose block holds no [MASK] any more is done; the block ends when every row of the batch is
   done, and a done row stays exactly as it is while the others finish (so a row's answer does not
   depend on its batch-mates).

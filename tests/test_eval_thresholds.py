@@ -93,3 +93,15 @@ def test_passes_figure_draws_each_rule_through_its_thresholds_and_rings_the_chos
     rings = [line for line in axes.get_lines() if line.get_markeredgecolor() == "black"]
     assert len(rings) == 1 and list(rings[0].get_xdata()) == [9]
     assert sorted(t.get_text() for t in axes.texts) == ["0.3", "0.9", "0.99", "32 steps", "32 steps"]
+
+
+def test_passes_figure_draws_smaller_fixed_budgets_as_their_own_dashed_line():
+    four = dict(_result("ups", True, None, 4, 0.98), steps=4, name="ups 4 steps")
+    results = [_result("tps_prob", False, None, 32, 0.97), _result("tps_prob", False, 0.9, 4, 0.95),
+               _result("ups", True, None, 32, 0.98), _result("ups", True, 0.3, 9, 0.96), four]
+    axes = plots.passes_figure(results).axes[0]
+    lines = {container.get_label(): container.lines[0] for container in axes.containers}
+    assert list(lines) == ["tps_prob", "ups + remask", "ups + remask, fixed step budgets"]
+    assert list(lines["ups + remask"].get_xdata()) == [9, 32] and list(lines["ups + remask, fixed step budgets"]
+                                                                       .get_xdata()) == [4]
+    assert lines["ups + remask, fixed step budgets"].get_linestyle() == "--"

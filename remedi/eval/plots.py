@@ -128,22 +128,31 @@ def remask_figure(results):
 def passes_figure(results, chosen=()):
     """Accuracy against forward passes per answer, one line per (source, remask) through its thresholds.
 
-    Runs without a threshold (the fixed schedule, at any step budget) join their line, labelled with their
-    steps. `chosen` names results (by their `name`) to ring, e.g. the thresholds picked on a validation
-    split. None when no result has a threshold.
+    A rule's line ends at its run of the full step budget without a threshold; its runs at smaller fixed
+    budgets, if given, are a dashed line of their own, labelled with their steps. `chosen` names results
+    (by their `name`) to ring, e.g. the thresholds picked on a validation split. None when no result has a
+    threshold.
     """
     if not any(r.get("threshold") is not None for r in results):
         return None
-    figure = Figure(figsize=(5.6, 3.6), layout="constrained")
+    figure = Figure(figsize=(6.4, 4.0), layout="constrained")
     axes = figure.add_subplot()
-    for i, label in enumerate(dict.fromkeys(_label(r) for r in results)):
-        line = sorted((r for r in results if _label(r) == label), key=lambda r: r["forward_passes_per_answer"])
+    full_budget = max(r["steps"] for r in results)
+    series = []
+    for label in dict.fromkeys(_label(r) for r in results):
+        runs = [r for r in results if _label(r) == label]
+        fewer_steps = [r for r in runs if r.get("threshold") is None and r["steps"] < full_budget]
+        series.append((label, [r for r in runs if r not in fewer_steps], "-"))
+        if fewer_steps:
+            series.append((f"{label}, fixed step budgets", fewer_steps, "--"))
+    for i, (label, runs, style) in enumerate(series):
+        line = sorted(runs, key=lambda r: r["forward_passes_per_answer"])
         passes = [r["forward_passes_per_answer"] for r in line]
         mean = [r["accuracy"]["mean"] for r in line]
         below = [r["accuracy"]["mean"] - r["accuracy"]["lo"] for r in line]
         above = [r["accuracy"]["hi"] - r["accuracy"]["mean"] for r in line]
         axes.errorbar(passes, mean, yerr=[below, above], marker=MARKERS[i % len(MARKERS)], capsize=3,
-                      color=f"C{i}", label=label)
+                      color=f"C{i}", linestyle=style, label=label)
         for r in line:
             tag = f"{r['steps']} steps" if r.get("threshold") is None else f"{r['threshold']:g}"
             axes.annotate(tag, (r["forward_passes_per_answer"], r["accuracy"]["mean"]), textcoords="offset points",
@@ -154,7 +163,7 @@ def passes_figure(results, chosen=()):
     axes.set_xscale("log", base=2)
     axes.xaxis.set_major_formatter(ScalarFormatter())
     axes.set_xlim(right=1.4 * max(r["forward_passes_per_answer"] for r in results))  # room for the last label
-    axes.set_xlabel("forward passes per answer (threshold next to each point)")
+    axes.set_xlabel("forward passes per answer (threshold, or fixed steps, next to each point)")
     axes.set_ylabel("accuracy (95% CI)")
     axes.legend(fontsize="small", loc="lower right")
     return figure

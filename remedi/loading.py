@@ -7,6 +7,7 @@ import torch
 from transformers import AutoTokenizer
 
 from .model import LLaDAModelLM
+from .release import is_release_checkpoint
 from .tiny import build_tiny_random
 from .tokenizer import build_char_tokenizer
 from .ups import RemeDiModel
@@ -22,7 +23,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 def load_model_and_tokenizer(model_path=DEFAULT_MODEL, ups_path=None, device="cpu", dtype="float32"):
     """`model_path` is `tiny-random` (built in, untrained) or a directory with config.json, weights and
     tokenizer files. UPS weights come from `ups_path`, else from a `ups/` folder inside `model_path` if
-    there is one; without them the model has no UPS head and the sampler falls back to TPS confidence."""
+    there is one; without them the model has no UPS head and the sampler falls back to TPS confidence.
+    A RemeDi release checkpoint (RemeDi-Instruct / RemeDi-RL) brings its own UPS stream."""
     if model_path == TINY_RANDOM:
         model, tokenizer = build_tiny_random()
         if ups_path is not None:
@@ -34,6 +36,9 @@ def load_model_and_tokenizer(model_path=DEFAULT_MODEL, ups_path=None, device="cp
         raise FileNotFoundError(f"{model_path!r} is not a model directory (it has no config.json): give the folder "
                                 f"that holds config.json and the weights, or {TINY_RANDOM!r}")
     tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if is_release_checkpoint(model_path):  # RemeDi-Instruct / RemeDi-RL: backbone and UPS stream in one file
+        model = RemeDiModel.from_pretrained(model_path, ups_path=ups_path, dtype=DTYPES[dtype])
+        return model.to(device=device).eval(), tokenizer
     model = LLaDAModelLM.from_pretrained(model_path, dtype=DTYPES[dtype])
     bundled = os.path.join(model_path, "ups")
     if ups_path is None and os.path.isfile(os.path.join(bundled, UPS_CONFIG_NAME)):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from remedi.arguments import RemaskSFTArgs
 from remedi.noise import answer_mask
 
 
@@ -45,7 +46,7 @@ def masked_diffusion_loss(logits, targets, masked, p_mask, answer_lengths=None):
     return (ce / row_len).sum() / B
 
 
-def ups_labels(logits, targets, masked, incorrect, label_smoothing=0.0):
+def ups_labels(logits, targets, masked, incorrect, label_smoothing=RemaskSFTArgs.ups_label_smoothing):
     """(B, L) float32 UPS targets: clean 1, incorrect 0, masked p_theta(true token); no gradient.
 
     Label smoothing eps maps a label y to y * (1 - 2 eps) + eps (1 -> 1-eps, 0 -> eps), which keeps
@@ -97,20 +98,20 @@ def remask_sft_loss(
     incorrect,
     p_mask,
     prompt_lengths,
-    lambda_ups=1.0,
-    label_smoothing=0.0,
-    ups_on_prompt=False,
+    lambda_ups=RemaskSFTArgs.lambda_ups,
+    label_smoothing=RemaskSFTArgs.ups_label_smoothing,
+    ups_on_all_positions=RemaskSFTArgs.ups_on_all_positions,
 ):
     """RemeDi Remask SFT objective on one batch from `remask_forward_process`.
 
     logits (B, L, V) TPS output, ups_logits (B, L) UPS output, targets (B, L) clean ids. The BCE
-    averages over answer positions, or over every position with ups_on_prompt=True (prompt tokens
+    averages over answer positions, or over every position with ups_on_all_positions=True (prompt tokens
     are clean, label 1).
     """
     B, L = targets.shape
     answer = answer_mask(prompt_lengths, L)  # (B, L)
     diffusion = masked_diffusion_loss(logits, targets, masked, p_mask, answer_lengths=L - prompt_lengths)
     labels = ups_labels(logits, targets, masked, incorrect, label_smoothing)
-    weight_mask = torch.ones_like(answer) if ups_on_prompt else answer
+    weight_mask = torch.ones_like(answer) if ups_on_all_positions else answer
     ups = ups_bce_loss(ups_logits, labels, weight_mask)
     return RemaskLoss(total=diffusion + lambda_ups * ups, diffusion=diffusion, ups=ups, labels=labels)

@@ -21,7 +21,11 @@ from dataclasses import dataclass
 
 import torch
 
+from .arguments import REPLACEMENTS, RemaskSFTArgs
 from .attention import block_index
+
+# The floor of the masking probability p_mask = (1 - eps) t + eps, LLaDA's and SMDM's 1e-3: no row is left clean.
+EPS = 1e-3
 
 
 @dataclass
@@ -79,7 +83,7 @@ def per_block_times(prompt_lengths, seq_len, block_length, generator=None):
     return draws.gather(1, blocks)
 
 
-def mdm_forward_process(input_ids, *, mask_id, eps=1e-3, prompt_lengths=None, t=None, generator=None):
+def mdm_forward_process(input_ids, *, mask_id, eps=EPS, prompt_lengths=None, t=None, generator=None):
     """Mask each token independently with p_mask = (1-eps)*t + eps.
 
     With `prompt_lengths` (B,) (SFT mode) prompt positions are never masked. `t` (B,) may be given
@@ -121,9 +125,9 @@ def remask_forward_process(
     mask_id,
     vocab_size,
     special_ids,
-    r_incorrect=0.1,
-    eps=1e-3,
-    replacement="uniform",
+    r_incorrect=RemaskSFTArgs.r_incorrect,
+    eps=EPS,
+    replacement=RemaskSFTArgs.replacement,
     t=None,
     generator=None,
 ):
@@ -138,7 +142,7 @@ def remask_forward_process(
     candidates equal its own token (degenerate "batch" pools) stays clean.
     """
     _check_inputs(input_ids, prompt_lengths, t)
-    if replacement not in ("uniform", "batch"):
+    if replacement not in REPLACEMENTS:
         raise ValueError(f"replacement must be 'uniform' or 'batch', got {replacement!r}")
     if not 0.0 <= r_incorrect <= 1.0:
         raise ValueError(f"r_incorrect must lie in [0, 1], got {r_incorrect}")

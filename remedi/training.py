@@ -10,7 +10,7 @@
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
 
@@ -18,9 +18,10 @@ import lightning as L
 import torch
 from lightning.fabric.strategies import FSDPStrategy
 
+from remedi.arguments import LoRAArgs, RemaskSFTArgs
 from remedi.attention import two_copy_training_mask
 from remedi.losses import masked_diffusion_loss, remask_sft_loss
-from remedi.noise import NoisyBatch, mdm_forward_process, per_block_times, remask_forward_process
+from remedi.noise import EPS, NoisyBatch, mdm_forward_process, per_block_times, remask_forward_process
 
 OBJECTIVES = ("mdm", "remask_sft")
 TRAIN_MODES = ("ups", "lora", "full")
@@ -40,15 +41,11 @@ class NonFiniteLossError(RuntimeError):
 class LossConfig:
     objective: str  # "mdm" | "remask_sft"
     mask_id: int
-    eps: float = 1e-3
+    eps: float = EPS
     # remask_sft only
     vocab_size: Optional[int] = None  # len(tokenizer): replacements are drawn below it
     special_ids: tuple = ()  # never drawn as an incorrect replacement
-    r_incorrect: float = 0.1
-    replacement: str = "uniform"
-    lambda_ups: float = 1.0
-    ups_label_smoothing: float = 0.0
-    ups_on_all_positions: bool = False
+    remask: RemaskSFTArgs = field(default_factory=RemaskSFTArgs)
     # block-causal models: the answer block length; None trains the bidirectional layout
     block_length: Optional[int] = None
 
@@ -87,12 +84,13 @@ def compute_loss(model, input_ids, prompt_lengths, cfg, generator=None):
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {cfg.objective!r}")
     noisy = remask_forward_process(
         input_ids, prompt_lengths, mask_id=cfg.mask_id, vocab_size=cfg.vocab_size, special_ids=cfg.special_ids,
-        r_incorrect=cfg.r_incorrect, eps=cfg.eps, replacement=cfg.replacement, t=t, generator=generator,
+        r_incorrect=cfg.remask.r_incorrect, eps=cfg.eps, replacement=cfg.remask.replacement, t=t, generator=generator,
     )
     out = _model_outputs(model, input_ids, noisy.noisy_ids, prompt_lengths, cfg)
     losses = remask_sft_loss(
         out.logits, out.ups_logits, input_ids, noisy.masked, noisy.incorrect, noisy.p_mask, prompt_lengths,
-        lambda_ups=cfg.lambda_ups, label_smoothing=cfg.ups_label_smoothing, ups_on_prompt=cfg.ups_on_all_positions,
+        lambda_ups=cfg.remask.lambda_ups, label_smoothing=cfg.remask.ups_label_smoothing,
+        ups_on_all_positions=cfg.remask.ups_on_all_positions,
     )
     parts = {"diffusion": losses.diffusion.detach(), "ups": losses.ups.detach()}
     return LossOutput(losses.total, parts, noisy, out.logits, out.ups_logits)
@@ -173,7 +171,7 @@ def lr_at(step, lr, min_lr, warmup_steps, max_steps):
     return min_lr + 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))) * (lr - min_lr)
 
 
-def add_lora(backbone, r=8, alpha=16, dropout=0.05):
+def add_lora(backbone, r=LoRAArgs.lora_r, alpha=LoRAArgs.lora_alpha, dropout=LoRAArgs.lora_dropout):
     """Wrap `backbone` in a peft LoRA model on the block projections of LORA_PATTERN (LM head excluded)."""
     from peft import LoraConfig, get_peft_model  # imported here: peft is slow to import and only LoRA needs it
 

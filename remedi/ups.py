@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 from transformers.utils import ModelOutput
 
+from .release import is_release_checkpoint, load_release_parts, local_checkpoint
 from .ups_heads import UPSHead
 from .ups_registry import load_ups, save_ups
 from .ups_stream import UPSStream
@@ -172,9 +173,18 @@ class RemeDiModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, base_path, ups_path=None, ups_width=256, dtype=None, **kwargs):
-        """Load an `LLaDAModelLM` checkpoint and attach saved UPS weights (or a fresh head)."""
+        """Load an `LLaDAModelLM` checkpoint and attach saved UPS weights (or a fresh head).
+
+        A checkpoint saved by the RemeDi release (`iiiutch/RemeDi-Instruct`, `-RL`; a directory or a hub
+        id) carries its own dual stream and loads whole, its parameter names unchanged (`remedi/release.py`)."""
         from .model import LLaDAModelLM
 
+        base_path = local_checkpoint(base_path, kwargs.get("cache_dir"), kwargs.get("revision"))
+        if is_release_checkpoint(base_path):
+            if ups_path is not None:
+                raise ValueError(f"{str(base_path)!r} is a RemeDi release checkpoint with its own UPS stream; "
+                                 "do not pass a separate UPS (ups_path / --ups)")
+            return cls(*load_release_parts(base_path, dtype))
         backbone = LLaDAModelLM.from_pretrained(base_path, dtype=dtype, **kwargs)
         if ups_path is not None:
             head = load_ups(ups_path)

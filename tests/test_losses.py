@@ -86,7 +86,7 @@ def test_remask_sft_loss_combines_the_parts():
     assert out.ups.item() == pytest.approx(answer_only.item())
     assert out.total.item() == pytest.approx(diffusion.item() + 0.5 * answer_only.item())
     everywhere = remask_sft_loss(
-        logits, ups_logits, targets, masked, incorrect, p_mask, prompt_lengths, ups_on_prompt=True
+        logits, ups_logits, targets, masked, incorrect, p_mask, prompt_lengths, ups_on_all_positions=True
     )
     all_positions = torch.ones(2, 3, dtype=torch.bool)
     assert everywhere.ups.item() == pytest.approx(ups_bce_loss(ups_logits, labels, all_positions).item())

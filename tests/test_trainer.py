@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 from remedi import LLaDAModelLM, RemeDiModel, UPSStream, load_ups
 from remedi import checkpoint as ckpt
 from remedi import training
+from remedi.arguments import RemaskSFTArgs
 from remedi.cli import run_cli
 from remedi.data.resolve import load_pairs, load_packed_rows, split_validation
 from remedi.data.sft import build_sft_examples
@@ -150,7 +151,7 @@ def test_validation_auc_scores_the_detection_tokens_not_the_eos_padding():
     model = ScriptedModel(lambda x: torch.zeros(*x.shape, len(tokenizer)),
                           lambda x: 10.0 * (x == ids["eos_id"]).float())
     cfg = training.LossConfig("remask_sft", ids["mask_id"], vocab_size=len(tokenizer),
-                              special_ids=tuple(tokenizer.all_special_ids), r_incorrect=1.0)
+                              special_ids=tuple(tokenizer.all_special_ids), remask=RemaskSFTArgs(r_incorrect=1.0))
     args = SimpleNamespace(seed=0, micro_batch_size=4, val_batches=2)
     metrics = train_mdm.validate(Fabric(accelerator="cpu", devices=1), model, rows, cfg, args, ids["eos_id"])
     assert metrics["val_ups_auc"] == pytest.approx(0.5)

@@ -27,14 +27,15 @@ from tqdm import tqdm
 from remedi import LLaDAModelLM, RemeDiModel, load_ups
 from remedi import checkpoint as ckpt
 from remedi import rl, training
+from remedi.arguments import LoRAArgs, OptimisationArgs, RunArgs, add_arguments
 from remedi.cli import HelpFormatter, add_hardware_arguments, ensure_writable_dir, run_cli
-from remedi.data.resolve import load_pairs, split_validation
+from remedi.data.resolve import DEFAULT_VAL_FRACTION, load_pairs, split_validation
 from remedi.eval.runner import SamplerOptions, Setting, sample
 from remedi.loading import DEFAULT_MODEL, load_tokenizer
 from remedi.rewards import REWARDS, correctness_reward, score_completions
 from remedi.sampling import generate
 from remedi.tokenizer import encode_prompts, special_token_ids
-from remedi.tracking import WANDB_MODES, MetricsLogger, plain_args
+from remedi.tracking import MetricsLogger, plain_args
 from remedi.ups_registry import UPS_CONFIG_NAME, build_ups
 
 # Per RL step; loss, grad_norm, clip fractions and KL are those of the last --ppo-epochs update (the first
@@ -80,8 +81,8 @@ def parse_args(argv=None):
     g.add_argument("--kl-coef", type=float, default=0.0, help="weight of KL to the starting policy (0: off)")
     g.add_argument("--update-micro-batch", type=int, default=None,
                    help="rows per forward pass in the update (default: all of this device's rollouts)")
-    g.add_argument("--lora-r", type=int, default=8, help="--train lora")
-    g.add_argument("--lora-alpha", type=int, default=16, help="--train lora")
+    g.add_argument("--lora-r", type=int, default=LoRAArgs.lora_r, help="--train lora")
+    g.add_argument("--lora-alpha", type=int, default=LoRAArgs.lora_alpha, help="--train lora")
 
     g = p.add_argument_group("data")
     g.add_argument("--data", default="gsm8k", help="gsm8k | math500 | PATH.jsonl/.json/.parquet (prompt + reference)")
@@ -91,31 +92,17 @@ def parse_args(argv=None):
     g.add_argument("--response-column", default=None, help="reference column of local files (default 'answer')")
     g.add_argument("--val-data", default=None, help="validation set, same forms as --data")
     g.add_argument("--val-fraction", type=float, default=None,
-                   help="share of --data held out when --val-data is not given (default 0.05; 0: none)")
+                   help=f"share of --data held out when --val-data is not given "
+                        f"(default {DEFAULT_VAL_FRACTION}; 0: none)")
     g.add_argument("--val-limit", type=int, default=200, help="validation problems (0: all)")
     g.add_argument("--val-steps", type=int, nargs="+", default=None,
                    help="greedy UPS + remask step budgets to validate at (default: the --steps values)")
 
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--max-steps", type=int, default=200, help="RL steps (one rollout batch each)")
-    g.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
-    g.add_argument("--min-lr", type=float, default=None, help="end of the cosine decay (default lr / 10)")
-    g.add_argument("--warmup-steps", type=int, default=10, help="linear warmup, in RL steps")
-    g.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
-    g.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm (0: off)")
-    g.add_argument("--seed", type=int, default=42, help="data order and rollout randomness")
-
-    g = p.add_argument_group("run")
-    g.add_argument("--out-dir", type=Path, default=Path("out/train_mdm_rl"), help="checkpoints, metrics.csv, model")
-    g.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUT_DIR/checkpoints")
-    g.add_argument("--save-every", type=int, default=50, help="checkpoint interval in RL steps (and at the end)")
-    g.add_argument("--val-every", type=int, default=25, help="validation interval in RL steps (and at the end)")
-    g.add_argument("--wandb", choices=WANDB_MODES, default="disabled", help="Weights & Biases logging")
-    g.add_argument("--wandb-project", default="remedi", help="wandb project")
-    g.add_argument("--run-name", default=None, help="wandb run name")
+    add_arguments(p, OptimisationArgs, "optimisation", defaults=dict(max_steps=200, warmup_steps=10, weight_decay=0.0))
+    add_arguments(p, RunArgs, "run", defaults=dict(out_dir=Path("out/train_mdm_rl"), save_every=50, val_every=25))
 
     add_hardware_arguments(p)
-    g.add_argument("--ssl_ratio", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--ssl_ratio", type=float, default=None, help=argparse.SUPPRESS)
     return check_args(p.parse_args(argv))
 
 
@@ -152,7 +139,7 @@ def check_args(args):
     if args.val_data is not None and args.val_fraction is not None:
         raise ValueError("give either --val-data or --val-fraction, not both")
     if args.val_fraction is None:
-        args.val_fraction = 0.0 if args.val_data is not None else 0.05
+        args.val_fraction = 0.0 if args.val_data is not None else DEFAULT_VAL_FRACTION
     if args.min_lr is None:
         args.min_lr = args.lr / 10
     correctness_reward(args.reward)  # a missing hook fails here, not after the model is loaded

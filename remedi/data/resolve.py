@@ -16,6 +16,8 @@ from remedi.data.sources import OPC_CONFIGS, load_local_pairs, load_opc, load_sf
 
 LOCAL_SUFFIXES = (".json", ".jsonl", ".parquet")
 NAMED = ("gsm8k", "math500", "s1k")
+# Share of --data the trainers hold out for validation when no --val-data is given.
+DEFAULT_VAL_FRACTION = 0.05
 
 
 def is_local(spec):

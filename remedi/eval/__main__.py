@@ -29,6 +29,7 @@ import platform
 
 import torch
 
+from remedi.arguments import REPLACEMENTS, RemaskSFTArgs
 from remedi.cli import add_model_arguments
 from remedi.tokenizer import encode_prompts
 from remedi.data import build_sft_examples, load_gsm8k, load_local_pairs, load_math500
@@ -86,8 +87,9 @@ def parse_args(argv=None):
     parser.add_argument("--confidence-eos-eot-inf", action="store_true", help="rank EOS/EoT candidates last")
     parser.add_argument("--detection-t", nargs="+", type=float, default=[0.25, 0.5, 0.75],
                         help="diffusion times at which held-out answers are noised for UPS detection")
-    parser.add_argument("--detection-r", type=float, default=0.1, help="Remask SFT r_incorrect for detection")
-    parser.add_argument("--detection-replacement", choices=("uniform", "batch"), default="uniform",
+    parser.add_argument("--detection-r", type=float, default=RemaskSFTArgs.r_incorrect,
+                        help="Remask SFT r_incorrect for detection")
+    parser.add_argument("--detection-replacement", choices=REPLACEMENTS, default=RemaskSFTArgs.replacement,
                         help="wrong tokens drawn from the whole vocabulary or from the answers' own tokens")
     parser.add_argument("--detection-threshold", type=float, default=0.5,
                         help="UPS confidence below this flags a token as incorrect")

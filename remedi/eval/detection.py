@@ -14,6 +14,7 @@ The TPS accuracy on the masked answer tokens of the same inputs is reported besi
 import numpy as np
 import torch
 
+from remedi.arguments import RemaskSFTArgs
 from remedi.eval.stats import confusion_matrix, roc_auc
 from remedi.metrics import ups_scored_positions
 from remedi.noise import answer_mask, remask_forward_process
@@ -37,7 +38,8 @@ def _scores(confidence, incorrect, threshold):
 
 @torch.no_grad()
 def ups_detection(model, input_ids, prompt_lengths, *, t_values, mask_id, eos_id, vocab_size, special_ids,
-                  r_incorrect=0.1, replacement="uniform", threshold=0.5, batch_size=8, seed=0):
+                  r_incorrect=RemaskSFTArgs.r_incorrect, replacement=RemaskSFTArgs.replacement, threshold=0.5,
+                  batch_size=8, seed=0):
     """Detection metrics per t and pooled over t for SFT rows `input_ids` (N, L), `prompt_lengths` (N,).
 
     `model(x)` must return UPS scores (`ups_logits` or `confidences`); vocab_size and special_ids are

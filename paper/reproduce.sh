@@ -91,3 +91,9 @@ THR_RUNS="--val runs/threshold-val-tps runs/threshold-val-ups
 python scripts/threshold_report.py $THR_RUNS --margin 1 --out runs/threshold-report-margin1.md
 python scripts/threshold_report.py $THR_RUNS --margin 0.5 --out runs/threshold-report.md \
   --figure paper/generated/threshold_passes.png
+# 7b. Stop at EOS: 40 answer tokens in blocks of 8, where the model writes on after its EOS.
+EOS="python -m remedi.eval --data data/arith/val.jsonl --limit 200 --gen-length 40 --block-lengths 8 --steps 1/1
+     --batch-size 100 --seed 0 --answer-format strict --no-detection --trajectory-search 1 --sources tps_prob ups
+     --remask-modes off on"
+$EOS --out runs/eos-val-full
+$EOS --stop-at-eos --out runs/eos-val-stop

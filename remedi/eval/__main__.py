@@ -225,9 +225,9 @@ def markdown_report(report):
     cache_header = " kv cache | same answers |" if cached else ""
     lines += [
         "",
-        f"| source | remask | steps | block | threshold |{cache_header} accuracy |{extra_header} Δ vs LLaDA "
+        f"| source | remask | steps | block |{cache_header} threshold | accuracy |{extra_header} Δ vs LLaDA "
         "| passes/answer | remasked/answer | mask schedule | s/step | tok/s |",
-        "|---|---|---|---|---|" + "---|---|" * cached + "---|" + "---|" * bool(extra_header)
+        "|---|---|---|---|" + "---|---|" * cached + "---|---|" + "---|" * bool(extra_header)
         + "---|---|---|---|---|---|",
     ]
     for r in report["settings"]:
@@ -237,8 +237,8 @@ def markdown_report(report):
         same = "—" if r.get("same_as_no_cache") is None else f"{100 * r['same_as_no_cache']:.1f}%"
         cache = f" {r['kv_cache']} | {same} |" if cached else ""
         threshold = "—" if r.get("threshold") is None else f"{r['threshold']:g}"
-        lines.append(f"| {r['source']} | {'on' if r['remask'] else 'off'} | {r['steps']} | {r['block_length']} | "
-                     f"{threshold} |{cache} {_ci(r['accuracy'])} |{extra} {delta} | "
+        lines.append(f"| {r['source']} | {'on' if r['remask'] else 'off'} | {r['steps']} | {r['block_length']} |"
+                     f"{cache} {threshold} | {_ci(r['accuracy'])} |{extra} {delta} | "
                      f"{r['forward_passes_per_answer']:.2f} | {r['remasks_per_answer']:.2f} | {schedule} | "
                      f"{r['seconds_per_step']:.4f} | {r['tokens_per_second']:.1f} |")
     lines += ["", "## Latency by confidence source", "", "| source | s/step | tok/s |", "|---|---|---|"]

@@ -109,8 +109,7 @@ def build_grid(sources, remask_modes, steps, block_lengths, gen_length, has_ups,
                              f"not a multiple of the {num_blocks} blocks")
                 continue
             settings += [Setting(s, r, budget, block_length, c, t) for t in thresholds for c in kv_caches
-                         for s in sources
-                         for r in remask_modes]
+                         for s in sources for r in remask_modes]
     return settings, notes
 
 

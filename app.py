@@ -22,13 +22,14 @@ import gradio as gr
 import torch
 
 from remedi.cli import add_model_arguments
+from remedi.eval.answers import sudoku_givens
 from remedi.loading import DEFAULT_MODEL, TINY_RANDOM, load_model_and_tokenizer
 from remedi.sampling import CONFIDENCE_SOURCES, generate, scheduled_mask_counts
 from remedi.step_runner import KV_CACHE_MODES, cache_layout_problem
 from remedi.tokenizer import decode_answer, encode_prompts, special_token_ids
 from remedi.ups import RemeDiModel
-from remedi.viz import (MASK_TEXT, MASKED, mask_count_figure, past_end, render_step_html, step_view,
-                        update_confidences)
+from remedi.viz import (MASK_TEXT, MASKED, SUDOKU_ANSWER_TOKENS, mask_count_figure, past_end, render_step_html,
+                        render_sudoku_grid, step_view, update_confidences)
 
 # In the tiny model's scope: four one-digit additions/subtractions whose running results stay in 0..9.
 EXAMPLES = ("Compute 7 - 3 + 5 - 8 + 2.", "Compute 9 - 9 + 1 + 6 + 1.", "Compute 2 + 5 - 4 + 6 - 3.")
@@ -160,6 +161,9 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
     generator itself yields the stopped page as its last output. Stopping here, rather than by cancelling
     the event, keeps one writer per run, so no late step can overwrite the "Stopped" status.
 
+    A prompt that holds a Sudoku puzzle (9 rows of 9 cells) gets, under the tokens of every step, the
+    answer drawn as the 9x9 grid it fills, when gen_length leaves room for '#### <81 digits>'.
+
     `threshold` and `stop_at_eos` (app.py --threshold / --stop-at-eos) are the sampler's speed options; with
     them a run may end before `steps`, so the last step is the one the sampler ends on.
     """
@@ -173,6 +177,7 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
     if problem is not None:
         raise gr.Error(problem, print_exception=False)
     steps, gen_length, block_length, seed = int(steps), int(gen_length), int(block_length), int(seed)
+    show_grid = gen_length >= SUDOKU_ANSWER_TOKENS and sudoku_givens(prompt) is not None
     input_ids, attention_mask = encode_prompts(tokenizer, [prompt])
     prompt_len = input_ids.shape[1]
 
@@ -206,6 +211,8 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
         answer_ids = [mask_id] * gen_length
         confidences = [None] * gen_length
         history = [render_step_html([MASK_TEXT] * gen_length, [MASKED] * gen_length)]  # step 0: all masked
+        if show_grid:
+            history[0] += render_sudoku_grid([MASK_TEXT] * gen_length, [MASKED] * gen_length)
         schedule, trace, so_far = None, [], None
         last_plot = time.monotonic()
         while (item := updates.get()) is not None:
@@ -222,8 +229,11 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
             trace.append(record)
             confidences = update_confidences(confidences, record, block_length)
             texts, states = step_view(tokenizer, previous_ids, answer_ids, record, mask_id)
-            history.append(render_step_html(texts, states, confidences=confidences,
-                                            source=record["confidence_source"], ended=past_end(answer_ids, stop_ids)))
+            view = render_step_html(texts, states, confidences=confidences, source=record["confidence_source"],
+                                    ended=past_end(answer_ids, stop_ids))
+            if show_grid:
+                view += render_sudoku_grid(texts, states, confidences=confidences, source=record["confidence_source"])
+            history.append(view)
             status = _status(record, len(trace), steps, gen_length // block_length)
             so_far = partial_answer(tokenizer, answer_ids, mask_id, stop_ids)
             last = len(trace) == steps

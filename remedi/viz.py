@@ -74,12 +74,13 @@ def update_confidences(confidences, record, block_length, row=0):
 
     `record` comes from a sampler run with trace_confidences=True and scores the positions of its block
     only, so earlier blocks keep the score of their last step. Positions the sampler did not rank this
-    step (-inf: already decided without remasking) keep their earlier score; never scored stays None.
+    step (-inf, or None as the trace writes it: already decided without remasking) keep their earlier
+    score; never scored stays None.
     """
     start = record["block"] * block_length
     updated = list(confidences)
     for offset, value in enumerate(record["confidence"][row]):
-        if value is not None and math.isfinite(value):  # the trace writes non-finite scores as None
+        if value is not None and math.isfinite(value):
             updated[start + offset] = value
     return updated
 
@@ -124,6 +125,41 @@ def render_step_html(texts, states, legend=True, *, confidences=None, source=Non
         f'word-break:break-all;line-height:1.8">{"".join(spans)}</div>'
     )
     return "".join(parts)
+
+
+SUDOKU_CELLS_FROM = len("#### ")  # the answer is '#### <81 digits>': cell k is answer position 5 + k
+SUDOKU_ANSWER_TOKENS = SUDOKU_CELLS_FROM + 81
+
+
+def render_sudoku_grid(texts, states, *, confidences=None, source=None):
+    """The answer's 81 cells as a 9x9 table, each cell coloured, shaded and titled like its token.
+
+    In a Sudoku the interesting thing is which cells get decided, kept or sent back, and where they sit
+    in the grid; in a line of 86 characters nobody can see that. Cells are answer positions 5..85 (after
+    '#### '); a masked cell is blank. The shade scale is the one of the whole answer, as in the token view.
+    """
+    if len(texts) < SUDOKU_ANSWER_TOKENS or len(texts) != len(states):
+        raise ValueError(f"a Sudoku answer has {SUDOKU_ANSWER_TOKENS} positions; got {len(texts)} texts "
+                         f"and {len(states)} states")
+    confidences = [None] * len(texts) if confidences is None else confidences
+    if source is None and any(value is not None for value in confidences):
+        raise ValueError("confidences need the name of their source")
+    shaded = [value for value, state in zip(confidences, states) if value is not None and state in SHADED_STATES]
+    scale = (min(shaded), max(shaded)) if shaded else None
+    rows = []
+    for r in range(9):
+        cells = []
+        for c in range(9):
+            i = SUDOKU_CELLS_FROM + 9 * r + c
+            text = " " if texts[i] == MASK_TEXT else texts[i]
+            border = "border:1px solid #9ca3af"
+            border += ";border-right:2px solid #111827" if c % 3 == 2 else ""
+            border += ";border-bottom:2px solid #111827" if r % 3 == 2 else ""
+            span = _token_span(text, states[i], confidences[i], source, scale, False)
+            cells.append(f'<td style="{border};width:1.6em;height:1.6em;text-align:center;padding:0">{span}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return ('<table class="remedi-sudoku" style="border-collapse:collapse;border:2px solid #111827;'
+            f'font-family:ui-monospace,monospace;margin-top:8px">{"".join(rows)}</table>')
 
 
 def _shade(confidence, scale):

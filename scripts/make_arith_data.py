@@ -9,7 +9,8 @@ after '####') scores this task unchanged.
 
 Ranges:
   - operands: integers drawn uniformly from [0, max_value] (default 9);
-  - operators: '+' or '-' with equal probability; `--num-ops` of them (default 4);
+  - operators: '+' or '-' with equal probability; `--num-ops` of them (default 4), or, with
+    `--min-ops M`, a count drawn uniformly from M..num_ops per problem (then a valid chain of that length);
   - every intermediate and final result must lie in [0, max_value]; chains that leave it are redrawn,
     so problems are uniform over the valid chains (10 * 11**4 = 146,410 for the defaults, whose
     final answers are uniform over 0..9).
@@ -20,6 +21,9 @@ that produce them, in models/remedi-tiny-arith/README.md). Two-digit chains (`--
 --num-ops 2`) were not learned in 1,000 steps in our probes.
 `--fixed-width` zero-pads numbers to max_value's digit count so every problem of a given operator
 pattern has the same character layout.
+Variable-layout chains (`--min-ops 3 --num-ops 6 --max-value 99`) do the opposite: the number of lines
+and the width of every number change from problem to problem, so where a result digit sits in the
+answer depends on the problem, and an unmasking order cannot be learned from positions alone.
 
 Splits: questions are unique within and across train/val/test (drawn without replacement from one
 seeded stream), so no test question is ever trained on. `--fresh-seed S` additionally writes
@@ -28,6 +32,7 @@ a second sample of the test distribution, whose accuracy must match test.jsonl w
 
     python scripts/make_arith_data.py                     # data/arith/{train,val,test}.jsonl
     python scripts/make_arith_data.py --fresh-seed 1234   # ... and test_fresh.jsonl
+    python scripts/make_arith_data.py --min-ops 3 --num-ops 6 --max-value 99 --fresh-seed 1234 --out-dir data/chains
 """
 
 import argparse
@@ -68,15 +73,21 @@ def format_problem(operands, operators, width=0):
     return {"question": f"Compute {' '.join(terms)}.", "answer": "\n".join(lines)}
 
 
-def draw_unique(rng, n, num_ops, max_value, width=0, exclude=()):
-    """n records with distinct questions, none of them in `exclude` (a set of question strings)."""
+def draw_unique(rng, n, num_ops, max_value, width=0, exclude=(), min_ops=None):
+    """n records with distinct questions, none of them in `exclude` (a set of question strings).
+
+    min_ops (default num_ops) < num_ops draws each problem's operation count uniformly from
+    min_ops..num_ops; with min_ops == num_ops the random stream is the one-length stream of before.
+    """
+    min_ops = num_ops if min_ops is None else min_ops
     seen, records = set(exclude), []
     attempts = 0
     while len(records) < n:
         attempts += 1
         if attempts > 100 * n + 10_000:
             raise ValueError(f"cannot draw {n} distinct new problems with num_ops={num_ops}, max_value={max_value}")
-        record = format_problem(*sample_chain(rng, num_ops, max_value), width)
+        ops = num_ops if min_ops == num_ops else rng.randint(min_ops, num_ops)
+        record = format_problem(*sample_chain(rng, ops, max_value), width)
         if record["question"] not in seen:
             seen.add(record["question"])
             records.append(record)
@@ -84,10 +95,11 @@ def draw_unique(rng, n, num_ops, max_value, width=0, exclude=()):
 
 
 def make_splits(seed=0, n_train=20_000, n_val=500, n_test=1_000, num_ops=4, max_value=9, fresh_seed=None,
-                fixed_width=False):
+                fixed_width=False, min_ops=None):
     """Dict split name -> list of records; 'test_fresh' is present when fresh_seed is given."""
     width = len(str(max_value)) if fixed_width else 0
-    records = draw_unique(random.Random(seed), n_train + n_val + n_test, num_ops, max_value, width)
+    records = draw_unique(random.Random(seed), n_train + n_val + n_test, num_ops, max_value, width,
+                          min_ops=min_ops)
     splits = {
         "train": records[:n_train],
         "val": records[n_train : n_train + n_val],
@@ -97,7 +109,8 @@ def make_splits(seed=0, n_train=20_000, n_val=500, n_test=1_000, num_ops=4, max_
         if fresh_seed == seed:
             raise ValueError("--fresh-seed must differ from --seed, or the fresh test set is not fresh")
         exclude = {r["question"] for r in splits["train"] + splits["val"]}
-        splits["test_fresh"] = draw_unique(random.Random(fresh_seed), n_test, num_ops, max_value, width, exclude)
+        splits["test_fresh"] = draw_unique(random.Random(fresh_seed), n_test, num_ops, max_value, width, exclude,
+                                           min_ops)
     return splits
 
 
@@ -115,16 +128,19 @@ def main(argv=None):
     parser.add_argument("--n-train", type=int, default=20_000)
     parser.add_argument("--n-val", type=int, default=500)
     parser.add_argument("--n-test", type=int, default=1_000)
-    parser.add_argument("--num-ops", type=int, default=4, help="operations per chain")
+    parser.add_argument("--num-ops", type=int, default=4, help="operations per chain (the most, with --min-ops)")
+    parser.add_argument("--min-ops", type=int, default=None,
+                        help="draw each chain's operation count uniformly from MIN_OPS..NUM_OPS (default: NUM_OPS)")
     parser.add_argument("--max-value", type=int, default=9, help="operands and all results lie in [0, max_value]")
     parser.add_argument("--fixed-width", action="store_true", help="zero-pad numbers to max_value's digit count")
     args = parser.parse_args(argv)
     if args.num_ops < 1 or args.max_value < 1:
         parser.error("--num-ops and --max-value must be at least 1")
+    if args.min_ops is not None and not 1 <= args.min_ops <= args.num_ops:
+        parser.error("--min-ops must lie in 1..--num-ops")
 
     splits = make_splits(args.seed, args.n_train, args.n_val, args.n_test, args.num_ops, args.max_value,
-                         args.fresh_seed,
-                         args.fixed_width)
+                         args.fresh_seed, args.fixed_width, args.min_ops)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, records in splits.items():

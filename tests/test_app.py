@@ -219,3 +219,22 @@ def test_stop_keeps_the_steps_so_far_and_the_partial_answer(tiny):
     assert figure.axes[0].lines[1].get_ydata()[-1] == 32 - 2  # the curve ends at the step the run reached
     assert app.show_step(history, 1) == outputs[0][0] and app.show_step(history, None) == gr.skip()
     assert app.shown_step_status(history, 2).startswith("Showing step 2 of 2")
+
+
+SUDOKU_PROMPT = "\n".join(["Sudoku:", "53..7....", "6..195...", ".98....6.", "8...6...3", "4..8.3..1", "7...2...6",
+                           ".6....28.", "...419..5", "....8..79"])
+
+
+def test_a_sudoku_prompt_shows_the_answer_as_a_grid_at_every_step(tiny):
+    model, tokenizer = tiny
+    outputs = run(model, tokenizer, SUDOKU_PROMPT, steps=12, gen_length=96, block_length=96, confidence_source="tps_prob",
+                  remask=False)
+    view, _, _, _, history, _ = outputs[-1]
+    assert all(page.count('class="remedi-sudoku"') == 1 for page in history)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", history[0], re.S)
+    assert len(cells) == 81 and all("tok-masked" in cell for cell in cells)  # step 0: an empty grid
+    last_cells = re.findall(r"<td[^>]*>(.*?)</td>", view, re.S)  # a cell may hold a newline
+    assert len(last_cells) == 81 and not any("tok-masked" in cell for cell in last_cells)
+    # Other prompts, and answers too short for '#### <81 digits>', keep the plain token view.
+    assert "remedi-sudoku" not in run(model, tokenizer, steps=12, gen_length=96, block_length=96)[-1][0]
+    assert "remedi-sudoku" not in run(model, tokenizer, SUDOKU_PROMPT, gen_length=16)[-1][0]

@@ -92,3 +92,57 @@ def test_fixed_width_gives_every_problem_one_layout():
     layout = lambda text: re.sub(r"\d", "0", text)
     assert len({layout(r["question"]) for r in records}) == 4  # + +, + -, - +, - -
     assert len({layout(r["answer"].rsplit("\n", 1)[0]) for r in records}) == 4  # worked lines; '#### n' is plain
+
+
+def test_default_flags_still_write_the_shipped_test_split():
+    # tests/fixtures/arith_test50.jsonl holds the first rows of the seed-0 test split as written before
+    # --min-ops existed; the default flags must keep writing exactly those problems.
+    fixture = Path(__file__).resolve().parent / "fixtures" / "arith_test50.jsonl"
+    expected = [json.loads(line) for line in fixture.read_text().splitlines()]
+    assert arith.make_splits(seed=0)["test"][: len(expected)] == expected
+    assert arith.make_splits(seed=0, min_ops=4)["test"][: len(expected)] == expected
+
+
+def _operation_counts_and_result_columns(records):
+    counts, columns = set(), set()
+    for row in records:
+        *steps, final = row["answer"].split("\n")
+        counts.add(len(steps))
+        columns.add(row["answer"].index("\n####"))  # where the last worked line ends
+    return counts, columns
+
+
+def test_variable_layout_chains_mix_lengths_and_widths_and_stay_correct():
+    splits = arith.make_splits(seed=3, fresh_seed=4, n_train=600, n_val=50, n_test=100, min_ops=3, num_ops=6,
+                               max_value=99)
+    counts, columns = _operation_counts_and_result_columns(splits["train"])
+    assert counts == {3, 4, 5, 6}
+    assert len(columns) > 10  # the answer's last worked line ends at many different character offsets
+    numbers = set()
+    for row in splits["train"] + splits["test_fresh"]:
+        tokens = row["question"][len("Compute ") : -1].split(" ")
+        operands, operators = [int(t) for t in tokens[::2]], tokens[1::2]
+        numbers.update(operands)
+        value = operands[0]
+        for op, b in zip(operators, operands[1:]):
+            value = value + b if op == "+" else value - b
+            assert 0 <= value <= 99
+        assert row["answer"].endswith(f"\n#### {value}")
+    assert any(n < 10 for n in numbers) and any(n >= 10 for n in numbers)  # one- and two-digit operands
+    sets = {name: {r["question"] for r in records} for name, records in splits.items()}
+    assert not sets["train"] & sets["val"] and not sets["train"] & sets["test"] and not sets["val"] & sets["test"]
+    assert not sets["test_fresh"] & (sets["train"] | sets["val"])
+
+
+def test_variable_layout_answers_fit_a_64_token_answer_window():
+    tokenizer = build_char_tokenizer()
+    answers = [r["answer"] for r in arith.make_splits(seed=0, n_train=2000, n_val=0, n_test=0, min_ops=3, num_ops=6,
+                                                      max_value=99)["train"]]
+    longest = max(len(ids) for ids in tokenizer(answers, add_special_tokens=False)["input_ids"])
+    assert 32 < longest + 1 <= 64  # + <|eot_id|>; the chains model samples with gen_length=64
+
+
+def test_min_ops_out_of_range_is_one_error_line(capsys):
+    with pytest.raises(SystemExit):
+        arith.main(["--min-ops", "5", "--num-ops", "4"])
+    assert "--min-ops must lie in 1..--num-ops" in capsys.readouterr().err

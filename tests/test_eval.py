@@ -53,7 +53,7 @@ REFERENCE_3 = "7-3=4\n4+5=9\n9-8=1\n1+2=3\n#### 3"
 
 
 def test_answer_formats_are_the_public_list():
-    assert answers.ANSWER_FORMATS == ("gsm8k", "strict", "math")
+    assert answers.ANSWER_FORMATS == ("gsm8k", "strict", "math", "sudoku")
     with pytest.raises(ValueError, match="strict"):
         answers.grade("#### 3", REFERENCE_3, "exact")
 
@@ -469,6 +469,26 @@ def test_cli_reports_the_gsm8k_score_beside_strict_where_they_differ(tmp_path, m
         assert not saved["grading"]["conventional_differs"] and "accuracy (" not in table
         for result in saved["settings"]:
             assert result["correct"] == [True, False] and "accuracy_conventional" not in result
+
+
+def test_cli_grades_sudoku_against_the_question_givens(tmp_path, monkeypatch):
+    # A hand-typed solved grid with 1 and 2 swapped: still a valid grid, but not the reference solution.
+    solution = ("534678912672195348198342567859761423426853791713924856961537284287419635345286179")
+    other = solution.translate(str.maketrans("12", "21"))
+    tokenizer = build_char_tokenizer()
+    model = scripted_writer(tokenizer, "#### " + other, gen_length=96)
+    monkeypatch.setattr(eval_cli, "load_model_and_tokenizer", lambda *args: (model, tokenizer))
+    no_givens = "\n".join(["Sudoku:"] + ["........."] * 9)
+    givens_kept = "\n".join(["Sudoku:"] + [other[9 * r : 9 * r + 5] + "...." for r in range(9)])
+    givens_broken = "\n".join(["Sudoku:"] + [solution[9 * r : 9 * r + 5] + "...." for r in range(9)])
+    data = tmp_path / "sudoku.jsonl"
+    data.write_text("".join(json.dumps({"question": q, "answer": "#### " + solution}) + "\n"
+                            for q in (no_givens, givens_kept, givens_broken)))
+    report = eval_main(["--data", str(data), "--limit", "0", "--gen-length", "96", "--steps", "1/1",
+                        "--sources", "tps_prob", "--remask-modes", "off", "--answer-format", "sudoku",
+                        "--no-detection", "--n-boot", "50", "--out", str(tmp_path / "out")])
+    assert report["settings"][0]["completions"][0] == "#### " + other
+    assert report["settings"][0]["correct"] == [True, True, False]
 
 
 def test_cli_reports_each_kv_cache_next_to_no_cache(tmp_path, one_thread):

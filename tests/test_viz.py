@@ -9,7 +9,7 @@ from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import generate, scheduled_mask_counts
 from remedi.tokenizer import build_char_tokenizer, encode_prompts, special_token_ids
 from remedi.viz import (FILLED, KEPT, MASK_TEXT, MASKED, MAX_SHADE, MIN_SHADE, REMASKED, mask_count_figure, past_end,
-                        render_step_html, step_view, token_states, update_confidences)
+                        render_step_html, render_sudoku_grid, step_view, token_states, update_confidences)
 from tests.helpers import MASK_ID, random_prompt, tiny_remedi
 
 
@@ -104,6 +104,9 @@ def test_confidences_update_their_block_and_keep_earlier_scores():
     record = {"block": 1, "confidence": [[0.25, -math.inf, 0.75]]}  # block 1 of 3-token blocks: positions 3..5
     assert update_confidences([None] * 6, record, 3) == [None, None, None, 0.25, None, 0.75]
     assert update_confidences([0.5] * 6, record, 3) == [0.5, 0.5, 0.5, 0.25, 0.5, 0.75]
+    # The sampler's trace writes None where LLaDA's order ranks nothing (remask off): kept like -inf.
+    traced = {"block": 0, "confidence": [[None, 0.5, None]]}
+    assert update_confidences([0.1, 0.2, 0.3], traced, 3) == [0.1, 0.5, 0.3]
 
 
 def test_past_end_starts_at_the_first_eos_or_eot():
@@ -155,3 +158,32 @@ def test_legend_masked_count_is_the_plotted_masked_count():
         assert legend_count(page, REMASKED) == len(record["remasked"][0])
         previous = answer
     assert sum(len(record["remasked"][0]) for record, _ in steps) > 0  # the check covered remasked positions
+
+
+def _grid_cells(html_text):
+    """[(state, text)] of the table cells, in reading order."""
+    return re.findall(r'<td[^>]*><span class="tok tok-(\w+)"[^>]*>([^<]*)</span></td>', html_text)
+
+
+def test_sudoku_grid_puts_answer_position_5_plus_k_in_cell_k():
+    digits = "534678912672195348198342567859761423426853791713924856961537284287419635345286179"
+    texts = list("#### " + digits) + [MASK_TEXT] * 10  # 96 positions, as the Sudoku model samples
+    states = [KEPT] * 86 + [MASKED] * 10
+    texts[5 + 9 * 4 + 4], states[5 + 9 * 4 + 4] = MASK_TEXT, MASKED       # row 5, column 5: still masked
+    states[5 + 80] = REMASKED                                             # the last cell: sent back, shows 9
+    cells = _grid_cells(render_sudoku_grid(texts, states))
+    assert len(cells) == 81
+    assert [text for _, text in cells[:9]] == list("534678912")
+    assert cells[9 * 4 + 4] == ("masked", " ") and cells[80] == ("remasked", "9")
+    assert [state for state, _ in cells].count("kept") == 79
+
+
+def test_sudoku_grid_draws_thick_lines_between_boxes_and_refuses_short_answers():
+    html_text = render_sudoku_grid([MASK_TEXT] * 86, [MASKED] * 86)
+    tds = re.findall(r"<td style=\"([^\"]*)\"", html_text)
+    thick_right = [i for i, style in enumerate(tds) if "border-right:2px" in style]
+    thick_bottom = [i for i, style in enumerate(tds) if "border-bottom:2px" in style]
+    assert thick_right == [9 * r + c for r in range(9) for c in (2, 5, 8)]
+    assert thick_bottom == [9 * r + c for r in (2, 5, 8) for c in range(9)]
+    with pytest.raises(ValueError, match="86 positions"):
+        render_sudoku_grid([MASK_TEXT] * 32, [MASKED] * 32)

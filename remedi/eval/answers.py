@@ -1,6 +1,6 @@
-"""Final-answer extraction and comparison for GSM8K-style and MATH-style problems.
+"""Final-answer extraction and comparison for GSM8K-style, MATH-style and Sudoku problems.
 
-Three formats (ANSWER_FORMATS), chosen per evaluation:
+Four formats (ANSWER_FORMATS), chosen per evaluation:
 
 gsm8k: GSM8K's conventional extraction, the number after the last '####', else the last number
 anywhere in the text (instruct models rarely write '####'). The fallback is lenient: garbage that
@@ -18,6 +18,12 @@ math: the content of the last \\boxed{...} (nested braces included). Two answers
 math-verify when it is installed (symbolic equality: 1/2 = 0.5 = \\frac12), else by a normalised
 string comparison that only removes LaTeX spacing and wrappers and so under-counts correct answers;
 a warning says which one ran.
+
+sudoku: the completion, stripped, must end in '#### <81 digits 1-9>' (the grid in reading order) that
+is a valid Sudoku (every row, column and 3x3 box holds 1..9) and keeps every given of the puzzle. The
+givens are read from the question (9 rows of 9 cells, '.' or '0' for empty, as
+scripts/make_sudoku_data.py writes them), so any valid solution counts when a puzzle has several;
+without a question they are the reference's own 81 digits, which then must be matched exactly.
 """
 
 import re
@@ -28,11 +34,14 @@ _NUMBER = re.compile(r"-?\$?\s*\d[\d,]*(?:\.\d+)?|-?\.\d+")
 # The whole tail after the last '####': one number, no trailing comma, period or words.
 _STRICT_ENDING = re.compile(r"####\s*(-?\$?\s*\d(?:[\d,]*\d)?(?:\.\d+)?|-?\.\d+)\Z")
 _BOXED = ("\\boxed", "\\fbox")
-ANSWER_FORMATS = ("gsm8k", "strict", "math")
+_SUDOKU_ENDING = re.compile(r"####\s*([1-9]{81})\Z")
+_SUDOKU_ROW = re.compile(r"[1-9.0]{9}")
+ANSWER_FORMATS = ("gsm8k", "strict", "math", "sudoku")
 FORMAT_DESCRIPTIONS = {
     "gsm8k": "the number after the last '####', else the last number in the text",
     "strict": "the completion must end in '#### <number>'",
     "math": "the content of the last \\boxed{}",
+    "sudoku": "the completion must end in '#### <81 digits>', a valid grid that keeps the puzzle's givens",
 }
 
 try:
@@ -121,6 +130,39 @@ def math_equal(prediction, reference):
     return bool(gold) and bool(guess) and math_verify.verify(gold, guess, timeout_seconds=timeout)
 
 
+def extract_sudoku(text):
+    """The 81 digits of a completion that ends in '#### <81 digits 1-9>', or None."""
+    if text is None:
+        return None
+    found = _SUDOKU_ENDING.search(text.strip())
+    return found.group(1) if found else None
+
+
+def sudoku_givens(text):
+    """81 ints (0 = empty) of the puzzle in `text`: its last 9 lines of 9 cells ('1'-'9', '.' or '0'),
+    else a trailing '#### <81 digits>' (a solution: every cell given); None when there is neither."""
+    rows = [line.strip() for line in text.splitlines() if _SUDOKU_ROW.fullmatch(line.strip())]
+    if len(rows) >= 9:
+        return [int(ch) if ch.isdigit() else 0 for ch in "".join(rows[-9:])]
+    digits = extract_sudoku(text)
+    return None if digits is None else [int(ch) for ch in digits]
+
+
+def valid_sudoku(digits):
+    """Whether 81 digits (reading order) fill every row, column and 3x3 box with 1..9."""
+    grid = [[int(ch) for ch in digits[9 * r : 9 * r + 9]] for r in range(9)]
+    units = grid + [list(column) for column in zip(*grid)]
+    units += [[grid[r][c] for r in range(br, br + 3) for c in range(bc, bc + 3)] for br in (0, 3, 6) for bc in (0, 3, 6)]
+    return all(sorted(unit) == list(range(1, 10)) for unit in units)
+
+
+def sudoku_solves(digits, givens):
+    """Whether a filled grid (81 digits or None) is valid and keeps every given (0 = empty) cell."""
+    if digits is None or givens is None or not valid_sudoku(digits):
+        return False
+    return all(g == 0 or int(d) == g for d, g in zip(digits, givens))
+
+
 def answer_format(reference):
     """'math' if the reference solution has a \\boxed{} answer, else 'gsm8k'."""
     return "math" if extract_boxed(reference) is not None else "gsm8k"
@@ -131,12 +173,17 @@ def conventional_format(fmt):
     return "gsm8k" if fmt == "strict" else fmt
 
 
-def grade(completion, reference, fmt):
+def grade(completion, reference, fmt, question=None):
     """(extracted prediction, correct) for one completion against a reference solution or answer.
 
     fmt is one of ANSWER_FORMATS. The reference's final number is read the conventional way in both
     number formats: references are worked solutions, only completions are held to the strict ending.
+    Only the sudoku format reads the question (the puzzle's givens); the others ignore it.
     """
+    if fmt == "sudoku":
+        prediction = extract_sudoku(completion)
+        givens = sudoku_givens(question) if question is not None else None
+        return prediction, sudoku_solves(prediction, givens if givens is not None else sudoku_givens(reference))
     if fmt in ("gsm8k", "strict"):
         extract = extract_strict if fmt == "strict" else extract_gsm8k
         prediction, gold = extract(completion), extract_gsm8k(reference)

@@ -206,12 +206,12 @@ def run_setting(model, tokenizer, problems, setting, options, seed=0, bar=None):
         seconds += time.perf_counter() - begin
         batch_steps += len(trace)
         passes += forward_passes_per_row(trace)
-        for text, (_, reference, fmt) in zip(texts, batch):
-            prediction, right = grade(text, reference, fmt)
+        for text, (question, reference, fmt) in zip(texts, batch):
+            prediction, right = grade(text, reference, fmt, question)
             predictions.append(prediction)
             correct.append(bool(right))
             usual = conventional_format(fmt)
-            conventional.append(bool(right if usual == fmt else grade(text, reference, usual)[1]))
+            conventional.append(bool(right if usual == fmt else grade(text, reference, usual, question)[1]))
         completions += texts
         errors.append(check_mask_counts(trace, options.gen_length, setting.block_length, setting.steps,
                                         at_most)["max_error"])

@@ -1,0 +1,162 @@
+"""Sudoku: the puzzle generator (valid grids, givens, disjoint splits) and the `sudoku` answer format."""
+
+import importlib.util
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from remedi.eval import answers
+from remedi.tokenizer import build_char_tokenizer
+
+_PATH = Path(__file__).resolve().parents[1] / "scripts" / "make_sudoku_data.py"
+_spec = importlib.util.spec_from_file_location("make_sudoku_data", _PATH)
+sudoku = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sudoku)
+
+# A well-known puzzle and its unique solution, typed by hand (not produced by the code under test).
+PUZZLE_ROWS = ["53..7....", "6..195...", ".98....6.", "8...6...3", "4..8.3..1", "7...2...6", ".6....28.",
+               "...419..5", "....8..79"]
+SOLUTION_ROWS = ["534678912", "672195348", "198342567", "859761423", "426853791", "713924856", "961537284",
+                 "287419635", "345286179"]
+QUESTION = "\n".join(["Sudoku:"] + PUZZLE_ROWS)
+SOLUTION = "".join(SOLUTION_ROWS)
+REFERENCE = "#### " + SOLUTION
+
+
+def _cells(rows):
+    return [int(ch) if ch.isdigit() else 0 for ch in "".join(rows)]
+
+
+# ---- the answer format ------------------------------------------------------------------------------------
+
+def test_the_solution_is_right_and_keeps_the_givens():
+    assert answers.grade("#### " + SOLUTION, REFERENCE, "sudoku", QUESTION) == (SOLUTION, True)
+    assert answers.grade("  #### " + SOLUTION + "\n", REFERENCE, "sudoku", QUESTION)[1]
+
+
+def test_a_broken_row_column_or_box_is_wrong():
+    swapped_in_row = SOLUTION[:2] + SOLUTION[3] + SOLUTION[2] + SOLUTION[4:]  # row 1 still 1..9, columns 3, 4 not
+    assert not answers.valid_sudoku(swapped_in_row)
+    one_cell_changed = SOLUTION[:2] + ("5" if SOLUTION[2] != "5" else "6") + SOLUTION[3:]  # row 1 has a double
+    assert not answers.valid_sudoku(one_cell_changed)
+    latin_square = "".join(str((r + c) % 9 + 1) for r in range(9) for c in range(9))  # rows, columns fine; boxes not
+    assert not answers.valid_sudoku(latin_square)
+    rows_only = "123456789" * 9  # every row fine, every column a single digit
+    assert not answers.valid_sudoku(rows_only)
+    for grid in (swapped_in_row, one_cell_changed, latin_square, rows_only):
+        assert answers.grade("#### " + grid, REFERENCE, "sudoku", QUESTION) == (grid, False)
+
+
+def test_a_valid_grid_that_changes_a_given_is_wrong():
+    relabelled = SOLUTION.translate(str.maketrans("12", "21"))  # still a valid Sudoku grid
+    assert answers.valid_sudoku(relabelled)
+    assert answers.grade("#### " + relabelled, REFERENCE, "sudoku", QUESTION) == (relabelled, False)
+
+
+def test_any_valid_grid_consistent_with_the_givens_counts():
+    # With no givens every valid grid solves the puzzle, the reference's or another one.
+    empty_question = "\n".join(["Sudoku:"] + ["........."] * 9)
+    relabelled = SOLUTION.translate(str.maketrans("12", "21"))
+    assert answers.grade("#### " + relabelled, REFERENCE, "sudoku", empty_question)[1]
+    # Without a question the reference's 81 digits are the givens: only the reference solution counts.
+    assert answers.grade("#### " + SOLUTION, REFERENCE, "sudoku")[1]
+    assert not answers.grade("#### " + relabelled, REFERENCE, "sudoku")[1]
+
+
+@pytest.mark.parametrize("completion", [
+    SOLUTION,                            # no '####'
+    "#### " + SOLUTION + " done",        # words after the grid
+    "#### " + SOLUTION[:80],             # a cell short
+    "#### " + SOLUTION[:80] + "0",       # 0 is not a digit of a filled grid
+    "#### " + "\n".join(SOLUTION_ROWS),  # rows on separate lines
+    "",
+])
+def test_malformed_completions_are_wrong(completion):
+    assert answers.grade(completion, REFERENCE, "sudoku", QUESTION)[1] is False
+
+
+def test_givens_are_read_from_dot_or_zero_rows_after_other_text():
+    assert answers.sudoku_givens(QUESTION) == _cells(PUZZLE_ROWS)
+    assert answers.sudoku_givens(QUESTION.replace(".", "0")) == _cells(PUZZLE_ROWS)
+    assert answers.sudoku_givens("no grid here") is None
+
+
+# ---- the exact solver and the generator ------------------------------------------------------------------
+
+def test_solution_counts_on_hand_made_puzzles():
+    assert sudoku.count_solutions(_cells(SOLUTION_ROWS)) == 1
+    assert sudoku.count_solutions(_cells(PUZZLE_ROWS)) == 1
+    # Rows 4-5, columns 6 and 9 of the solution hold 1 3 / 3 1 (same band, two stacks): emptied, the two
+    # digits can swap in both rows, columns and boxes, so the grid has exactly two completions.
+    swappable = _cells(SOLUTION_ROWS)
+    assert [swappable[i] for i in (32, 35, 41, 44)] == [1, 3, 3, 1]
+    for i in (32, 35, 41, 44):
+        swappable[i] = 0
+    assert sudoku.count_solutions(swappable, limit=5) == 2
+    clash = _cells(PUZZLE_ROWS)
+    clash[2] = 5  # a second 5 in row 1
+    assert sudoku.count_solutions(clash) == 0
+    assert sudoku.count_solutions([0] * 81, limit=3) == 3
+
+
+SMALL = dict(n_train=60, n_val=10, n_test=20)
+
+
+def test_same_seed_same_puzzles_and_other_seed_other_puzzles():
+    assert sudoku.make_splits(seed=5, **SMALL) == sudoku.make_splits(seed=5, **SMALL)
+    assert sudoku.make_splits(seed=6, **SMALL)["test"] != sudoku.make_splits(seed=5, **SMALL)["test"]
+
+
+@pytest.mark.parametrize("givens, unique", [(40, False), (30, False), (81, False), (36, True)])
+def test_every_record_is_a_valid_solution_of_its_puzzle_with_the_stated_givens(givens, unique):
+    splits = sudoku.make_splits(seed=1, n_train=30, n_val=0, n_test=0, givens=givens, unique=unique)
+    for row in splits["train"]:
+        assert row["question"].startswith("Sudoku:\n")
+        givens_cells = answers.sudoku_givens(row["question"])
+        solution = row["answer"].removeprefix("#### ")
+        assert len(solution) == 81 and answers.valid_sudoku(solution)
+        assert sum(g != 0 for g in givens_cells) == givens
+        assert answers.grade(row["answer"], row["answer"], "sudoku", row["question"]) == (solution, True)
+        if unique:
+            assert sudoku.count_solutions(givens_cells) == 1
+
+
+def test_the_pattern_grid_and_its_random_symmetries_are_valid_and_varied():
+    assert answers.valid_sudoku("".join(str(v) for row in sudoku.pattern_grid() for v in row))
+    rng = random.Random(0)
+    grids = {"".join(str(v) for row in sudoku.random_solution(rng) for v in row) for _ in range(50)}
+    assert len(grids) == 50 and all(answers.valid_sudoku(g) for g in grids)
+
+
+def test_splits_are_disjoint_and_fresh_test_excludes_training_puzzles():
+    splits = sudoku.make_splits(seed=2, fresh_seed=3, **SMALL)
+    sets = {name: {r["question"] for r in records} for name, records in splits.items()}
+    for name, records in splits.items():
+        assert len(sets[name]) == len(records), f"duplicate puzzles in {name}"
+    assert not sets["train"] & sets["val"] and not sets["train"] & sets["test"] and not sets["val"] & sets["test"]
+    assert not sets["test_fresh"] & (sets["train"] | sets["val"])
+    assert sets["test_fresh"] != sets["test"]
+    with pytest.raises(ValueError, match="differ"):
+        sudoku.make_splits(seed=4, fresh_seed=4, **SMALL)
+
+
+def test_cli_writes_gsm8k_schema_and_the_answer_fits_96_tokens(tmp_path):
+    sudoku.main(["--out-dir", str(tmp_path), "--n-train", "20", "--n-val", "5", "--n-test", "5", "--fresh-seed", "9"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test.jsonl", "test_fresh.jsonl", "train.jsonl", "val.jsonl"]
+    tokenizer = build_char_tokenizer()
+    for line in (tmp_path / "train.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        assert set(row) == {"question", "answer"}
+        assert len(tokenizer(row["answer"], add_special_tokens=False)["input_ids"]) + 1 <= 96  # + <|eot_id|>
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--givens", "16"], "--givens must lie in 17..81"),
+    (["--fresh-seed", "0"], "--fresh-seed must differ"),
+])
+def test_cli_mistakes_are_one_error_line(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        sudoku.main(argv)
+    assert message in capsys.readouterr().err

@@ -157,7 +157,8 @@ def partial_answer(tokenizer, answer_ids, mask_id, stop_ids):
 
 
 def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, temperature, cfg_scale,
-            confidence_source, remask, seed, plot_interval_s=1.0, stop_requested=None, kv_cache="none"):
+            confidence_source, remask, seed, plot_interval_s=1.0, stop_requested=None, kv_cache="none",
+            threshold=None, stop_at_eos=False):
     """Gradio callback: sample an answer and yield, after each step, (step view HTML, mask-count figure,
     answer, status, per-step HTML history, step slider).
 
@@ -175,6 +176,9 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
 
     A prompt that holds a Sudoku puzzle (9 rows of 9 cells) gets, under the tokens of every step, the
     answer drawn as the 9x9 grid it fills, when gen_length leaves room for '#### <81 digits>'.
+
+    `threshold` and `stop_at_eos` (app.py --threshold / --stop-at-eos) are the sampler's speed options; with
+    them a run may end before `steps`, so the last step is the one the sampler ends on.
     """
     context = model.config.max_sequence_length
     ids = special_token_ids(tokenizer)
@@ -215,7 +219,7 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
                 gen_length=gen_length, block_length=block_length, temperature=float(temperature),
                 cfg_scale=float(cfg_scale), mask_id=mask_id, confidence_source=confidence_source,
                 remask=bool(remask), eos_id=ids["eos_id"], eot_id=ids["eot_id"], trace_confidences=True,
-                step_callback=on_step, kv_cache=kv_cache,
+                step_callback=on_step, kv_cache=kv_cache, threshold=threshold, stop_at_eos=stop_at_eos,
             )
             hand_over(None)
         except _Stopped:
@@ -265,7 +269,9 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
             elif not last:
                 yield history[-1], figure, gr.skip(), status, history, gr.skip()
         answer = decode_answer(tokenizer, answer_ids, stop_ids)
-        slider = gr.Slider(minimum=0, maximum=steps, value=steps, interactive=True)
+        if not last:  # the sampler ended early (threshold, stop at EOS): draw the curve of the steps that ran
+            figure = mask_count_figure(trace, schedule)
+        slider = gr.Slider(minimum=0, maximum=len(trace), value=len(trace), interactive=True)
         yield history[-1], figure, answer, status, history, slider
     finally:
         stop.set()
@@ -321,7 +327,8 @@ def scope_note(model_name):
     return ""
 
 
-def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, kv_cache="none"):
+def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, kv_cache="none", threshold=None,
+               stop_at_eos=False):
     has_ups = isinstance(model, RemeDiModel)
     context = model.config.max_sequence_length
     template_tokens = prompt_token_count(tokenizer, "")
@@ -386,7 +393,8 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, kv_cache="non
             try:
                 yield from denoise(model, tokenizer, limits, prompt_text, steps_value, gen_length_value,
                                    block_length_value, temperature_value, cfg_scale_value, source, remask_value,
-                                   seed_value, stop_requested=stop_requested, kv_cache=cache_value)
+                                   seed_value, stop_requested=stop_requested, kv_cache=cache_value,
+                                   threshold=threshold, stop_at_eos=stop_at_eos)
             except gr.Error as refusal:
                 yield (gr.skip(),) * 3 + (f"**Cannot run:** {refusal.message}",) + (gr.skip(),) * 2
             finally:
@@ -476,6 +484,11 @@ def parse_args(argv=None):
     parser.add_argument("--kv-cache", choices=KV_CACHE_MODES, default="none",
                         help="the KV cache preselected on the page (exact: block-causal models; prefix/dual: "
                              "bidirectional, approximate)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="every run decodes in parallel: a step also settles every position at least this "
+                             "confident, and a block ends once nothing in it is masked (default: the fixed schedule)")
+    parser.add_argument("--stop-at-eos", action="store_true",
+                        help="every run stops once a finished block holds only EOS/EoT after its first EOS/EoT")
     return parser.parse_args(argv)
 
 
@@ -489,7 +502,7 @@ def main(argv=None):
         problem = cache_layout_problem(args.kv_cache, model.config)
         if problem is not None:
             raise ValueError(f"--kv-cache {args.kv_cache}: {problem}")
-        demo = build_demo(model, tokenizer, limits, args.model, args.kv_cache)
+        demo = build_demo(model, tokenizer, limits, args.model, args.kv_cache, args.threshold, args.stop_at_eos)
     except (OSError, ValueError) as error:  # a missing model directory, a context too small for any answer
         sys.exit(f"error: {error}")
     # Gradio 6.17 reads a status constant that newer Starlette deprecates, once per queued event: noise.

@@ -110,6 +110,7 @@ def run_chat(args):
                 steps=args.steps, gen_length=args.gen_length, block_length=args.block_length,
                 temperature=args.temperature, cfg_scale=args.cfg_scale, mask_id=ids["mask_id"],
                 confidence_source=args.confidence_source, remask=args.remask,
+                threshold=args.threshold, stop_at_eos=args.stop_at_eos,
                 eos_id=ids["eos_id"], eot_id=ids["eot_id"], return_trace=True, kv_cache=args.kv_cache,
             )
         except ValueError as error:

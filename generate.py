@@ -84,6 +84,7 @@ def main(argv=None):
         temperature=args.temperature, cfg_scale=args.cfg_scale, mask_id=ids["mask_id"],
         logits_eos_inf=args.logits_eos_inf, confidence_eos_eot_inf=args.confidence_eos_eot_inf,
         confidence_source=args.confidence_source, remask=args.remask,
+        threshold=args.threshold, stop_at_eos=args.stop_at_eos,
         eos_id=ids["eos_id"], eot_id=ids["eot_id"], return_trace=True, trace_confidences=args.trace_confidences,
         progress=True, kv_cache=args.kv_cache,
     )

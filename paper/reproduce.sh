@@ -91,3 +91,30 @@ for givens in 40 60; do
     --objective mdm --max-steps 600 --lr 2e-3 --weight-decay 0.01 --warmup-steps 50 --val-every 100 --save-every 100 \
     --out-dir out/sudoku$givens-mdm
 done
+
+# 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
+#    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed
+#    8- and 4-step budgets as reference points; scripts/threshold_report.py chooses each rule's threshold on
+#    validation (margin 0.5 points, the rule fixed before the test runs; margin 1, the claim's own) and writes
+#    the test tables and the accuracy-vs-forward-passes figure (rings: the margin-0.5 choices).
+THR="python -m remedi.eval --gen-length 32 --batch-size 100 --seed 0 --answer-format strict --no-detection --limit 0
+     --trajectory-search 1"
+TPS_GRID="--sources tps_prob --remask-modes off --steps 1/1 --thresholds none 0.99 0.95 0.9 0.8 0.7 0.5"
+$THR --data data/arith/val.jsonl $TPS_GRID --out runs/threshold-val-tps
+$THR --data data/arith/val.jsonl --sources ups --remask-modes on --steps 1/1 --thresholds 0.9 0.7 0.5 0.3 0.2 0.1 \
+  --out runs/threshold-val-ups
+$THR --data data/arith/test.jsonl $TPS_GRID --out runs/threshold-test-tps
+$THR --data data/arith/test.jsonl --sources ups --remask-modes on --steps 1/1 --thresholds 0.7 0.5 0.3 0.2 0.1 \
+  --out runs/threshold-test-ups
+$THR --data data/arith/test.jsonl --sources ups --remask-modes on --steps 8 4 --out runs/threshold-test-ups-fixed
+THR_RUNS="--val runs/threshold-val-tps runs/threshold-val-ups
+          --test runs/threshold-test-tps runs/threshold-test-ups runs/threshold-test-ups-fixed"
+python scripts/threshold_report.py $THR_RUNS --margin 1 --out runs/threshold-report-margin1.md
+python scripts/threshold_report.py $THR_RUNS --margin 0.5 --out runs/threshold-report.md \
+  --figure paper/generated/threshold_passes.png
+# 8b. Stop at EOS: 40 answer tokens in blocks of 8, where the model writes on after its EOS.
+EOS="python -m remedi.eval --data data/arith/val.jsonl --limit 200 --gen-length 40 --block-lengths 8 --steps 1/1
+     --batch-size 100 --seed 0 --answer-format strict --no-detection --trajectory-search 1 --sources tps_prob ups
+     --remask-modes off on"
+$EOS --out runs/eos-val-full
+$EOS --stop-at-eos --out runs/eos-val-stop

@@ -31,6 +31,11 @@ def add_sampler_arguments(parser, block_length=32):
                         help="default: ups if the model has a UPS head, else tps_prob")
     parser.add_argument("--remask", action=argparse.BooleanOptionalAction, default=None,
                         help="RemeDi remasking (default: on with ups, off otherwise)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="dynamic parallel decoding: a step also settles every position at least this "
+                             "confident and a block ends once nothing in it is masked (default: the fixed schedule)")
+    parser.add_argument("--stop-at-eos", action="store_true",
+                        help="stop once a finished block holds only EOS/EoT after its first EOS/EoT; the rest is EOS")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kv-cache", choices=KV_CACHE_MODES, default="none",
                         help="exact: block-causal models, same tokens as none; prefix/dual: bidirectional models, "

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import LLADA_EOS_ID, LLADA_EOT_ID, LLADA_MASK_ID
+from .parallel_decoding import block_done, ends_in_eos, filled_counts, kept_counts, validate_threshold
 from .policy import Rollout, RolloutStep, plackett_luce_log_prob, position_entropy, sample_order, token_log_prob
 from .step_runner import KV_CACHE_MODES, make_step_runner, model_ups_logits  # noqa: F401 (re-exported)
 
@@ -176,6 +177,8 @@ def generate(
     position_temperature=0.0,
     return_rollout=False,
     kv_cache="none",
+    threshold=None,
+    stop_at_eos=False,
 ):
     """Sample answers for a batch of prompts with a mask predictor.
 
@@ -214,6 +217,15 @@ def generate(
             current block against cached keys/values and gives the same tokens as 'none' at temperature 0.
             'prefix' and 'dual' (bidirectional models) are Fast-dLLM's approximate caches, refreshed at
             each block start: faster, but their tokens may differ from 'none'. See remedi/step_runner.py.
+        threshold: dynamic parallel decoding (remedi/parallel_decoding.py): a step also keeps (or fills)
+            every position whose confidence >= threshold, never fewer than the schedule, and a block
+            ends as soon as every row has no [MASK] left in it. None runs the schedule's fixed steps.
+        stop_at_eos: once a finished block holds EOS/EoT followed only by EOS/EoT, fill the rest of that
+            row's answer with EOS and run no more forward passes for it.
+
+    Every trace record carries `forward_passes` (model evaluations per row in that step: 1, or 2 with
+    CFG) and `active` (per row, whether its block still held a [MASK] before the step), so the passes an
+    answer needed are the sum of `forward_passes` over the records where it was active.
 
     Returns:
         (B, P + gen_length) token ids; with return_trace and/or return_rollout, a tuple
@@ -227,6 +239,10 @@ def generate(
         raise ValueError(f"unknown remasking {remasking!r}; choose one of {tuple(UPSTREAM_REMASKING)}")
     stochastic_positions = _validate_policy(position_temperature, return_rollout, confidence_source, remask,
                                             confidence_eos_eot_inf)
+    validate_threshold(threshold)
+    if stochastic_positions and (threshold is not None or stop_at_eos):
+        raise ValueError("threshold and stop_at_eos change the number of steps, which Remask RL's sampled policy "
+                         "assumes fixed: use them with position_temperature=0")
     device = getattr(model, "device", prompt.device)
     batch, prompt_len = prompt.shape
     x = torch.full((batch, prompt_len + gen_length), mask_id, dtype=torch.long, device=device)
@@ -254,10 +270,16 @@ def generate(
     for block in range(num_blocks):
         start = prompt_len + block * block_length
         end = start + block_length
+        done = block_done(x[:, start:end], mask_id)  # rows whose answer stop_at_eos already ended
+        if done.all():
+            continue
         schedule = get_num_transfer_tokens(x[:, start:end] == mask_id, steps_per_block)  # (B, S)
-        # The answer starts fully masked, so every row shares one schedule; a scalar k keeps topk batched.
-        schedule = schedule[0].tolist()
-        kept_at_start = int((x[0, start:end] != mask_id).sum())
+        # The answer starts fully masked, so every running row shares one schedule; a scalar k keeps topk
+        # batched. Rows that stop_at_eos ended are read past: they keep their block as it is.
+        running = int((~done).nonzero()[0])
+        schedule = schedule[running].tolist()
+        kept = (x[:, start:end] != mask_id).sum(dim=1)
+        kept_at_start = int(kept[running])
         runner.begin_block(x, start, end)
         for step in range(steps_per_block):
             # The runner's outputs cover a window x[:, lo:hi] holding the block (the whole x without a cache);
@@ -282,14 +304,16 @@ def generate(
                 confidence = _window_confidence(source, logits, ups_logits, x0, gates, lo, x.shape[1])
                 confidence[:, e:] = -torch.inf
                 confidence = torch.where(mask_index, confidence, -torch.inf)
-                selected = _topk_mask(confidence, schedule[step])
+                fill = filled_counts(schedule[step], confidence[:, s:e], mask_index[:, s:e].sum(dim=1), threshold)
+                selected = _topk_mask(confidence, fill)
                 new_window = torch.where(selected, x0, window)
             else:
                 # RemeDi: rank every position of the block by the confidence of what it would hold
                 # (its token if unmasked, the TPS candidate if masked); keep the top K, mask the rest.
                 candidates = torch.where(mask_index, x0, window)
                 confidence = _window_confidence(source, logits, ups_logits, candidates, gate_ids, lo, x.shape[1])
-                keep = kept_at_start + sum(schedule[: step + 1])
+                keep = kept_counts(kept_at_start + sum(schedule[: step + 1]), schedule[step], confidence[:, s:e],
+                                   kept, done, threshold)
                 if stochastic_positions:
                     scores = ups_logits[:, s:e].float() / position_temperature  # (B, block)
                     order = sample_order(scores)
@@ -312,6 +336,8 @@ def generate(
                 full_selected[:, lo:hi] = selected
                 record = _trace_record(block, step, x, new_x, full_selected, mask_id, prompt_len, confidence, s,
                                        e, trace_confidences, source, use_remask)
+                record["forward_passes"] = 2 if cfg_scale > 0 else 1
+                record["active"] = (~done).tolist()
                 if return_trace:
                     trace.append(record)
                 if step_callback is not None:
@@ -319,7 +345,13 @@ def generate(
             x = new_x
             if bar is not None:
                 bar.update(1)
+            done = block_done(x[:, start:end], mask_id)
+            kept = (x[:, start:end] != mask_id).sum(dim=1)
+            if threshold is not None and done.all():
+                break
         runner.end_block(x, start, end)
+        if stop_at_eos:
+            x[ends_in_eos(x[:, start:end], eos_id, eot_id), end:] = eos_id
     if bar is not None:
         bar.close()
     outputs = (x,) + ((trace,) if return_trace else ()) + ((rollout,) if return_rollout else ())
@@ -367,8 +399,16 @@ def _window_confidence(source, logits, ups_logits, candidates, gate_ids, lo, len
 
 
 def _topk_mask(confidence, k):
-    """Boolean mask of the k highest entries per row (torch.topk's tie order, as upstream uses)."""
+    """Boolean mask of the k highest entries per row (torch.topk's tie order, as upstream uses); k is an int
+    or a (B,) tensor of per-row counts."""
     selected = torch.zeros_like(confidence, dtype=torch.bool)
+    if isinstance(k, torch.Tensor):  # a count per row: the first k[b] of row b's descending order
+        largest = int(k.max())
+        if largest > 0:
+            _, index = torch.topk(confidence, k=largest, dim=-1)
+            take = torch.arange(largest, device=k.device) < k.unsqueeze(1)
+            selected.scatter_(-1, index, take)
+        return selected
     if k > 0:
         _, index = torch.topk(confidence, k=k, dim=-1)
         selected.scatter_(-1, index, True)

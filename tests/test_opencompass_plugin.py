@@ -400,3 +400,19 @@ def test_opencompass_cli_scores_the_shipped_model_as_remedi_eval_does(tmp_path):
         details = json.loads((run_dir / "results" / abbr / f"{dataset['abbr']}.json").read_text())["details"]
         assert [d["correct"] for d in details] == [[right] for right in ours["correct"]], abbr
         assert summary_row[abbr] == f"{100 * ours['accuracy']['mean']:.2f}", abbr
+
+
+def test_threshold_and_stop_at_eos_reach_the_sampler(spy):
+    """threshold=-inf settles a whole block per step: 2 blocks, 2 steps instead of the config's 4."""
+    model = RemeDiChatModel(**SMALL, confidence_source="tps_prob", threshold=float("-inf"), stop_at_eos=True)
+    model.generate(["What is 2 + 3?"], max_out_len=999)
+    (call,) = spy
+    assert call["kwargs"]["threshold"] == float("-inf") and call["kwargs"]["stop_at_eos"] is True
+    assert all(r["step"] == 0 for r in call["trace"])
+    assert [r["block"] for r in call["trace"]] in ([0], [0, 1])  # block 1 unless block 0 ended the answer
+
+
+def test_threshold_that_is_not_a_number_fails_before_loading(monkeypatch):
+    monkeypatch.setattr(dllm, "load_model_and_tokenizer", lambda *a, **k: pytest.fail("model loaded"))
+    with pytest.raises(ValueError, match="threshold='0.9' must be a number"):
+        RemeDiChatModel(**SMALL, threshold="0.9")

@@ -12,7 +12,8 @@ configs port by changing the import; RemeDi's sampler options are added under th
     diff_logits_eos_inf           -> logits_eos_inf
     diff_confidence_eos_eot_inf   -> confidence_eos_eot_inf
     mask_id                       -> mask_id (default: the tokenizer's [MASK], not a hard-coded id)
-    new: confidence_source, remask, eos_id, eot_id (defaults from the sampler and the tokenizer)
+    new: confidence_source, remask, eos_id, eot_id (defaults from the sampler and the tokenizer),
+         threshold, stop_at_eos (faster decoding, remedi/parallel_decoding.py; off by default)
 
 Options that upstream's wrapper accepts but never reads (`mc_num`, `padding_id`, `batch_padding`,
 `extract_pred_after_decode`, `use_fastchat_template`, `generation_kwargs`) are not accepted here:
@@ -55,11 +56,11 @@ class RemeDiBaseModel(BaseModel):
         ups_path: UPS head directory. Default: `<path>/ups` if it exists, else no head, and the
             sampler ranks by TPS confidence as LLaDA does.
         gen_steps, gen_length, gen_blocksize, cfg, temperature, remasking, diff_logits_eos_inf,
-        diff_confidence_eos_eot_inf, confidence_source, remask, mask_id, eos_id, eot_id, kv_cache: sampler
-            options, see the module docstring and `remedi.sampling.generate` (kv_cache: 'none', 'exact' for
-            block-causal models, 'prefix'/'dual' for bidirectional ones, approximate). Ids default to the
-            tokenizer's special tokens. The answer always has gen_length positions, so OpenCompass's
-            `max_out_len` (an autoregressive budget) does not change it.
+        diff_confidence_eos_eot_inf, confidence_source, remask, mask_id, eos_id, eot_id, kv_cache, threshold,
+            stop_at_eos: sampler options, see the module docstring and `remedi.sampling.generate` (kv_cache:
+            'none', 'exact' for block-causal models, 'prefix'/'dual' for bidirectional ones, approximate). Ids
+            default to the tokenizer's special tokens. The answer always has gen_length positions, so
+            OpenCompass's `max_out_len` (an autoregressive budget) does not change it.
         batch_size_: most prompts per sampler call (upstream's name; OpenCompass's own `batch_size`
             sets how many prompts each `generate` call receives). None: all of them at once.
         max_seq_len: prompt plus answer budget. Default: the model's context. Longer prompts are cut
@@ -95,6 +96,8 @@ class RemeDiBaseModel(BaseModel):
         eos_id: Optional[int] = None,
         eot_id: Optional[int] = None,
         kv_cache: str = "none",
+        threshold: Optional[float] = None,
+        stop_at_eos: bool = False,
         batch_size_: Optional[int] = None,
         max_seq_len: Optional[int] = None,
         mode: str = "none",
@@ -109,7 +112,8 @@ class RemeDiBaseModel(BaseModel):
         tokenizer_only: bool = False,
         meta_template: Optional[Dict] = None,
     ):
-        _check_sampler_options(gen_steps, gen_length, gen_blocksize, remasking, confidence_source, kv_cache)
+        _check_sampler_options(gen_steps, gen_length, gen_blocksize, remasking, confidence_source, kv_cache,
+                               threshold)
         if mode not in TRUNCATION_MODES:
             raise ValueError(f"mode={mode!r}; choose one of {TRUNCATION_MODES}")
         if batch_size_ is not None and batch_size_ < 1:
@@ -171,6 +175,8 @@ class RemeDiBaseModel(BaseModel):
             eos_id=ids["eos_id"] if eos_id is None else eos_id,
             eot_id=ids["eot_id"] if eot_id is None else eot_id,
             kv_cache=kv_cache,
+            threshold=threshold,
+            stop_at_eos=stop_at_eos,
         )
         self.logger.info(f"{type(self).__name__}({path!r}, ups_path={ups_path!r}): sampler {self.sampler_kwargs}")
 
@@ -232,7 +238,7 @@ class RemeDiChatModel(RemeDiBaseModel):
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def _check_sampler_options(steps, gen_length, block_length, remasking, confidence_source, kv_cache):
+def _check_sampler_options(steps, gen_length, block_length, remasking, confidence_source, kv_cache, threshold):
     """Fail on a bad config before an 8B model is loaded, not at the first batch."""
     if min(steps, gen_length, block_length) <= 0 or gen_length % block_length:
         raise ValueError(f"gen_length={gen_length} must be a positive multiple of gen_blocksize={block_length}")
@@ -244,6 +250,8 @@ def _check_sampler_options(steps, gen_length, block_length, remasking, confidenc
         raise ValueError(f"confidence_source={confidence_source!r}; choose one of {CONFIDENCE_SOURCES}")
     if kv_cache not in KV_CACHE_MODES:
         raise ValueError(f"kv_cache={kv_cache!r}; choose one of {KV_CACHE_MODES}")
+    if threshold is not None and not isinstance(threshold, (int, float)):
+        raise ValueError(f"threshold={threshold!r} must be a number (or None for the fixed schedule)")
 
 
 def _device_and_dtype(model_kwargs):

@@ -3,7 +3,8 @@
     python -m remedi.eval --out runs/eval-tiny          # built-in tiny-random model, 4 GSM8K problems
 
 writes to --out: results.json (everything, per-problem scores included), results.md (tables),
-accuracy.png, mask_counts.png, remasks.png, trajectory.html and trajectory.png.
+accuracy.png, mask_counts.png, remasks.png, trajectory.html and trajectory.png; with --thresholds,
+passes.png (accuracy against forward passes per answer).
 
 LLaDA-8B-Instruct with a trained UPS head on one GPU (download the checkpoint into a folder first,
 e.g. `huggingface-cli download GSAI-ML/LLaDA-8B-Instruct --local-dir checkpoints/LLaDA-8B-Instruct`):
@@ -44,6 +45,16 @@ from remedi.sampling import CONFIDENCE_SOURCES
 from remedi.tokenizer import special_token_ids, warn_unknown_characters
 
 
+def threshold_value(text):
+    """A --thresholds entry: a number, or 'none' for the fixed schedule (the grid's baseline)."""
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor 'none'") from None
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_arguments(parser)
@@ -60,6 +71,12 @@ def parse_args(argv=None):
     parser.add_argument("--steps", nargs="+", default=["1/1", "1/2", "1/4"],
                         help="step budgets: integers, or fractions of --gen-length such as 1/2 or 0.25")
     parser.add_argument("--block-lengths", nargs="+", type=int, default=None, help="default: --gen-length")
+    parser.add_argument("--thresholds", nargs="+", type=threshold_value, default=[None],
+                        help="confidence thresholds for dynamic parallel decoding (a step also settles every "
+                             "position at least this confident; a block ends when nothing is masked); 'none' "
+                             "runs the fixed schedule, e.g. --thresholds none 0.9 0.7")
+    parser.add_argument("--stop-at-eos", action="store_true",
+                        help="end an answer once a finished block holds only EOS/EoT after its first EOS/EoT")
     parser.add_argument("--gen-length", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--temperature", type=float, default=0.0)
@@ -190,7 +207,10 @@ def markdown_report(report):
     lines += [
         "## Accuracy",
         "",
-        f"95% bootstrap CIs; Δ is paired against {BASELINE[0]} without remask (LLaDA) at the same steps and block.",
+        f"95% bootstrap CIs; Δ is paired against {BASELINE[0]} without remask (LLaDA) at the same steps and block, "
+        "with the fixed schedule (no threshold). Passes = forward passes per answer (model evaluations of its "
+        "sequence while its block still held a [MASK]; two per step with CFG)"
+        + (", with stop at EOS." if report["config"].get("stop_at_eos") else "."),
         "Graded as " + "; ".join(f"{fmt} ({answers.FORMAT_DESCRIPTIONS[fmt]})" for fmt in grading["formats"]) + ".",
     ]
     extra_header = ""
@@ -205,9 +225,10 @@ def markdown_report(report):
     cache_header = " kv cache | same answers |" if cached else ""
     lines += [
         "",
-        f"| source | remask | steps | block |{cache_header} accuracy |{extra_header} Δ vs LLaDA | remasked/answer "
-        "| mask schedule | s/step | tok/s |",
-        "|---|---|---|---|" + "---|---|" * cached + "---|" + "---|" * bool(extra_header) + "---|---|---|---|---|",
+        f"| source | remask | steps | block |{cache_header} threshold | accuracy |{extra_header} Δ vs LLaDA "
+        "| passes/answer | remasked/answer | mask schedule | s/step | tok/s |",
+        "|---|---|---|---|" + "---|---|" * cached + "---|---|" + "---|" * bool(extra_header)
+        + "---|---|---|---|---|---|",
     ]
     for r in report["settings"]:
         delta = "—" if r["vs_baseline"] is None else _ci(r["vs_baseline"])
@@ -215,8 +236,10 @@ def markdown_report(report):
         extra = f" {_ci(r['accuracy_conventional'])} |" if extra_header else ""
         same = "—" if r.get("same_as_no_cache") is None else f"{100 * r['same_as_no_cache']:.1f}%"
         cache = f" {r['kv_cache']} | {same} |" if cached else ""
+        threshold = "—" if r.get("threshold") is None else f"{r['threshold']:g}"
         lines.append(f"| {r['source']} | {'on' if r['remask'] else 'off'} | {r['steps']} | {r['block_length']} |"
-                     f"{cache} {_ci(r['accuracy'])} |{extra} {delta} | {r['remasks_per_answer']:.2f} | {schedule} | "
+                     f"{cache} {threshold} | {_ci(r['accuracy'])} |{extra} {delta} | "
+                     f"{r['forward_passes_per_answer']:.2f} | {r['remasks_per_answer']:.2f} | {schedule} | "
                      f"{r['seconds_per_step']:.4f} | {r['tokens_per_second']:.1f} |")
     lines += ["", "## Latency by confidence source", "", "| source | s/step | tok/s |", "|---|---|---|"]
     lines += [f"| {s} | {v['seconds_per_step']:.4f} | {v['tokens_per_second']:.1f} |"
@@ -254,11 +277,12 @@ def main(argv=None):
         raise SystemExit("no problems to evaluate: " + "; ".join(data_notes))
     has_ups = model_has_ups(model, ids["eos_id"])
     options = SamplerOptions(args.gen_length, args.batch_size, args.temperature, args.cfg_scale,
-                             args.confidence_eos_eot_inf)
+                             args.confidence_eos_eot_inf, args.stop_at_eos)
     steps = parse_steps(args.steps, args.gen_length)
     caches, cache_notes = usable_caches(list(dict.fromkeys(args.kv_cache)), model.config)
     settings, notes = build_grid(args.sources, [m == "on" for m in args.remask_modes], steps,
-                                 args.block_lengths or [args.gen_length], args.gen_length, has_ups, caches)
+                                 args.block_lengths or [args.gen_length], args.gen_length, has_ups, caches,
+                                 list(dict.fromkeys(args.thresholds)))
     notes = cache_notes + notes
     if not settings:
         raise SystemExit("no valid sampler setting: " + "; ".join(notes))
@@ -301,7 +325,7 @@ def main(argv=None):
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(markdown_report(report))
     figures = {"accuracy": plots.accuracy_figure(results), "mask_counts": plots.mask_counts_by_setting_figure(results),
-               "remasks": plots.remask_figure(results)}
+               "remasks": plots.remask_figure(results), "passes": plots.passes_figure(results)}
     for name, figure in figures.items():
         if figure is not None:
             figure.savefig(os.path.join(args.out, f"{name}.png"), dpi=120)

@@ -1,14 +1,18 @@
 """Batched sampling over a dataset for a grid of sampler settings, with what each run must be checked on.
 
-For every (confidence source, remask, steps, block_length, kv_cache) the same problems are answered,
-graded and timed, and each batch's trace is checked against LLaDA's schedule: with or without remasking
-the masked count after every step must equal the schedule's, so a mismatch is a sampler bug, not noise.
-A cached setting also reports the share of its answers identical to the same setting without a cache.
+For every (confidence source, remask, steps, block_length, kv_cache, threshold) the same problems are
+answered, graded and timed, and each batch's trace is checked against LLaDA's schedule: with or without
+remasking the masked count after every step must equal the schedule's, so a mismatch is a sampler bug, not
+noise. With a confidence threshold or stop at EOS a step may settle more than the schedule, never less, so
+the masked count must then be at most the schedule's. Each answer's forward passes
+(remedi/parallel_decoding.py says what one is) are counted from the trace. A cached setting also reports
+the share of its answers identical to the same setting without a cache.
 """
 
 import time
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from typing import Optional
 
 import torch
 from tqdm.auto import tqdm
@@ -30,11 +34,14 @@ class Setting:
     steps: int
     block_length: int
     kv_cache: str = "none"
+    threshold: Optional[float] = None
 
     @property
     def name(self):
         cache = "" if self.kv_cache == "none" else f" cache={self.kv_cache}"
-        return f"{self.source}{'+remask' if self.remask else ''} steps={self.steps} block={self.block_length}{cache}"
+        threshold = "" if self.threshold is None else f" threshold={self.threshold:g}"
+        return (f"{self.source}{'+remask' if self.remask else ''} steps={self.steps} block={self.block_length}"
+                f"{cache}{threshold}")
 
 
 @dataclass
@@ -46,6 +53,7 @@ class SamplerOptions:
     temperature: float = 0.0
     cfg_scale: float = 0.0
     confidence_eos_eot_inf: bool = False
+    stop_at_eos: bool = False
 
 
 def parse_steps(values, gen_length):
@@ -82,7 +90,8 @@ def usable_caches(kv_caches, config):
     return usable, notes
 
 
-def build_grid(sources, remask_modes, steps, block_lengths, gen_length, has_ups, kv_caches=("none",)):
+def build_grid(sources, remask_modes, steps, block_lengths, gen_length, has_ups, kv_caches=("none",),
+               thresholds=(None,)):
     """(settings, notes): every valid combination, and why the others were left out."""
     notes = []
     if "ups" in sources and not has_ups:
@@ -99,19 +108,37 @@ def build_grid(sources, remask_modes, steps, block_lengths, gen_length, has_ups,
                 notes.append(f"skipped steps={budget} with block_length={block_length}: "
                              f"not a multiple of the {num_blocks} blocks")
                 continue
-            settings += [Setting(s, r, budget, block_length, c) for c in kv_caches for s in sources
-                         for r in remask_modes]
+            settings += [Setting(s, r, budget, block_length, c, t) for t in thresholds for c in kv_caches
+                         for s in sources for r in remask_modes]
     return settings, notes
 
 
-def check_mask_counts(trace, gen_length, block_length, steps):
-    """{ok, max_error}: every row's masked count after every step vs the schedule."""
+def check_mask_counts(trace, gen_length, block_length, steps, at_most=False):
+    """{ok, max_error}: every row's masked count after every step vs the schedule.
+
+    With at_most (threshold or stop at EOS: steps may settle more than scheduled, blocks may end early)
+    a count only has to be at most the schedule's at the same step of the same block; max_error is then
+    the largest excess.
+    """
     expected = torch.tensor(scheduled_mask_counts(gen_length, block_length, steps))
+    if at_most:
+        per_block = steps // (gen_length // block_length)
+        at = torch.tensor([record["block"] * per_block + record["step"] for record in trace])
+        observed = torch.tensor([record["masked_count"] for record in trace])  # (records, B)
+        error = int((observed - expected[at][:, None]).clamp(min=0).max())
+        return {"ok": error == 0, "max_error": error}
     if len(trace) != len(expected):  # a different number of steps than the schedule has
         return {"ok": False, "max_error": None}
     observed = torch.tensor([record["masked_count"] for record in trace])  # (steps, B)
     error = int((observed - expected[:, None]).abs().max())
     return {"ok": error == 0, "max_error": error}
+
+
+def forward_passes_per_row(trace):
+    """Forward passes each row of a batch needed: the steps in which its block still held a [MASK], doubled
+    with CFG. A row the batch waits for (done early, or its answer over at EOS) is not charged."""
+    return [sum(record["forward_passes"] for record in trace if record["active"][row])
+            for row in range(len(trace[0]["active"]))] if trace else []
 
 
 def sample(model, tokenizer, questions, setting, options):
@@ -128,7 +155,7 @@ def sample(model, tokenizer, questions, setting, options):
         gen_length=options.gen_length, block_length=setting.block_length, temperature=options.temperature,
         cfg_scale=options.cfg_scale, mask_id=ids["mask_id"], confidence_eos_eot_inf=options.confidence_eos_eot_inf,
         confidence_source=setting.source, remask=setting.remask, eos_id=ids["eos_id"], eot_id=ids["eot_id"],
-        return_trace=True, kv_cache=setting.kv_cache,
+        return_trace=True, kv_cache=setting.kv_cache, threshold=setting.threshold, stop_at_eos=options.stop_at_eos,
     )
     answers = out[:, prompt_len:]
     return tokenizer.batch_decode(answers, skip_special_tokens=True), answers.cpu(), trace
@@ -140,10 +167,22 @@ def _synchronize(model):
         torch.cuda.synchronize(device)
 
 
-def _per_row(trace, key):
-    """(B, steps) lists of a per-step trace field: masked counts as they are, position lists as lengths."""
-    columns = [[v if isinstance(v, int) else len(v) for v in record[key]] for record in trace]
-    return [list(row) for row in zip(*columns)]
+def _per_row(trace, key, steps_per_block, total_steps, missing):
+    """(B, total_steps) lists of a per-step trace field: masked counts as they are, position lists as
+    lengths. Steps that did not run (a block ended early, or every answer was over at EOS) take
+    `missing(last value)`: the count carried forward for masks, 0 for remasks; after the last record
+    every answer is complete, so masks are 0 there."""
+    rows = [[None] * total_steps for _ in trace[0][key]]
+    for record in trace:
+        at = record["block"] * steps_per_block + record["step"]
+        for row, value in zip(rows, record[key]):
+            row[at] = value if isinstance(value, int) else len(value)
+    last = trace[-1]["block"] * steps_per_block + trace[-1]["step"]
+    for row in rows:
+        for at in range(total_steps):
+            if row[at] is None:
+                row[at] = 0 if at > last else missing(row[at - 1])
+    return rows
 
 
 def run_setting(model, tokenizer, problems, setting, options, seed=0, bar=None):
@@ -155,7 +194,9 @@ def run_setting(model, tokenizer, problems, setting, options, seed=0, bar=None):
     """
     torch.manual_seed(seed)
     correct, conventional, predictions, completions, masked, remasked, errors = [], [], [], [], [], [], []
-    seconds, calls = 0.0, 0
+    seconds, batch_steps, passes = 0.0, 0, []
+    steps_per_block = setting.steps // (options.gen_length // setting.block_length)
+    at_most = setting.threshold is not None or options.stop_at_eos
     for start in range(0, len(problems), options.batch_size):
         batch = problems[start : start + options.batch_size]
         _synchronize(model)
@@ -163,7 +204,8 @@ def run_setting(model, tokenizer, problems, setting, options, seed=0, bar=None):
         texts, _, trace = sample(model, tokenizer, [q for q, _, _ in batch], setting, options)
         _synchronize(model)
         seconds += time.perf_counter() - begin
-        calls += 1
+        batch_steps += len(trace)
+        passes += forward_passes_per_row(trace)
         for text, (question, reference, fmt) in zip(texts, batch):
             prediction, right = grade(text, reference, fmt, question)
             predictions.append(prediction)
@@ -171,9 +213,10 @@ def run_setting(model, tokenizer, problems, setting, options, seed=0, bar=None):
             usual = conventional_format(fmt)
             conventional.append(bool(right if usual == fmt else grade(text, reference, usual, question)[1]))
         completions += texts
-        errors.append(check_mask_counts(trace, options.gen_length, setting.block_length, setting.steps)["max_error"])
-        masked += _per_row(trace, "masked_count")
-        remasked += _per_row(trace, "remasked")
+        errors.append(check_mask_counts(trace, options.gen_length, setting.block_length, setting.steps,
+                                        at_most)["max_error"])
+        masked += _per_row(trace, "masked_count", steps_per_block, setting.steps, lambda last: last)
+        remasked += _per_row(trace, "remasked", steps_per_block, setting.steps, lambda last: 0)
         if bar is not None:
             bar.update(1)
     remasked = torch.tensor(remasked, dtype=torch.float)  # (N, steps)
@@ -192,9 +235,11 @@ def run_setting(model, tokenizer, problems, setting, options, seed=0, bar=None):
         "remasks_per_step": remasked.mean(dim=0).tolist(),
         "remasks_per_answer": float(remasked.sum(dim=1).mean()),
         "seconds": seconds,
-        "sampler_steps": calls * setting.steps,  # batched denoising steps run
+        "sampler_steps": batch_steps,  # batched denoising steps run
+        "forward_passes": passes,  # per answer
+        "forward_passes_per_answer": sum(passes) / len(passes),
         "tokens": len(problems) * options.gen_length,
-        "seconds_per_step": seconds / (calls * setting.steps),
+        "seconds_per_step": seconds / batch_steps,
         "tokens_per_second": len(problems) * options.gen_length / seconds,
     }
 
@@ -223,17 +268,18 @@ def conventional_grading_differs(results):
 
 def add_confidence_intervals(results, n_boot=2000, seed=0, alpha=0.05):
     """Accuracy CIs for every setting and paired CIs of its difference to LLaDA's sampler (tps_prob, no
-    remask) at the same steps and block length, without a KV cache when the grid has that, all from one
-    shared set of problem resamples. Results that carry `correct_conventional` get `accuracy_conventional`
-    too, and cached ones `same_as_no_cache`, the share of answers identical to their uncached setting's."""
+    remask, the fixed schedule: no threshold) at the same steps and block length, without a KV cache when
+    the grid has that, all from one shared set of problem resamples. Results that carry
+    `correct_conventional` get `accuracy_conventional` too, and cached ones `same_as_no_cache`, the share of
+    answers identical to their uncached setting's (same threshold)."""
     if not results:
         return results
     indices = bootstrap_indices(results[0]["n"], n_boot, seed)
     baselines = {}
     for r in sorted(results, key=lambda r: r["kv_cache"] == "none"):  # uncached baselines are kept over cached
-        if (r["source"], r["remask"]) == BASELINE:
+        if (r["source"], r["remask"]) == BASELINE and r.get("threshold") is None:
             baselines[(r["steps"], r["block_length"])] = r
-    uncached = {(r["source"], r["remask"], r["steps"], r["block_length"]): r
+    uncached = {(r["source"], r["remask"], r["steps"], r["block_length"], r.get("threshold")): r
                 for r in results if r["kv_cache"] == "none"}
     for result in results:
         result["accuracy"] = accuracy_ci(result["correct"], indices, alpha)
@@ -242,7 +288,8 @@ def add_confidence_intervals(results, n_boot=2000, seed=0, alpha=0.05):
         baseline = baselines.get((result["steps"], result["block_length"]))
         result["vs_baseline"] = None if baseline is None or baseline is result else \
             paired_difference_ci(result["correct"], baseline["correct"], indices, alpha)
-        twin = uncached.get((result["source"], result["remask"], result["steps"], result["block_length"]))
+        twin = uncached.get((result["source"], result["remask"], result["steps"], result["block_length"],
+                             result.get("threshold")))
         result["same_as_no_cache"] = None if twin is None or twin is result else \
             sum(a == b for a, b in zip(result["completions"], twin["completions"])) / result["n"]
     return results

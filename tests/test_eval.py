@@ -344,15 +344,6 @@ def test_sampled_trace_tokens_replay_to_the_returned_answer():
 
 # ---- end to end --------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def one_thread():
-    """The tiny model gains nothing from intra-op threads, and on a busy 2-core machine they cost 10-40x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_questions_with_characters_outside_the_alphabet_get_one_warning(tmp_path, capsys):
     data = tmp_path / "mini.jsonl"
     data.write_text("".join(json.dumps({"question": q, "answer": "#### 1"}) + "\n" for q in ("1 €?", "ü €", "1+0")))

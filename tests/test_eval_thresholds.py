@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from remedi.eval import plots
 from remedi.eval.__main__ import main as eval_main
@@ -30,14 +29,6 @@ def test_forward_passes_per_row_counts_the_steps_each_row_was_running():
              {"forward_passes": 2, "active": [False, True]}]
     assert forward_passes_per_row(trace) == [4, 4]
     assert forward_passes_per_row([]) == []
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_cli_threshold_grid_on_the_shipped_model_reports_passes_and_pairs_against_the_fixed_schedule(

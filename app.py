@@ -175,7 +175,7 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
     run long before the page shows it, and Stop would find nothing left to stop.
 
     A prompt that holds a Sudoku puzzle (9 rows of 9 cells) gets, under the tokens of every step, the
-    answer drawn as the 9x9 grid it fills, when gen_length leaves room for '#### <81 digits>'.
+    answer drawn as the 9x9 grid it fills, when gen_length leaves room for the '####' grid.
 
     `threshold` and `stop_at_eos` (app.py --threshold / --stop-at-eos) are the sampler's speed options; with
     them a run may end before `steps`, so the last step is the one the sampler ends on.

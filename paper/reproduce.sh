@@ -42,7 +42,7 @@ RL="python SMDM/pretrain/train_mdm_rl.py --data data/arith/train.jsonl --val-dat
     --prompts-per-step 16 --warmup-steps 5 --ppo-epochs 2 --val-every 25 --accelerator cpu"
 $RL --model-path out/arith-ups-mlp-r03 --lr 1e-3 --max-steps 300 --save-every 50 --out-dir out/arith-rl
 # 5b. The position-only control: the same RL for one learned logit per position (blind to the tokens).
-python -c "from remedi.ups import UPSPosition; UPSPosition(128, 512).save('out/position-ups-init')"
+python -c "from remedi.ups_heads import UPSPosition; from remedi.ups_registry import save_ups; save_ups(UPSPosition(128, 512), 'out/position-ups-init')"
 $RL --model-path out/arith-ups-mlp-r03 --ups-path out/position-ups-init --lr 3e-2 --max-steps 150 --save-every 25 \
     --out-dir out/arith-rl-position
 # 5c. Evaluation on 1000 test and 1000 fresh problems, and 1000 three-operation chains (out of distribution).

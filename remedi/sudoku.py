@@ -1,4 +1,8 @@
-"""Sudoku grids as text: read a puzzle's givens, a completion's '#### <81 digits>' grid, and check a grid.
+"""Sudoku grids as text: read a puzzle's givens, a completion's '####' grid, and check a grid.
+
+A completion's grid is '#### ' then the 81 digits in reading order, either in one run or as nine rows
+of nine separated by single spaces (what scripts/make_sudoku_data.py writes: its cells keep the
+question's row stride).
 
 Its own module, apart from the eval's graders, so the app can draw a puzzle without importing the
 MATH grader's dependencies (math-verify and sympy, which the app would carry for nothing).
@@ -6,21 +10,21 @@ MATH grader's dependencies (math-verify and sympy, which the app would carry for
 
 import re
 
-_SUDOKU_ENDING = re.compile(r"####\s*([1-9]{81})\Z")
+_SUDOKU_ENDING = re.compile(r"####\s*([1-9]{81}|(?:[1-9]{9} ){8}[1-9]{9})\Z")
 _SUDOKU_ROW = re.compile(r"[1-9.0]{9}")
 
 
 def extract_sudoku(text):
-    """The 81 digits of a completion that ends in '#### <81 digits 1-9>', or None."""
+    """The 81 digits of a completion that ends in a '####' grid of digits 1-9, or None."""
     if text is None:
         return None
     found = _SUDOKU_ENDING.search(text.strip())
-    return found.group(1) if found else None
+    return found.group(1).replace(" ", "") if found else None
 
 
 def sudoku_givens(text):
     """81 ints (0 = empty) of the puzzle in `text`: its last 9 lines of 9 cells ('1'-'9', '.' or '0'),
-    else a trailing '#### <81 digits>' (a solution: every cell given); None when there is neither."""
+    else a trailing '####' grid (a solution: every cell given); None when there is neither."""
     rows = [line.strip() for line in text.splitlines() if _SUDOKU_ROW.fullmatch(line.strip())]
     if len(rows) >= 9:
         return [int(ch) if ch.isdigit() else 0 for ch in "".join(rows[-9:])]

@@ -127,16 +127,17 @@ def render_step_html(texts, states, legend=True, *, confidences=None, source=Non
     return "".join(parts)
 
 
-SUDOKU_CELLS_FROM = len("#### ")  # the answer is '#### <81 digits>': cell k is answer position 5 + k
-SUDOKU_ANSWER_TOKENS = SUDOKU_CELLS_FROM + 81
+SUDOKU_CELLS_FROM = len("#### ")  # the answer is '#### <row> <row> ...': cell (r, c) is position 5 + 10 r + c
+SUDOKU_ROW_STRIDE = 10  # nine digits and a space, as the question's nine cells and a newline
+SUDOKU_ANSWER_TOKENS = SUDOKU_CELLS_FROM + 9 * SUDOKU_ROW_STRIDE - 1
 
 
 def render_sudoku_grid(texts, states, *, confidences=None, source=None):
     """The answer's 81 cells as a 9x9 table, each cell coloured, shaded and titled like its token.
 
     In a Sudoku the interesting thing is which cells get decided, kept or sent back, and where they sit
-    in the grid; in a line of 86 characters nobody can see that. Cells are answer positions 5..85 (after
-    '#### '); a masked cell is blank. The shade scale is the one of the whole answer, as in the token view.
+    in the grid; in a line of 94 characters nobody can see that. Cell (r, c) is answer position 5 + 10 r + c (after
+    '#### ', rows one space apart); a masked cell is blank. The shade scale is the one of the whole answer, as in the token view.
     """
     if len(texts) < SUDOKU_ANSWER_TOKENS or len(texts) != len(states):
         raise ValueError(f"a Sudoku answer has {SUDOKU_ANSWER_TOKENS} positions; got {len(texts)} texts "
@@ -150,7 +151,7 @@ def render_sudoku_grid(texts, states, *, confidences=None, source=None):
     for r in range(9):
         cells = []
         for c in range(9):
-            i = SUDOKU_CELLS_FROM + 9 * r + c
+            i = SUDOKU_CELLS_FROM + SUDOKU_ROW_STRIDE * r + c
             text = " " if texts[i] == MASK_TEXT else texts[i]
             border = "border:1px solid #9ca3af"
             border += ";border-right:2px solid #111827" if c % 3 == 2 else ""

@@ -1,11 +1,14 @@
 """Generate 9x9 Sudoku puzzles in GSM8K's schema: train/val/test (and a fresh test) jsonl.
 
-A record is the puzzle row by row ('.' for an empty cell) and its solution as 81 digits after '####':
+A record is the puzzle row by row ('.' for an empty cell) and its solution's rows after '####', one
+space between rows:
 
-    {"question": "Sudoku:\\n5.3..7...\\n...(9 rows)", "answer": "#### 513247869..."}
+    {"question": "Sudoku:\\n5.3..7...\\n...(9 rows)", "answer": "#### 513247869 627195348 ..."}
 
-The answer is only the solution's '#### <81 digits>' (86 characters), so a tiny model with a character
-tokenizer decodes it in one 96-token window, and the k-th digit is the k-th cell in reading order.
+The answer is 94 characters, so a tiny model with a character tokenizer decodes it in one 96-token
+window. Cell (r, c) is answer character 5 + 10 r + c: the same stride as the question's rows (9 cells and
+a newline), so every cell of the answer sits at one fixed distance from the same cell of the puzzle, and a
+model with relative positions (RoPE) learns to copy the givens with a single offset.
 `python -m remedi.eval --answer-format sudoku` grades a completion against the question's givens: any
 valid grid that keeps every given counts, not only the reference solution.
 
@@ -131,9 +134,10 @@ def make_puzzle(rng, givens, unique=False, tries=50):
 
 
 def format_problem(puzzle, solution):
-    """The GSM8K-schema record: the puzzle as 9 rows ('.' = empty), the answer '#### <81 digits>'."""
+    """The GSM8K-schema record: the puzzle as 9 rows ('.' = empty), the answer '#### <row> ... <row>'."""
     rows = ["".join(str(v) if v else "." for v in puzzle[9 * r : 9 * r + 9]) for r in range(9)]
-    return {"question": "\n".join([QUESTION_HEADER] + rows), "answer": "#### " + "".join(map(str, solution))}
+    solution_rows = ["".join(map(str, solution[9 * r : 9 * r + 9])) for r in range(9)]
+    return {"question": "\n".join([QUESTION_HEADER] + rows), "answer": "#### " + " ".join(solution_rows)}
 
 
 def draw_unique(rng, n, givens, unique=False, exclude=()):

@@ -258,6 +258,6 @@ def test_a_sudoku_prompt_shows_the_answer_as_a_grid_at_every_step(tiny):
     assert len(cells) == 81 and all("tok-masked" in cell for cell in cells)  # step 0: an empty grid
     last_cells = re.findall(r"<td[^>]*>(.*?)</td>", view, re.S)  # a cell may hold a newline
     assert len(last_cells) == 81 and not any("tok-masked" in cell for cell in last_cells)
-    # Other prompts, and answers too short for '#### <81 digits>', keep the plain token view.
+    # Other prompts, and answers too short for the '####' grid, keep the plain token view.
     assert "remedi-sudoku" not in run(model, tokenizer, steps=12, gen_length=96, block_length=96)[-1][0]
     assert "remedi-sudoku" not in run(model, tokenizer, SUDOKU_PROMPT, gen_length=16)[-1][0]

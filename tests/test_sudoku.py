@@ -34,6 +34,7 @@ def _cells(rows):
 
 def test_the_solution_is_right_and_keeps_the_givens():
     assert answers.grade("#### " + SOLUTION, REFERENCE, "sudoku", QUESTION) == (SOLUTION, True)
+    assert answers.grade("#### " + " ".join(SOLUTION_ROWS), REFERENCE, "sudoku", QUESTION) == (SOLUTION, True)
     assert answers.grade("  #### " + SOLUTION + "\n", REFERENCE, "sudoku", QUESTION)[1]
 
 
@@ -72,6 +73,8 @@ def test_any_valid_grid_consistent_with_the_givens_counts():
     "#### " + SOLUTION[:80],             # a cell short
     "#### " + SOLUTION[:80] + "0",       # 0 is not a digit of a filled grid
     "#### " + "\n".join(SOLUTION_ROWS),  # rows on separate lines
+    "#### " + "  ".join(SOLUTION_ROWS),  # two spaces between rows
+    "#### " + " ".join(SOLUTION_ROWS[:8]) + SOLUTION_ROWS[8],  # a space missing
     "",
 ])
 def test_malformed_completions_are_wrong(completion):
@@ -116,12 +119,23 @@ def test_every_record_is_a_valid_solution_of_its_puzzle_with_the_stated_givens(g
     for row in splits["train"]:
         assert row["question"].startswith("Sudoku:\n")
         givens_cells = grids.sudoku_givens(row["question"])
-        solution = row["answer"].removeprefix("#### ")
-        assert len(solution) == 81 and grids.valid_sudoku(solution)
+        answer_rows = row["answer"].removeprefix("#### ").split(" ")
+        solution = "".join(answer_rows)
+        assert [len(r) for r in answer_rows] == [9] * 9 and grids.valid_sudoku(solution)
         assert sum(g != 0 for g in givens_cells) == givens
         assert answers.grade(row["answer"], row["answer"], "sudoku", row["question"]) == (solution, True)
         if unique:
             assert sudoku.count_solutions(givens_cells) == 1
+
+
+def test_every_answer_cell_sits_at_one_fixed_distance_from_the_same_cell_of_the_puzzle():
+    """The layout's point: cell (r, c) is as far from its question cell as every other cell is from its own."""
+    row = sudoku.make_splits(seed=5, n_train=1, n_val=0, n_test=0, givens=81)["train"][0]
+    text = row["question"] + "\n" + row["answer"]
+    question_at = [text.index("\n") + 1 + 10 * r + c for r in range(9) for c in range(9)]
+    answer_at = [text.index("#### ") + 5 + 10 * r + c for r in range(9) for c in range(9)]
+    assert all(text[q] == text[a] for q, a in zip(question_at, answer_at))  # every cell given: same digits
+    assert len({a - q for q, a in zip(question_at, answer_at)}) == 1
 
 
 def test_the_pattern_grid_and_its_random_symmetries_are_valid_and_varied():

@@ -165,25 +165,26 @@ def _grid_cells(html_text):
     return re.findall(r'<td[^>]*><span class="tok tok-(\w+)"[^>]*>([^<]*)</span></td>', html_text)
 
 
-def test_sudoku_grid_puts_answer_position_5_plus_k_in_cell_k():
-    digits = "534678912672195348198342567859761423426853791713924856961537284287419635345286179"
-    texts = list("#### " + digits) + [MASK_TEXT] * 10  # 96 positions, as the Sudoku model samples
-    states = [KEPT] * 86 + [MASKED] * 10
-    texts[5 + 9 * 4 + 4], states[5 + 9 * 4 + 4] = MASK_TEXT, MASKED       # row 5, column 5: still masked
-    states[5 + 80] = REMASKED                                             # the last cell: sent back, shows 9
+def test_sudoku_grid_puts_answer_position_5_plus_10r_plus_c_in_cell_r_c():
+    rows = ["534678912", "672195348", "198342567", "859761423", "426853791", "713924856", "961537284",
+            "287419635", "345286179"]
+    texts = list("#### " + " ".join(rows)) + [MASK_TEXT] * 2  # 96 positions, as the Sudoku model samples
+    states = [KEPT] * 94 + [MASKED] * 2
+    texts[5 + 10 * 4 + 4], states[5 + 10 * 4 + 4] = MASK_TEXT, MASKED     # row 5, column 5: still masked
+    states[5 + 10 * 8 + 8] = REMASKED                                     # the last cell: sent back, shows 9
     cells = _grid_cells(render_sudoku_grid(texts, states))
     assert len(cells) == 81
-    assert [text for _, text in cells[:9]] == list("534678912")
+    assert [text for _, text in cells] == list("".join(rows[:4]) + rows[4][:4] + " " + rows[4][5:] + "".join(rows[5:]))
     assert cells[9 * 4 + 4] == ("masked", " ") and cells[80] == ("remasked", "9")
     assert [state for state, _ in cells].count("kept") == 79
 
 
 def test_sudoku_grid_draws_thick_lines_between_boxes_and_refuses_short_answers():
-    html_text = render_sudoku_grid([MASK_TEXT] * 86, [MASKED] * 86)
+    html_text = render_sudoku_grid([MASK_TEXT] * 94, [MASKED] * 94)
     tds = re.findall(r"<td style=\"([^\"]*)\"", html_text)
     thick_right = [i for i, style in enumerate(tds) if "border-right:2px" in style]
     thick_bottom = [i for i, style in enumerate(tds) if "border-bottom:2px" in style]
     assert thick_right == [9 * r + c for r in range(9) for c in (2, 5, 8)]
     assert thick_bottom == [9 * r + c for r in (2, 5, 8) for c in range(9)]
-    with pytest.raises(ValueError, match="86 positions"):
+    with pytest.raises(ValueError, match="94 positions"):
         render_sudoku_grid([MASK_TEXT] * 32, [MASKED] * 32)

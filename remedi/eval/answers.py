@@ -19,9 +19,9 @@ math-verify when it is installed (symbolic equality: 1/2 = 0.5 = \\frac12), else
 string comparison that only removes LaTeX spacing and wrappers and so under-counts correct answers;
 a warning says which one ran.
 
-sudoku: the completion, stripped, must end in '#### <81 digits 1-9>' (the grid in reading order) that
-is a valid Sudoku (every row, column and 3x3 box holds 1..9) and keeps every given of the puzzle. The
-givens are read from the question (9 rows of 9 cells, '.' or '0' for empty, as
+sudoku: the completion, stripped, must end in '####' and the grid's 81 digits 1-9 in reading order (one
+run, or nine rows of nine one space apart) that form a valid Sudoku (every row, column and 3x3 box holds
+1..9) and keep every given of the puzzle. The givens are read from the question (9 rows of 9 cells, '.' or '0' for empty, as
 scripts/make_sudoku_data.py writes them), so any valid solution counts when a puzzle has several;
 without a question they are the reference's own 81 digits, which then must be matched exactly.
 """
@@ -41,7 +41,7 @@ FORMAT_DESCRIPTIONS = {
     "gsm8k": "the number after the last '####', else the last number in the text",
     "strict": "the completion must end in '#### <number>'",
     "math": "the content of the last \\boxed{}",
-    "sudoku": "the completion must end in '#### <81 digits>', a valid grid that keeps the puzzle's givens",
+    "sudoku": "the completion must end in '####' and 81 digits (rows may be one space apart), a valid grid that keeps the puzzle's givens",
 }
 
 try:

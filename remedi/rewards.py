@@ -5,7 +5,12 @@
     math     1 if the last \\boxed{} equals the reference's answer (math-verify's symbolic comparison); the
              reference's answer is its \\boxed{} or, for GSM8K-schema references, the number after ####
     auto     math for references with a \\boxed{} answer, else strict
+    sudoku   1 if the completion's '####' grid is a valid Sudoku that keeps the puzzle's givens (read from
+             the question, so any solution of a puzzle with several counts, as in the eval)
     MODULE:FUNCTION or FILE.py:FUNCTION   your own `FUNCTION(completion, reference) -> float`
+
+A reward is called as `reward(completion, reference, question)`; a user's two-argument function is
+wrapped so that it never sees the question.
 
 Rewards are binary by default. `format_weight` > 0 adds that much for a well-formed final answer
 (`#### <number>` at the end, or a \\boxed{}), right or not; it is off by default because it can be
@@ -18,25 +23,32 @@ import re
 from pathlib import Path
 
 from remedi.eval.answers import answer_format, extract_boxed, extract_gsm8k, grade
+from remedi.sudoku import extract_sudoku
 
-REWARDS = ("auto", "strict", "gsm8k", "math")
+REWARDS = ("auto", "strict", "gsm8k", "math", "sudoku")
 _FINAL_NUMBER = re.compile(r"####\s*-?[\d,]*\.?\d+\s*$")
 
 
 def correctness_reward(name):
-    """`reward(completion, reference) -> float` for a built-in name or a user's MODULE:FUNCTION hook."""
+    """`reward(completion, reference, question=None) -> float` for a built-in name or a user's hook."""
     if name in REWARDS:
-        def reward(completion, reference):
+        def reward(completion, reference, question=None):
             fmt = name
             if name == "auto":
                 fmt = "math" if answer_format(reference) == "math" else "strict"
             if fmt == "math" and extract_boxed(reference) is None:  # a GSM8K reference: compare with its number
                 reference = "\\boxed{" + str(extract_gsm8k(reference)) + "}"
-            return float(grade(completion, reference, fmt)[1])
+            return float(grade(completion, reference, fmt, question)[1])
 
         reward.__name__ = f"{name}_reward"
         return reward
-    return _user_reward(name)
+    hook = _user_reward(name)
+
+    def user_reward(completion, reference, question=None):
+        return hook(completion, reference)
+
+    user_reward.__name__ = getattr(hook, "__name__", "user_reward")
+    return user_reward
 
 
 def _user_reward(spec):
@@ -65,13 +77,17 @@ def well_formed(completion, reference):
     """Whether the completion ends in the reference's answer format (right or wrong)."""
     if answer_format(reference) == "math":
         return extract_boxed(completion) is not None
+    if extract_sudoku(reference) is not None:
+        return extract_sudoku(completion) is not None
     return _FINAL_NUMBER.search(completion.strip()) is not None
 
 
-def score_completions(reward, completions, references, format_weight=0.0):
+def score_completions(reward, completions, references, format_weight=0.0, questions=None):
     """(rewards, correct): `reward` of every completion, plus `format_weight` if well formed, and the
-    correctness part alone (what accuracy is computed from)."""
-    correct = [float(reward(c, r)) for c, r in zip(completions, references)]
+    correctness part alone (what accuracy is computed from). `questions`, one per completion, reach the
+    rewards that read them (sudoku)."""
+    questions = [None] * len(completions) if questions is None else questions
+    correct = [float(reward(c, r, q)) for c, r, q in zip(completions, references, questions)]
     if format_weight == 0:
         return correct, correct
     total = [c + format_weight * well_formed(text, ref) for c, text, ref in zip(correct, completions, references)]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
 
-HEURISTICS = ("random", "tps_prob")
+HEURISTICS = ("random", "tps_prob", "tps_margin", "tps_entropy")
 
 
 def load_run(spec):

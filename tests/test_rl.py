@@ -192,6 +192,25 @@ def test_built_in_rewards():
     assert math_on_gsm8k("so \\boxed{3.0}", reference) == 1.0 and math_on_gsm8k("#### 3", reference) == 0.0
 
 
+def test_sudoku_reward_reads_the_givens_from_the_question():
+    # A hand-typed valid grid; swapping the labels 1 and 2 gives another valid grid.
+    rows = ["534678912", "672195348", "198342567", "859761423", "426853791", "713924856", "961537284",
+            "287419635", "345286179"]
+    relabelled = [row.translate(str.maketrans("12", "21")) for row in rows]
+    reference = "#### " + " ".join(rows)
+    keeps_no_one_or_two = "\n".join(["Sudoku:"] + [row.translate(str.maketrans("12", "..")) for row in rows])
+    keeps_a_two = "\n".join(["Sudoku:"] + ["5346789.2"] + [row.translate(str.maketrans("12", "..")) for row in rows[1:]])
+    reward = correctness_reward("sudoku")
+    assert reward(reference, reference, keeps_no_one_or_two) == 1.0
+    assert reward("#### " + " ".join(relabelled), reference, keeps_no_one_or_two) == 1.0  # another solution
+    assert reward("#### " + " ".join(relabelled), reference, keeps_a_two) == 0.0          # breaks a given
+    assert reward("#### " + " ".join(relabelled), reference) == 0.0  # no question: the reference's grid only
+    questions = [keeps_no_one_or_two, keeps_a_two]
+    completions = ["#### " + " ".join(relabelled)] * 2
+    assert score_completions(reward, completions, [reference] * 2, questions=questions) == ([1.0, 0.0], [1.0, 0.0])
+    assert well_formed(completions[0], reference) and not well_formed("#### 3", reference)
+
+
 def test_format_reward_is_off_by_default_and_pays_for_form_only():
     reward = correctness_reward("strict")
     completions, references = ["#### 4", "#### 3", "3"], ["#### 3"] * 3
@@ -205,6 +224,7 @@ def test_user_reward_hook_from_a_file_and_its_errors(tmp_path):
     hook = tmp_path / "my_reward.py"
     hook.write_text("def length_bonus(completion, reference):\n    return len(completion) / 10\n")
     assert correctness_reward(f"{hook}:length_bonus")("abcde", "") == 0.5
+    assert correctness_reward(f"{hook}:length_bonus")("abcde", "", "a question it never sees") == 0.5
     with pytest.raises(ValueError, match="no function 'missing'"):
         correctness_reward(f"{hook}:missing")
     with pytest.raises(FileNotFoundError):

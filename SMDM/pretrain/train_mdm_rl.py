@@ -70,7 +70,7 @@ def parse_args(argv=None):
                    help="Plackett-Luce temperature on the UPS logits")
     g.add_argument("--cfg-scale", type=float, default=0.0, help="classifier-free guidance of the rollouts")
     g.add_argument("--reward", default="auto",
-                   help=f"one of {REWARDS} or MODULE:FUNCTION / FILE.py:FUNCTION, called as f(completion, reference)")
+                   help=f"one of {REWARDS} or MODULE:FUNCTION / FILE.py:FUNCTION, called as f(completion, reference); sudoku reads the puzzle's givens from the question")
     g.add_argument("--format-reward", type=float, default=0.0,
                    help="added for a well-formed final answer, right or wrong (0: off)")
 
@@ -236,7 +236,8 @@ def fit(fabric, args, state, tokenizer, train_problems, val_problems, reference,
         steps = args.steps[step % len(args.steps)]
         rollout, completions = sample_group(fabric, model, tokenizer, [q for q, _ in batch], steps, args)
         references = [ref for _, ref in batch for _ in range(args.group_size)]
-        rewards, correct = score_completions(reward, completions, references, args.format_reward)
+        questions = [q for q, _ in batch for _ in range(args.group_size)]
+        rewards, correct = score_completions(reward, completions, references, args.format_reward, questions)
         rewards = torch.tensor(rewards, device=fabric.device)
         advantages = rl.group_advantages(rewards, args.group_size)
         ref_log_probs = None
@@ -335,7 +336,7 @@ def validate(fabric, model, tokenizer, val_problems, args):
             for start in range(0, len(mine), batch_size):
                 batch = mine[start : start + batch_size]
                 completions = sample(model, tokenizer, [q for q, _ in batch], setting, options)[0]
-                right += sum(float(reward(c, ref)) for c, (_, ref) in zip(completions, batch))
+                right += sum(float(reward(c, ref, q)) for c, (q, ref) in zip(completions, batch))
             counts = torch.tensor([right, len(mine)], dtype=torch.float64, device=fabric.device)
             right, total = fabric.all_reduce(counts, reduce_op="sum").tolist()
             metrics[f"val_accuracy_{steps}_steps"] = right / max(total, 1.0)

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import torch
 
-from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead
+from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead, save_ups
+from remedi.tiny import build_tiny_random
 
 VOCAB = 40
 MASK_ID, EOS_ID, EOT_ID, PAD_ID = 39, 2, 3, 2
@@ -41,6 +42,16 @@ def tiny_remedi(seed=0, ups_width=16):
 def random_prompt(batch=2, length=6, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.randint(5, MASK_ID, (batch, length), generator=g)
+
+
+def save_tiny_random_dir(directory):
+    """`tiny-random` saved as a model directory (config, weights, tokenizer, ups/), laid out like the shipped
+    models: a stand-in for a model directory other than the default one. Returns the directory."""
+    model, tokenizer = build_tiny_random()
+    model.backbone.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    save_ups(model.ups_head, Path(directory) / "ups")
+    return directory
 
 
 class ScriptedModel(torch.nn.Module):

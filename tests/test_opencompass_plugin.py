@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from datasets import Dataset
 
 # The repository's own opencompass/ folder imports as a namespace package, so `import opencompass` alone
 # proves nothing: check for the installed package's modules.
@@ -29,12 +30,16 @@ import remedi_opencompass.dllm as dllm  # noqa: E402
 from remedi.loading import DEFAULT_MODEL  # noqa: E402
 from remedi.tokenizer import EOT, special_token_ids  # noqa: E402
 from remedi_opencompass import (GSM8KJsonlDataset, RemeDiBaseModel, RemeDiChatModel,  # noqa: E402
-                                StrictFinalAnswerEvaluator, strict_correct)
+                                StrictFinalAnswerEvaluator, SudokuEvaluator, strict_correct)
+from tests.helpers import save_tiny_random_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "opencompass" / "configs"
 FIXTURE = ROOT / "tests" / "fixtures" / "gsm8k_tiny.jsonl"
 ARITH_FIXTURE = ROOT / "tests" / "fixtures" / "arith_test50.jsonl"
+SUDOKU_FIXTURE = ROOT / "tests" / "fixtures" / "sudoku_test20.jsonl"
+SUDOKU_CONFIG = CONFIGS / "eval_remedi_tiny_sudoku.py"
+SUDOKU_MODEL = ROOT / "models" / "remedi-tiny-sudoku"
 # Keys OpenCompass itself reads from a model dict and removes before building the model.
 OPENCOMPASS_MODEL_KEYS = {"type", "abbr", "run_cfg", "max_out_len", "batch_size", "min_out_len",
                           "summarizer_abbr", "pred_postprocessor"}
@@ -352,38 +357,35 @@ def test_opencompass_cli_scores_the_tiny_config(tmp_path):
     assert float(row["remedi-tiny-random"]) == pytest.approx(accuracy, abs=0.01)
 
 
-def test_opencompass_cli_scores_the_shipped_model_as_remedi_eval_does(tmp_path):
-    """The arithmetic config through the real CLI, and `python -m remedi.eval` on the same rows with the
-    sampler settings read from the config's model entries (run side by side, one thread each, so both
-    compute alike and the test fits in about a minute). The scores in the CLI's summary must equal
-    remedi.eval's accuracies, and the completions must be the same text row for row."""
-    cfg = Config.fromfile(str(CONFIGS / "eval_remedi_tiny_arith.py"), format_python_code=False)
+def assert_cli_scores_equal_remedi_eval(tmp_path, config, answer_format):
+    """`config` through the real CLI, and `python -m remedi.eval` on the same rows with the sampler settings
+    read from the config's model entries (run side by side, one thread each, so both compute alike). The
+    scores in the CLI's summary must equal remedi.eval's accuracies, and the completions and verdicts must
+    be the same row for row. Returns the sampler settings compared, {abbr: (source, remask)}."""
+    cfg = Config.fromfile(str(config), format_python_code=False)
     (dataset,) = cfg.datasets
-    assert dataset["path"] == str(ARITH_FIXTURE)
     shared = {(m["path"], m["gen_length"], m["gen_steps"], m["gen_blocksize"], m["temperature"], m["batch_size"])
               for m in cfg.models}
     ((path, gen_length, steps, block_length, temperature, batch_size),) = shared
-    assert path == DEFAULT_MODEL
     samplers = {m["abbr"]: (m["confidence_source"], m["remask"]) for m in cfg.models}
-    assert sorted(samplers.values()) == [("tps_prob", False), ("ups", True)]
-    rows = [json.loads(line) for line in ARITH_FIXTURE.read_text().splitlines()]
+    rows = Path(dataset["path"]).read_text().splitlines()
     assert batch_size == len(rows)  # one sampler call of every row, on both sides
 
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1")
     eval_dir = tmp_path / "remedi-eval"
-    # remedi.eval grades GSM8K-style (the number after the last '####'); on these rows its verdicts
-    # agree with the strict rule row for row, which the per-row comparison below asserts.
-    eval_command = [sys.executable, "-m", "remedi.eval", "--model", path, "--data", str(ARITH_FIXTURE),
+    sources = sorted({source for source, _ in samplers.values()})
+    remask_modes = sorted({"on" if remask else "off" for _, remask in samplers.values()})
+    eval_command = [sys.executable, "-m", "remedi.eval", "--model", path, "--data", dataset["path"],
                     "--limit", "0", "--gen-length", str(gen_length), "--steps", str(steps),
                     "--block-lengths", str(block_length), "--temperature", str(temperature),
-                    "--batch-size", str(batch_size), "--sources", "tps_prob", "ups", "--remask-modes", "off", "on",
-                    "--answer-format", "strict", "--no-detection", "--out", str(eval_dir)]
+                    "--batch-size", str(batch_size), "--sources", *sources, "--remask-modes", *remask_modes,
+                    "--answer-format", answer_format, "--no-detection", "--out", str(eval_dir)]
     with open(tmp_path / "remedi-eval.log", "w") as log:
         eval_run = subprocess.Popen(eval_command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
         work = tmp_path / "outputs"
         cli = subprocess.run(
-            [sys.executable, "-m", "opencompass.cli.main", str(CONFIGS / "eval_remedi_tiny_arith.py"), "-w", str(work),
-             "--debug"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+            [sys.executable, "-m", "opencompass.cli.main", str(config), "-w", str(work), "--debug"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
         )
         assert eval_run.wait(timeout=600) == 0, (tmp_path / "remedi-eval.log").read_text()[-3000:]
 
@@ -400,6 +402,91 @@ def test_opencompass_cli_scores_the_shipped_model_as_remedi_eval_does(tmp_path):
         details = json.loads((run_dir / "results" / abbr / f"{dataset['abbr']}.json").read_text())["details"]
         assert [d["correct"] for d in details] == [[right] for right in ours["correct"]], abbr
         assert summary_row[abbr] == f"{100 * ours['accuracy']['mean']:.2f}", abbr
+    return samplers
+
+
+def test_opencompass_cli_scores_the_shipped_model_as_remedi_eval_does(tmp_path):
+    """The arithmetic config on the shipped default model (about a minute)."""
+    cfg = Config.fromfile(str(CONFIGS / "eval_remedi_tiny_arith.py"), format_python_code=False)
+    (dataset,) = cfg.datasets
+    assert dataset["path"] == str(ARITH_FIXTURE)
+    assert {m["path"] for m in cfg.models} == {DEFAULT_MODEL}
+    # remedi.eval grades with --answer-format strict, the rule of the config's evaluator.
+    samplers = assert_cli_scores_equal_remedi_eval(tmp_path, CONFIGS / "eval_remedi_tiny_arith.py", "strict")
+    assert sorted(samplers.values()) == [("tps_prob", False), ("ups", True)]
+
+
+@pytest.fixture(scope="module")
+def sudoku_config_on_a_stand_in(tmp_path_factory):
+    """The Sudoku config with its model entries pointed at `tiny-random` saved as a model directory (the
+    shipped Sudoku model may be absent), dumped as OpenCompass itself dumps a config."""
+    folder = tmp_path_factory.mktemp("sudoku-stand-in")
+    cfg = Config.fromfile(str(SUDOKU_CONFIG), format_python_code=False)
+    for model in cfg.models:
+        model["path"] = str(save_tiny_random_dir(folder / "model"))
+    cfg.dump(str(folder / "eval_stand_in_sudoku.py"))
+    return folder / "eval_stand_in_sudoku.py"
+
+
+def test_sudoku_config_samples_96_tokens_in_one_block_at_a_quarter_budget():
+    cfg = Config.fromfile(str(SUDOKU_CONFIG), format_python_code=False)
+    (dataset,) = cfg.datasets
+    assert dataset["path"] == str(SUDOKU_FIXTURE) and dataset["eval_cfg"]["evaluator"]["type"] is SudokuEvaluator
+    assert len(GSM8KJsonlDataset.load(dataset["path"])) == 20
+    shared = {(m["path"], m["gen_length"], m["gen_blocksize"], m["gen_steps"], m["temperature"], m["max_out_len"])
+              for m in cfg.models}
+    assert shared == {(str(SUDOKU_MODEL), 96, 96, 24, 0.0, 96)}
+    assert sorted((m["confidence_source"], m["remask"]) for m in cfg.models) == [("tps_margin", False), ("ups", True)]
+
+
+def test_sudoku_config_runs_on_a_stand_in_and_scores_as_remedi_eval_does(tmp_path, sudoku_config_on_a_stand_in):
+    """The plumbing of the Sudoku config (96-token answers, tps_margin, the evaluator reading the questions
+    from the test set) on an untrained stand-in: every verdict is False, but completions must match."""
+    samplers = assert_cli_scores_equal_remedi_eval(tmp_path, sudoku_config_on_a_stand_in, "sudoku")
+    assert sorted(samplers.values()) == [("tps_margin", False), ("ups", True)]
+
+
+@pytest.mark.skipif(not SUDOKU_MODEL.is_dir(), reason=f"{SUDOKU_MODEL.relative_to(ROOT)} is not shipped yet")
+def test_opencompass_cli_scores_the_shipped_sudoku_model_as_remedi_eval_does(tmp_path):
+    samplers = assert_cli_scores_equal_remedi_eval(tmp_path, SUDOKU_CONFIG, "sudoku")
+    assert sorted(samplers.values()) == [("tps_margin", False), ("ups", True)]
+
+
+# A hand-typed solved grid (the solution of a well-known puzzle). The puzzle keeps the cells of the first
+# five columns except those holding 1 or 2: relabelling 1 <-> 2 then gives a second valid grid that keeps
+# every given, while relabelling 3 <-> 4 gives a valid grid that changes given cells.
+SUDOKU_ROWS = ["534678912", "672195348", "198342567", "859761423", "426853791", "713924856", "961537284",
+               "287419635", "345286179"]
+SUDOKU_QUESTION = "Sudoku:\n" + "\n".join(
+    "".join(ch if c < 5 and ch not in "12" else "." for c, ch in enumerate(row)) for row in SUDOKU_ROWS)
+SUDOKU_REFERENCE = "#### " + " ".join(SUDOKU_ROWS)
+
+
+@pytest.mark.parametrize("completion, correct", [
+    (SUDOKU_REFERENCE, True),
+    ("#### " + "".join(SUDOKU_ROWS), True),  # one run of 81 digits, as remedi.eval also accepts
+    (SUDOKU_REFERENCE.translate(str.maketrans("12", "21")), True),  # another solution of this puzzle
+    (SUDOKU_REFERENCE.translate(str.maketrans("34", "43")), False),  # valid, but breaks givens
+    (SUDOKU_REFERENCE[:-1] + "8", False),  # givens kept, but row 9 and column 9 hold two 8s
+    (SUDOKU_REFERENCE[:-1], False),  # 80 digits
+    (SUDOKU_REFERENCE + " done", False),  # not at the end
+    ("", False),
+])
+def test_sudoku_evaluator_accepts_any_valid_grid_that_keeps_the_givens(completion, correct):
+    test_set = Dataset.from_list([{"question": SUDOKU_QUESTION, "answer": SUDOKU_REFERENCE}])
+    result = SudokuEvaluator().score([completion], [SUDOKU_REFERENCE], test_set)
+    assert result["accuracy"] == (100.0 if correct else 0.0)
+    assert result["details"][0]["correct"] is correct
+
+
+def test_sudoku_evaluator_reads_each_rows_own_givens():
+    other = SUDOKU_REFERENCE.translate(str.maketrans("12", "21"))
+    only_the_reference = "Sudoku:\n" + "\n".join(SUDOKU_ROWS)  # every cell given
+    test_set = Dataset.from_list([{"question": question, "answer": SUDOKU_REFERENCE}
+                                  for question in (SUDOKU_QUESTION, only_the_reference)])
+    result = SudokuEvaluator().score([other, other], [SUDOKU_REFERENCE] * 2, test_set)
+    assert [d["correct"] for d in result["details"]] == [True, False] and result["accuracy"] == 50.0
+    assert "error" in SudokuEvaluator().score([other], [SUDOKU_REFERENCE] * 2, test_set)
 
 
 def test_threshold_and_stop_at_eos_reach_the_sampler(spy):

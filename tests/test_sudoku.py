@@ -175,3 +175,13 @@ def test_cli_mistakes_are_one_error_line(argv, message, capsys):
     with pytest.raises(SystemExit):
         sudoku.main(argv)
     assert message in capsys.readouterr().err
+
+
+def test_the_documented_command_still_writes_the_opencompass_fixture(tmp_path, capsys):
+    # tests/fixtures/sudoku_test20.jsonl (opencompass/configs/eval_remedi_tiny_sudoku.py) holds the first 20
+    # test rows of the data the Sudoku model was trained on: the generator must keep writing exactly them.
+    sudoku.main(["--out-dir", str(tmp_path), "--givens", "50", "--fresh-seed", "1234", "--n-train", "50000"])
+    fixture = Path(__file__).resolve().parent / "fixtures" / "sudoku_test20.jsonl"
+    expected = fixture.read_text().splitlines()
+    assert len(expected) == 20
+    assert (tmp_path / "test.jsonl").read_text().splitlines()[:20] == expected

@@ -2,6 +2,9 @@
 
 python app.py [--model DIR] [--ups DIR] [--host 127.0.0.1] [--port 7860]
 
+The page offers the examples, scope note and starting steps / answer length of the model directory's
+demo.json (remedi/demo_settings.py), so each shipped model brings the prompts it can answer.
+
 Every step streams to the page as coloured tokens (masked / filled / remasked / kept, shaded by the
 sampler's confidence) next to the masked-count curve and LLaDA's schedule. The server listens on
 localhost unless --host says otherwise, runs one generation at a time (others queue) and keeps prompt
@@ -22,6 +25,7 @@ import gradio as gr
 import torch
 
 from remedi.cli import add_model_arguments
+from remedi.demo_settings import DEMO_FILE, load_demo_settings
 from remedi.loading import DEFAULT_MODEL, TINY_RANDOM, load_model_and_tokenizer
 from remedi.memory import release_freed_memory
 from remedi.sampling import CONFIDENCE_SOURCES, generate, scheduled_mask_counts
@@ -32,8 +36,6 @@ from remedi.ups import RemeDiModel
 from remedi.viz import (MASK_TEXT, MASKED, SUDOKU_ANSWER_TOKENS, mask_count_figure, past_end, render_step_html,
                         render_sudoku_grid, step_view, update_confidences)
 
-# In the tiny model's scope: four one-digit additions/subtractions whose running results stay in 0..9.
-EXAMPLES = ("Compute 7 - 3 + 5 - 8 + 2.", "Compute 9 - 9 + 1 + 6 + 1.", "Compute 2 + 5 - 4 + 6 - 3.")
 MAX_SEED = 2**32 - 1
 PARTIAL_MASK = "_"  # stands for a still-masked token in the answer of a stopped run
 HANDOVER_STEPS = 2  # sampled steps that may wait for rendering before the sampler pauses
@@ -316,23 +318,28 @@ def _is_default_model(model_name):
     return os.path.realpath(model_name) == os.path.realpath(DEFAULT_MODEL)
 
 
-def scope_note(model_name):
-    """What the loaded model can be asked, for the two models this repository ships or builds."""
+def scope_note(model_name, demo_settings):
+    """What the loaded model can be asked: its demo.json's scope, or the note on the built-in untrained model."""
     if model_name == TINY_RANDOM:
         return "**Scope:** `tiny-random` is untrained; its answers are noise. It is here to show the machinery."
-    if _is_default_model(model_name):
-        return ("**Scope:** this 0.76M-parameter model was trained only on chains of four additions and "
-                "subtractions of one-digit numbers, like the examples below, and answers them step by step "
-                "(`7-3=4 … #### 3`). Anything else (free text, bigger numbers) gives garbage.")
-    return ""
+    return f"**Scope:** {demo_settings.scope}" if demo_settings.scope else ""
 
 
 def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, kv_cache="none", threshold=None,
-               stop_at_eos=False):
+               stop_at_eos=False, demo_settings=None):
+    """The page for `model`. `demo_settings` (DemoSettings) default to `model_name`'s demo.json; a starting
+    budget the sampler would refuse under these limits is a ValueError, found at start-up, not by a visitor."""
     has_ups = isinstance(model, RemeDiModel)
     context = model.config.max_sequence_length
     template_tokens = prompt_token_count(tokenizer, "")
     limits = limits.fitted_to(context, template_tokens)
+    if demo_settings is None:
+        demo_settings = load_demo_settings(model_name)
+    problem = settings_problem(limits, demo_settings.steps, demo_settings.gen_length, demo_settings.gen_length)
+    if problem is not None:
+        raise ValueError(f"{DEMO_FILE} of {model_name}: steps={demo_settings.steps} and "
+                         f"gen_length={demo_settings.gen_length} do not fit this demo: {problem} Change them in "
+                         f"{DEMO_FILE}, or the limits (--max-gen-length, --max-steps)")
     shown_name = model_name
     if _is_default_model(model_name):  # the repository-relative path, not this machine's
         shown_name = os.path.relpath(DEFAULT_MODEL, os.path.dirname(os.path.abspath(__file__)))
@@ -342,24 +349,29 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, kv_cache="non
             f"({'with' if has_ups else 'without'} a UPS head, context {context} tokens: prompt and answer "
             "share it). Green: filled this step; blue: kept; red, struck out: sent back to [MASK] this step; "
             "grey: still masked. Filled and kept tokens are shaded by the sampler's confidence, palest = least "
-            "trusted (hover a token for its value); tokens after EOS/EoT are faded.\n\n" + scope_note(model_name)
+            "trusted (hover a token for its value); tokens after EOS/EoT are faded.\n\n"
+            + scope_note(model_name, demo_settings)
         )
         with gr.Row():
             with gr.Column(scale=1):
-                prompt = gr.Textbox(label="Prompt", lines=3, placeholder="Compute 4 + 3 - 6 + 8 - 5.",
+                example_lines = max([example.count("\n") + 1 for example in demo_settings.examples], default=1)
+                prompt = gr.Textbox(label="Prompt", lines=max(3, example_lines),
                                     info=f"Prompt, chat template ({template_tokens} tokens) and answer share the "
                                          f"model's {context} tokens; the line under Generate counts them.",
                                     elem_id="prompt")
-                gr.Examples([[example] for example in EXAMPLES], inputs=prompt, label="Examples (click one)")
+                if demo_settings.examples:
+                    gr.Examples([[example] for example in demo_settings.examples], inputs=prompt,
+                                label="Examples (click one)")
                 with gr.Row():
                     run = gr.Button("Generate", variant="primary", elem_id="generate")
                     stop = gr.Button("Stop", elem_id="stop")
                 check = gr.Markdown(elem_id="settings-check")
-                steps = gr.Slider(1, limits.max_steps, value=32, step=1, label="Steps", elem_id="steps")
-                gen_length = gr.Slider(1, limits.max_gen_length, value=32, step=1, label="Answer length (tokens)",
-                                       elem_id="gen-length")
-                block_length = gr.Slider(1, limits.max_gen_length, value=32, step=1, label="Block length",
-                                         elem_id="block-length")
+                steps = gr.Slider(1, limits.max_steps, value=demo_settings.steps, step=1, label="Steps",
+                                  elem_id="steps")
+                gen_length = gr.Slider(1, limits.max_gen_length, value=demo_settings.gen_length, step=1,
+                                       label="Answer length (tokens)", elem_id="gen-length")
+                block_length = gr.Slider(1, limits.max_gen_length, value=demo_settings.gen_length, step=1,
+                                         label="Block length", elem_id="block-length")
                 temperature = gr.Slider(0.0, 2.0, value=0.0, step=0.05, label="Temperature")
                 cfg_scale = gr.Slider(0.0, 5.0, value=0.0, step=0.1, label="CFG scale")
                 confidence_source = gr.Dropdown(list(CONFIDENCE_SOURCES), value="ups" if has_ups else "tps_prob",
@@ -498,12 +510,14 @@ def main(argv=None):
                     max_gen_length=args.max_gen_length, max_steps=args.max_steps, max_queue=args.max_queue,
                     max_sessions=args.max_sessions, history_ttl_s=args.history_ttl)
     try:
+        demo_settings = load_demo_settings(args.model)  # before the weights: a broken demo.json fails at once
         model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
         problem = cache_layout_problem(args.kv_cache, model.config)
         if problem is not None:
             raise ValueError(f"--kv-cache {args.kv_cache}: {problem}")
-        demo = build_demo(model, tokenizer, limits, args.model, args.kv_cache, args.threshold, args.stop_at_eos)
-    except (OSError, ValueError) as error:  # a missing model directory, a context too small for any answer
+        demo = build_demo(model, tokenizer, limits, args.model, args.kv_cache, args.threshold, args.stop_at_eos,
+                          demo_settings)
+    except (OSError, ValueError) as error:  # no model directory, a broken demo.json, a context too small
         sys.exit(f"error: {error}")
     # Gradio 6.17 reads a status constant that newer Starlette deprecates, once per queued event: noise.
     warnings.filterwarnings("ignore", message="'HTTP_422_UNPROCESSABLE_ENTITY' is deprecated")

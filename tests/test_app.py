@@ -1,3 +1,4 @@
+import json
 import re
 import threading
 import time
@@ -11,7 +12,7 @@ from remedi.tokenizer import decode_answer, encode_prompts
 from remedi.loading import DEFAULT_MODEL, load_model_and_tokenizer
 from remedi.sampling import generate
 from remedi.tokenizer import special_token_ids
-from tests.helpers import MASK_ID, random_prompt, tiny_remedi
+from tests.helpers import MASK_ID, random_prompt, save_tiny_random_dir, tiny_remedi
 
 SETTINGS = dict(steps=8, gen_length=16, block_length=8, temperature=0.0, cfg_scale=0.0,
                 confidence_source="ups", remask=True, seed=0)
@@ -261,3 +262,66 @@ def test_a_sudoku_prompt_shows_the_answer_as_a_grid_at_every_step(tiny):
     # Other prompts, and answers too short for the '####' grid, keep the plain token view.
     assert "remedi-sudoku" not in run(model, tokenizer, steps=12, gen_length=96, block_length=96)[-1][0]
     assert "remedi-sudoku" not in run(model, tokenizer, SUDOKU_PROMPT, gen_length=16)[-1][0]
+
+
+def shown(demo):
+    """What a built page offers before any run: the header's Markdown, the examples, the starting sliders."""
+    blocks = list(demo.blocks.values())
+    header = next(b.value for b in blocks if isinstance(b, gr.Markdown) and (b.value or "").startswith("## RemeDi"))
+    examples = [row[0] for b in blocks if isinstance(b, gr.Dataset) for row in b.samples]
+    sliders = {b.elem_id: b.value for b in blocks if isinstance(b, gr.Slider) and b.elem_id}
+    return header, examples, sliders
+
+
+def test_the_page_shows_the_model_directorys_demo_json(tiny, tmp_path):
+    demo_json = {"examples": [SUDOKU_PROMPT, "Compute 1 + 2."], "scope": "Only 9x9 puzzles.", "steps": 48,
+                 "gen_length": 96}
+    (tmp_path / "demo.json").write_text(json.dumps(demo_json))
+    demo = app.build_demo(*tiny, app.Limits(), model_name=str(tmp_path))
+    header, examples, sliders = shown(demo)
+    assert header.endswith("**Scope:** Only 9x9 puzzles.") and examples == demo_json["examples"]
+    assert sliders == {"steps": 48, "gen-length": 96, "block-length": 96, "step-slider": 0}
+    prompt = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "prompt")
+    assert prompt.lines == 10  # a whole puzzle (header and 9 rows) shows without scrolling
+
+
+def test_the_shipped_model_keeps_its_arithmetic_examples_and_a_directory_without_demo_json_has_none(tiny, tmp_path):
+    header, examples, sliders = shown(app.build_demo(*tiny, app.Limits()))
+    assert "trained only on chains of four additions" in header
+    assert examples == ["Compute 7 - 3 + 5 - 8 + 2.", "Compute 9 - 9 + 1 + 6 + 1.", "Compute 2 + 5 - 4 + 6 - 3."]
+    assert sliders == {"steps": 32, "gen-length": 32, "block-length": 32, "step-slider": 0}
+    header, examples, sliders = shown(app.build_demo(*tiny, app.Limits(), model_name=str(tmp_path)))
+    assert "**Scope:**" not in header and examples == []
+    assert sliders == {"steps": 32, "gen-length": 32, "block-length": 32, "step-slider": 0}
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"examples": ["Compute 1 + 2."],}', "is not valid JSON"),
+    ('["Compute 1 + 2."]', "must hold a JSON object"),
+    ('{"example": ["Compute 1 + 2."]}', "unknown field(s) ['example']"),
+    ('{"examples": "Compute 1 + 2."}', "'examples' must be a list of non-empty strings"),
+    ('{"examples": ["Compute 1 + 2.", ""]}', "'examples' must be a list of non-empty strings"),
+    ('{"scope": ["arithmetic"]}', "'scope' must be a string"),
+    ('{"steps": "32"}', "'steps' must be a whole number of at least 1, got \"32\""),
+    ('{"gen_length": 0}', "'gen_length' must be a whole number of at least 1, got 0"),
+    ('{"steps": true}', "'steps' must be a whole number of at least 1, got true"),
+])
+def test_a_bad_demo_json_stops_the_start_with_one_line(tmp_path, monkeypatch, text, message):
+    # demo.json is read before any weights (the folder holds none), so its mistake is the one reported.
+    monkeypatch.setattr(app, "load_model_and_tokenizer", lambda *args: pytest.fail("weights loaded first"))
+    (tmp_path / "demo.json").write_text(text)
+    with pytest.raises(SystemExit) as stopped:
+        app.main(["--model", str(tmp_path)])
+    line = str(stopped.value.code)
+    assert line.startswith(f"error: {tmp_path / 'demo.json'}") and message in line and "\n" not in line
+
+
+def test_a_demo_json_budget_the_sampler_would_refuse_stops_the_start(tmp_path, monkeypatch):
+    monkeypatch.setattr(gr.Blocks, "launch", lambda *args, **kwargs: pytest.fail("the demo started"))
+    save_tiny_random_dir(tmp_path)
+    (tmp_path / "demo.json").write_text('{"steps": 96, "gen_length": 300}')  # above the default 256-token cap
+    with pytest.raises(SystemExit, match=r"^error: demo.json of .*gen_length=300 do not fit this demo: Use 1-256"):
+        app.main(["--model", str(tmp_path)])
+    (tmp_path / "demo.json").write_text('{"steps": 96, "gen_length": 96}')
+    with pytest.raises(SystemExit, match="--max-gen-length"):
+        app.main(["--model", str(tmp_path), "--max-gen-length", "64"])

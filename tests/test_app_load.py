@@ -31,7 +31,7 @@ def test_a_closed_page_drops_its_session(monkeypatch):
     demo.launch(server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False, analytics_enabled=False)
-        answer = client.predict(app.EXAMPLES[0], 8, 16, 16, 0.0, 0.0, "ups", True, 0, "none",
+        answer = client.predict("Compute 7 - 3 + 5 - 8 + 2.", 8, 16, 16, 0.0, 0.0, "ups", True, 0, "none",
                                 api_name="/run_on_page")[2]
         assert answer and client.session_hash in demo.state_holder.session_data  # kept while the page is open
         client.close()

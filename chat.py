@@ -2,8 +2,10 @@
 
 Each turn puts the whole conversation through the tokenizer's chat template and samples the reply with
 `remedi.sampling.generate`. Type one message per line; an empty line, end of input (Ctrl-D) or Ctrl-C
-ends the chat, so `printf 'hi\\nand then?\\n' | python chat.py` runs two turns. Messages are text:
-special-token names typed into them stay characters, and bytes that are not UTF-8 become U+FFFD.
+ends the chat, so `printf 'hi\\nand then?\\n' | python chat.py` runs two turns. With --multiline a message
+is every line up to an empty line, for prompts laid out on several lines (a Sudoku puzzle, one row per
+line); an empty message then ends the chat. Messages are text: special-token names typed into them stay
+characters, and bytes that are not UTF-8 become U+FFFD.
 """
 
 import argparse
@@ -47,11 +49,32 @@ def fit_to_context(tokenizer, conversation, max_prompt_tokens):
         dropped += 1
 
 
+def read_message(ask, multiline):
+    """The next message typed, or None when the chat is over (an empty message, end of input).
+
+    One line; with `multiline`, the lines up to the next empty line or the end of input, joined by newlines.
+    """
+    lines = []
+    while True:
+        try:
+            line = input(ask if not lines else "")
+        except EOFError:
+            break
+        if not line.strip():
+            break
+        lines.append(line)
+        if not multiline:
+            break
+    return "\n".join(lines) or None
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_arguments(parser)
     add_sampler_arguments(parser)
     parser.add_argument("--max-turns", type=int, default=None, help="stop after this many replies")
+    parser.add_argument("--multiline", action="store_true",
+                        help="a message is every line up to an empty line (e.g. a Sudoku puzzle, one row per line)")
     parser.add_argument("--show-prompt", action="store_true",
                         help="print each templated prompt as a JSON string before sampling")
     parser.add_argument("--verbose", action="store_true",
@@ -78,17 +101,15 @@ def run_chat(args):
     if max_prompt_tokens <= 0:
         sys.exit(f"error: --gen-length {args.gen_length} leaves no room for a prompt in the model's "
                  f"context of {context} tokens")
+    ending = "An empty line ends a message; an empty message" if args.multiline else "An empty line"
     print(f"model {args.model}: {args.gen_length} tokens per reply, {args.steps} steps, context {context} "
-          "tokens. An empty line or Ctrl-D ends the chat.")
+          f"tokens. {ending} or Ctrl-D ends the chat.")
 
     conversation, turns = [], 0
     ask = "user: " if sys.stdin.isatty() else ""  # piped input gets no prompts mixed into the output
     while args.max_turns is None or turns < args.max_turns:
-        try:
-            message = input(ask)
-        except EOFError:
-            break
-        if not message.strip():
+        message = read_message(ask, args.multiline)
+        if message is None:
             break
         warn_unknown_characters(tokenizer, [message])
         try:

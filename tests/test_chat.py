@@ -9,6 +9,7 @@ import pytest
 
 import chat
 from remedi.tokenizer import EOT, MASK, build_char_tokenizer, encode_chat
+from tests.helpers import save_tiny_random_dir
 
 
 def prompts_in(stdout):
@@ -127,3 +128,33 @@ def test_bad_settings_stop_with_a_message(monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO("hi\n"))
     with pytest.raises(SystemExit, match="needs a block-causal model"):
         chat.main(["--kv-cache", "exact"])
+
+
+SUDOKU_PUZZLE = "\n".join(["Sudoku:", "53..7....", "6..195...", ".98....6.", "8...6...3", "4..8.3..1", "7...2...6",
+                           ".6....28.", "...419..5", "....8..79"])
+
+
+@pytest.mark.parametrize("multiline, messages", [
+    (False, ["a", "b"]),  # the empty line ends the chat
+    (True, ["a\nb", "c"]),  # the empty line ends a message; end of input ends the last one
+])
+def test_messages_are_lines_or_with_multiline_paragraphs(monkeypatch, multiline, messages):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a\nb\n\nc"))
+    read = [chat.read_message("", multiline) for _ in range(3)]
+    assert read == messages + [None]
+
+
+def test_a_model_directory_other_than_the_default_chats_with_96_token_replies(tmp_path, monkeypatch, capsys,
+                                                                               one_thread):
+    """What a Sudoku model needs (README): --gen-length 96 for the grid, --multiline for the puzzle's rows."""
+    model_dir = str(save_tiny_random_dir(tmp_path / "model"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(SUDOKU_PUZZLE + "\n\nCompute 1 + 2.\n"))
+    chat.main(["--model", model_dir, "--gen-length", "96", "--steps", "96", "--multiline", "--show-prompt",
+               "--verbose"])
+    out = capsys.readouterr().out
+    assert f"model {model_dir}: 96 tokens per reply, 96 steps" in out and out.count("assistant: ") == 2
+    first, second = prompts_in(out)
+    assert SUDOKU_PUZZLE in first and first.count("<|start_header_id|>user") == 1  # ten lines, one message
+    assert second.startswith(first) and second.count("<|start_header_id|>user") == 2 and "Compute 1 + 2." in second
+    # --block-length stays 32: three blocks of 32 tokens, 32 steps each.
+    assert "block 2: masked after each step [" + " ".join(str(n) for n in range(31, -1, -1)) + "]" in out

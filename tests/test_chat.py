@@ -144,14 +144,17 @@ def test_messages_are_lines_or_with_multiline_paragraphs(monkeypatch, multiline,
     assert read == messages + [None]
 
 
-def test_a_model_directory_other_than_the_default_chats_with_96_token_replies(tmp_path, monkeypatch, capsys,
-                                                                               one_thread):
+def test_a_model_directory_other_than_the_default_chats_with_96_token_replies(tmp_path):
     """What a Sudoku model needs (README): --gen-length 96 for the grid, --multiline for the puzzle's rows."""
     model_dir = str(save_tiny_random_dir(tmp_path / "model"))
-    monkeypatch.setattr(sys, "stdin", io.StringIO(SUDOKU_PUZZLE + "\n\nCompute 1 + 2.\n"))
-    chat.main(["--model", model_dir, "--gen-length", "96", "--steps", "96", "--multiline", "--show-prompt",
-               "--verbose"])
-    out = capsys.readouterr().out
+    result = subprocess.run(
+        [sys.executable, chat.__file__, "--model", model_dir, "--gen-length", "96", "--steps", "96", "--multiline",
+         "--show-prompt", "--verbose"],
+        input=SUDOKU_PUZZLE + "\n\nCompute 1 + 2.\n", capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
     assert f"model {model_dir}: 96 tokens per reply, 96 steps" in out and out.count("assistant: ") == 2
     first, second = prompts_in(out)
     assert SUDOKU_PUZZLE in first and first.count("<|start_header_id|>user") == 1  # ten lines, one message

@@ -441,7 +441,7 @@ def test_sudoku_config_samples_96_tokens_in_one_block_at_a_quarter_budget():
 
 def test_sudoku_config_runs_on_a_stand_in_and_scores_as_remedi_eval_does(tmp_path, sudoku_config_on_a_stand_in):
     """The plumbing of the Sudoku config (96-token answers, tps_margin, the evaluator reading the questions
-    from the test set) on an untrained stand-in: every verdict is False, but completions must match."""
+    from the test set) on an untrained stand-in: its grids are wrong, but completions and verdicts must match."""
     samplers = assert_cli_scores_equal_remedi_eval(tmp_path, sudoku_config_on_a_stand_in, "sudoku")
     assert sorted(samplers.values()) == [("tps_margin", False), ("ups", True)]
 

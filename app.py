@@ -2,8 +2,8 @@
 
 python app.py [--model DIR] [--ups DIR] [--host 127.0.0.1] [--port 7860]
 
-The page offers the examples, scope note and starting steps / answer length of the model directory's
-demo.json (remedi/demo_settings.py), so each shipped model brings the prompts it can answer.
+The page offers the examples, scope note and starting steps / answer length / block length of the model
+directory's demo.json (remedi/demo_settings.py), so each shipped model brings the prompts it can answer.
 
 Every step streams to the page as coloured tokens (masked / filled / remasked / kept, shaded by the
 sampler's confidence) next to the masked-count curve and LLaDA's schedule. The server listens on
@@ -335,11 +335,12 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, kv_cache="non
     limits = limits.fitted_to(context, template_tokens)
     if demo_settings is None:
         demo_settings = load_demo_settings(model_name)
-    problem = settings_problem(limits, demo_settings.steps, demo_settings.gen_length, demo_settings.gen_length)
+    start_block_length = demo_settings.block_length or demo_settings.gen_length
+    problem = settings_problem(limits, demo_settings.steps, demo_settings.gen_length, start_block_length)
     if problem is not None:
-        raise ValueError(f"{DEMO_FILE} of {model_name}: steps={demo_settings.steps} and "
-                         f"gen_length={demo_settings.gen_length} do not fit this demo: {problem} Change them in "
-                         f"{DEMO_FILE}, or the limits (--max-gen-length, --max-steps)")
+        raise ValueError(f"{DEMO_FILE} of {model_name}: steps={demo_settings.steps}, gen_length="
+                         f"{demo_settings.gen_length}, block_length={start_block_length} do not fit this demo: "
+                         f"{problem} Change them in {DEMO_FILE}, or the limits (--max-gen-length, --max-steps)")
     shown_name = model_name
     if _is_default_model(model_name):  # the repository-relative path, not this machine's
         shown_name = os.path.relpath(DEFAULT_MODEL, os.path.dirname(os.path.abspath(__file__)))
@@ -370,7 +371,7 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, kv_cache="non
                                   elem_id="steps")
                 gen_length = gr.Slider(1, limits.max_gen_length, value=demo_settings.gen_length, step=1,
                                        label="Answer length (tokens)", elem_id="gen-length")
-                block_length = gr.Slider(1, limits.max_gen_length, value=demo_settings.gen_length, step=1,
+                block_length = gr.Slider(1, limits.max_gen_length, value=start_block_length, step=1,
                                          label="Block length", elem_id="block-length")
                 temperature = gr.Slider(0.0, 2.0, value=0.0, step=0.05, label="Temperature")
                 cfg_scale = gr.Slider(0.0, 5.0, value=0.0, step=0.1, label="CFG scale")

@@ -6,12 +6,14 @@ it needs belong to the model, so they travel with its weights and a new model ne
     {"examples": ["Compute 7 - 3 + 5 - 8 + 2."], "scope": "This model ...", "steps": 32, "gen_length": 32}
 
 Every field is optional; a directory without the file (and `tiny-random`, which is no directory) gets no
-examples, no scope note and 32 steps for 32 answer tokens.
+examples, no scope note and 32 steps for 32 answer tokens in one block. `block_length` is for models that
+want blocks, such as a block-causal one (its attention block).
 """
 
 import json
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Optional
 
 DEMO_FILE = "demo.json"
 
@@ -20,8 +22,9 @@ DEMO_FILE = "demo.json"
 class DemoSettings:
     examples: tuple = ()  # prompts offered on the page, each one click away
     scope: str = ""  # what the model was trained to answer, in a sentence or two (Markdown)
-    steps: int = 32  # the sliders' starting values; the block length starts at gen_length (one block)
+    steps: int = 32  # the sliders' starting values
     gen_length: int = 32
+    block_length: Optional[int] = None  # None: gen_length, one block
 
 
 FIELDS = tuple(field.name for field in fields(DemoSettings))

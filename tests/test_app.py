@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import threading
 import time
@@ -285,7 +286,7 @@ def test_the_page_shows_the_model_directorys_demo_json(tiny, tmp_path):
     assert prompt.lines == 10  # a whole puzzle (header and 9 rows) shows without scrolling
 
 
-def test_the_shipped_model_keeps_its_arithmetic_examples_and_a_directory_without_demo_json_has_none(tiny, tmp_path):
+def test_the_shipped_models_bring_their_demo_json_and_a_directory_without_one_has_none(tiny, tmp_path):
     header, examples, sliders = shown(app.build_demo(*tiny, app.Limits()))
     assert "trained only on chains of four additions" in header
     assert examples == ["Compute 7 - 3 + 5 - 8 + 2.", "Compute 9 - 9 + 1 + 6 + 1.", "Compute 2 + 5 - 4 + 6 - 3."]
@@ -293,6 +294,11 @@ def test_the_shipped_model_keeps_its_arithmetic_examples_and_a_directory_without
     header, examples, sliders = shown(app.build_demo(*tiny, app.Limits(), model_name=str(tmp_path)))
     assert "**Scope:**" not in header and examples == []
     assert sliders == {"steps": 32, "gen-length": 32, "block-length": 32, "step-slider": 0}
+
+    block_causal = os.path.join(os.path.dirname(DEFAULT_MODEL), "remedi-tiny-arith-blockcausal")
+    header, examples, sliders = shown(app.build_demo(*tiny, app.Limits(), model_name=block_causal))
+    assert "block-causal" in header and examples[0] == "Compute 7 - 3 + 5 - 8 + 2."
+    assert sliders == {"steps": 32, "gen-length": 32, "block-length": 8, "step-slider": 0}  # its attention block
 
 
 @pytest.mark.parametrize("text, message", [
@@ -304,6 +310,7 @@ def test_the_shipped_model_keeps_its_arithmetic_examples_and_a_directory_without
     ('{"scope": ["arithmetic"]}', "'scope' must be a string"),
     ('{"steps": "32"}', "'steps' must be a whole number of at least 1, got \"32\""),
     ('{"gen_length": 0}', "'gen_length' must be a whole number of at least 1, got 0"),
+    ('{"block_length": 8.0}', "'block_length' must be a whole number of at least 1, got 8.0"),
     ('{"steps": true}', "'steps' must be a whole number of at least 1, got true"),
 ])
 def test_a_bad_demo_json_stops_the_start_with_one_line(tmp_path, monkeypatch, text, message):
@@ -320,8 +327,12 @@ def test_a_demo_json_budget_the_sampler_would_refuse_stops_the_start(tmp_path, m
     monkeypatch.setattr(gr.Blocks, "launch", lambda *args, **kwargs: pytest.fail("the demo started"))
     save_tiny_random_dir(tmp_path)
     (tmp_path / "demo.json").write_text('{"steps": 96, "gen_length": 300}')  # above the default 256-token cap
-    with pytest.raises(SystemExit, match=r"^error: demo.json of .*gen_length=300 do not fit this demo: Use 1-256"):
+    with pytest.raises(SystemExit, match=r"^error: demo.json of .*gen_length=300, block_length=300 do not fit "
+                                         r"this demo: Use 1-256"):
         app.main(["--model", str(tmp_path)])
     (tmp_path / "demo.json").write_text('{"steps": 96, "gen_length": 96}')
     with pytest.raises(SystemExit, match="--max-gen-length"):
         app.main(["--model", str(tmp_path), "--max-gen-length", "64"])
+    (tmp_path / "demo.json").write_text('{"steps": 32, "gen_length": 32, "block_length": 5}')
+    with pytest.raises(SystemExit, match="block_length=5 do not fit this demo: The answer length 32 is not divisible"):
+        app.main(["--model", str(tmp_path)])

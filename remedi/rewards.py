@@ -7,6 +7,8 @@
     auto     math for references with a \\boxed{} answer, else strict
     sudoku   1 if the completion's '####' grid is a valid Sudoku that keeps the puzzle's givens (read from
              the question, so any solution of a puzzle with several counts, as in the eval)
+    sudoku_units   graded: the share of the grid's 27 rows, columns and boxes that hold 1..9, 0 if a given
+             is changed; 1 exactly when `sudoku` is 1 (for tasks where whole solutions are rare at first)
     MODULE:FUNCTION or FILE.py:FUNCTION   your own `FUNCTION(completion, reference) -> float`
 
 A reward is called as `reward(completion, reference, question)`; a user's two-argument function is
@@ -23,9 +25,9 @@ import re
 from pathlib import Path
 
 from remedi.eval.answers import answer_format, extract_boxed, extract_gsm8k, grade
-from remedi.sudoku import extract_sudoku
+from remedi.sudoku import complete_unit_share, extract_sudoku, sudoku_givens
 
-REWARDS = ("auto", "strict", "gsm8k", "math", "sudoku")
+REWARDS = ("auto", "strict", "gsm8k", "math", "sudoku", "sudoku_units")
 _FINAL_NUMBER = re.compile(r"####\s*-?[\d,]*\.?\d+\s*$")
 
 
@@ -33,6 +35,9 @@ def correctness_reward(name):
     """`reward(completion, reference, question=None) -> float` for a built-in name or a user's hook."""
     if name in REWARDS:
         def reward(completion, reference, question=None):
+            if name == "sudoku_units":
+                givens = sudoku_givens(question) if question is not None else None
+                return complete_unit_share(extract_sudoku(completion), givens or sudoku_givens(reference))
             fmt = name
             if name == "auto":
                 fmt = "math" if answer_format(reference) == "math" else "strict"

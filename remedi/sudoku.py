@@ -32,12 +32,25 @@ def sudoku_givens(text):
     return None if digits is None else [int(ch) for ch in digits]
 
 
-def valid_sudoku(digits):
-    """Whether 81 digits (reading order) fill every row, column and 3x3 box with 1..9."""
+def _units(digits):
+    """The 27 units of a grid (9 rows, 9 columns, 9 boxes), each a list of 9 ints."""
     grid = [[int(ch) for ch in digits[9 * r : 9 * r + 9]] for r in range(9)]
     units = grid + [list(column) for column in zip(*grid)]
     units += [[grid[r][c] for r in range(br, br + 3) for c in range(bc, bc + 3)] for br in (0, 3, 6) for bc in (0, 3, 6)]
-    return all(sorted(unit) == list(range(1, 10)) for unit in units)
+    return units
+
+
+def valid_sudoku(digits):
+    """Whether 81 digits (reading order) fill every row, column and 3x3 box with 1..9."""
+    return all(sorted(unit) == list(range(1, 10)) for unit in _units(digits))
+
+
+def complete_unit_share(digits, givens):
+    """Share of the 27 rows, columns and boxes that hold 1..9, or 0 when the grid is missing or changes a
+    given: 1 exactly when `sudoku_solves`. A graded signal for Remask RL, where whole solutions are rare."""
+    if digits is None or givens is None or any(g != 0 and int(d) != g for d, g in zip(digits, givens)):
+        return 0.0
+    return sum(sorted(unit) == list(range(1, 10)) for unit in _units(digits)) / 27
 
 
 def sudoku_solves(digits, givens):

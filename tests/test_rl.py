@@ -211,6 +211,23 @@ def test_sudoku_reward_reads_the_givens_from_the_question():
     assert well_formed(completions[0], reference) and not well_formed("#### 3", reference)
 
 
+def test_sudoku_units_reward_counts_complete_units_and_is_one_only_for_a_solution():
+    rows = ["534678912", "672195348", "198342567", "859761423", "426853791", "713924856", "961537284",
+            "287419635", "345286179"]
+    reference = "#### " + " ".join(rows)
+    question = "\n".join(["Sudoku:"] + [row[:4] + "....." for row in rows])  # columns 1-4 given
+    reward = correctness_reward("sudoku_units")
+    assert reward(reference, reference, question) == 1.0
+    # Swap the last two cells of row 1 (not givens): row 1 and box 3 still hold 1..9, columns 8 and 9 do not.
+    swapped = [rows[0][:7] + rows[0][8] + rows[0][7]] + rows[1:]
+    assert reward("#### " + " ".join(swapped), reference, question) == pytest.approx(25 / 27)
+    assert correctness_reward("sudoku")("#### " + " ".join(swapped), reference, question) == 0.0
+    # Changing a given scores 0 however many units hold: relabel 5 <-> 3 everywhere (a valid grid).
+    relabelled = [row.translate(str.maketrans("53", "35")) for row in rows]
+    assert reward("#### " + " ".join(relabelled), reference, question) == 0.0
+    assert reward("no grid", reference, question) == 0.0
+
+
 def test_format_reward_is_off_by_default_and_pays_for_form_only():
     reward = correctness_reward("strict")
     completions, references = ["#### 4", "#### 3", "3"], ["#### 3"] * 3

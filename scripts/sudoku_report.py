@@ -1,0 +1,102 @@
+"""What an unmasking order achieves on Sudoku beyond solved puzzles: right empty cells and complete units.
+
+When a tiny model solves few puzzles whole, the solved share alone cannot separate two orders. This
+script reads `python -m remedi.eval --answer-format sudoku` results (their completions) and the puzzles
+they answered, and reports per setting: solved puzzles, the share of the puzzle's empty cells filled
+with the reference solution's digit, and the share of the 27 rows, columns and boxes that hold 1..9
+(0 for a grid that changes a given: the `sudoku_units` reward). Differences are paired bootstrap
+intervals over puzzles against the baseline order (`--baseline`, default random order without
+remasking) at the same number of steps.
+
+    python scripts/sudoku_report.py --data data/sudoku50/test.jsonl \\
+        --runs runs/sudoku-test-heuristics runs/sudoku-test-ups:"SFT UPS" --out runs/sudoku-report.md
+
+Empty-cell accuracy compares with one reference solution; a puzzle with several solutions can have a
+right grid that differs from it, so that column is a lower bound there (the solved column is not).
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
+from remedi.sudoku import complete_unit_share, extract_sudoku, sudoku_givens, sudoku_solves
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def puzzle_scores(completion, question, answer):
+    """(solved, right empty cells / empty cells, complete unit share) of one completion."""
+    givens = sudoku_givens(question)
+    digits = extract_sudoku(completion)
+    reference = extract_sudoku(answer)
+    empty = [i for i, given in enumerate(givens) if given == 0]
+    right = 0 if digits is None else sum(digits[i] == reference[i] for i in empty)
+    return float(sudoku_solves(digits, givens)), right / max(len(empty), 1), complete_unit_share(digits, givens)
+
+
+def setting_rows(spec, puzzles):
+    """One row per setting of the eval run at 'DIR' or 'DIR:label', with per-puzzle scores."""
+    path, _, label = spec.partition(":")
+    with open(Path(path) / "results.json") as f:
+        report = json.load(f)
+    rows = []
+    for setting in report["settings"]:
+        completions = setting["completions"]
+        if len(completions) > len(puzzles):
+            raise ValueError(f"{path}: {len(completions)} completions but only {len(puzzles)} puzzles in the data")
+        scores = [puzzle_scores(c, p["question"], p["answer"]) for c, p in zip(completions, puzzles)]
+        order = f"{label or setting['source']}{' + remask' if setting['remask'] else ''}"
+        rows.append({"order": order, "steps": setting["steps"], "scores": [list(column) for column in zip(*scores)]})
+    return rows
+
+
+def percent(ci):
+    return f"{100 * ci['mean']:.1f} [{100 * ci['lo']:.1f}, {100 * ci['hi']:.1f}]"
+
+
+def report_table(rows, baseline_order="random", n_boot=2000, seed=0):
+    sizes = {len(row["scores"][0]) for row in rows}
+    if len(sizes) != 1:
+        raise ValueError(f"the runs answered different numbers of puzzles: {sorted(sizes)}")
+    if not any(row["order"] == baseline_order for row in rows):
+        raise ValueError(f"--baseline {baseline_order!r} is none of: {sorted({row['order'] for row in rows})}")
+    baselines = {row["steps"]: row for row in rows if row["order"] == baseline_order}
+    indices = bootstrap_indices(sizes.pop(), n_boot, seed)
+    lines = [f"{len(indices[0])} puzzles; Δ: paired difference with {baseline_order} at the same steps, 95% bootstrap.",
+             "", "| order | steps | solved | empty cells right | Δ | complete units | Δ |", "|---|---|---|---|---|---|---|"]
+    for row in sorted(rows, key=lambda r: (-r["steps"], r["order"] != baseline_order, r["order"])):
+        solved, cells, units = row["scores"]
+        baseline = baselines.get(row["steps"])
+        if baseline is None or baseline is row:
+            cell_diff = unit_diff = "—"
+        else:
+            cell_diff = percent(paired_difference_ci(cells, baseline["scores"][1], indices))
+            unit_diff = percent(paired_difference_ci(units, baseline["scores"][2], indices))
+        lines.append(f"| {row['order']} | {row['steps']} | {percent(accuracy_ci(solved, indices))} | "
+                     f"{percent(accuracy_ci(cells, indices))} | {cell_diff} | {percent(accuracy_ci(units, indices))} | "
+                     f"{unit_diff} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="the jsonl the runs answered, in the same order")
+    parser.add_argument("--runs", nargs="+", required=True, help="eval output folders, DIR or DIR:label")
+    parser.add_argument("--baseline", default="random", help="order to compare with, e.g. 'tps_margin' (default: random)")
+    parser.add_argument("--n-boot", type=int, default=2000)
+    parser.add_argument("--out", default=None, help="also write the table to this markdown file")
+    args = parser.parse_args(argv)
+    puzzles = read_jsonl(args.data)
+    rows = [row for spec in args.runs for row in setting_rows(spec, puzzles)]
+    text = report_table(rows, args.baseline, args.n_boot)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""scripts/sudoku_report.py: cell and unit scores of Sudoku completions, checked on hand-made grids."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "scripts" / "sudoku_report.py"
+_spec = importlib.util.spec_from_file_location("sudoku_report", _PATH)
+report = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(report)
+
+ROWS = ["534678912", "672195348", "198342567", "859761423", "426853791", "713924856", "961537284", "287419635",
+        "345286179"]
+ANSWER = "#### " + " ".join(ROWS)
+QUESTION = "\n".join(["Sudoku:"] + [row[:5] + "...." for row in ROWS])  # columns 6-9 empty: 36 empty cells
+# Row 1's last two cells swapped: 34 of 36 empty cells right; columns 8 and 9 broken, 25 of 27 units whole.
+SWAPPED = "#### " + " ".join([ROWS[0][:7] + ROWS[0][8] + ROWS[0][7]] + ROWS[1:])
+
+
+def test_puzzle_scores_by_hand():
+    assert report.puzzle_scores(ANSWER, QUESTION, ANSWER) == (1.0, 1.0, 1.0)
+    assert report.puzzle_scores(SWAPPED, QUESTION, ANSWER) == (0.0, pytest.approx(34 / 36), pytest.approx(25 / 27))
+    assert report.puzzle_scores("no grid at all", QUESTION, ANSWER) == (0.0, 0.0, 0.0)
+
+
+def write_run(directory, settings):
+    directory.mkdir()
+    (directory / "results.json").write_text(json.dumps({"settings": [
+        {"source": source, "remask": remask, "steps": steps, "completions": completions}
+        for source, remask, steps, completions in settings]}))
+    return str(directory)
+
+
+def test_table_pairs_each_order_with_random_at_the_same_steps(tmp_path):
+    data = tmp_path / "puzzles.jsonl"
+    data.write_text("".join(json.dumps({"question": QUESTION, "answer": ANSWER}) + "\n" for _ in range(2)))
+    heuristics = write_run(tmp_path / "heuristics", [("random", False, 8, [SWAPPED, "garbage"]),
+                                                     ("tps_margin", False, 8, [ANSWER, SWAPPED])])
+    policy = write_run(tmp_path / "policy", [("ups", True, 8, [ANSWER, ANSWER]), ("ups", True, 4, [SWAPPED, ANSWER])])
+    rows = [row for spec in (heuristics, policy + ":RL") for row in report.setting_rows(spec, report.read_jsonl(data))]
+    table = report.report_table(rows, "random", n_boot=200).splitlines()
+    by_order = {(line.split(" | ")[0].lstrip("| "), line.split(" | ")[1]): line for line in table if line.startswith("| ")}
+    # tps_margin: solved 1 of 2; cells (1 + 34/36) / 2 = 97.2%, random (34/36 + 0) / 2 = 47.2%: +50.0 exactly
+    assert by_order[("tps_margin", "8")].split(" | ")[2].startswith("50.0")
+    assert by_order[("tps_margin", "8")].split(" | ")[3].startswith("97.2")
+    assert by_order[("tps_margin", "8")].split(" | ")[4].startswith("50.0")
+    assert by_order[("RL + remask", "8")].split(" | ")[2].startswith("100.0")
+    assert by_order[("RL + remask", "4")].split(" | ")[4] == "—"  # no random row at 4 steps
+    with pytest.raises(ValueError, match="none of"):
+        report.report_table(rows, "tps_prob")

@@ -82,15 +82,36 @@ python SMDM/pretrain/train_mdm.py --mode sft --data data/chains/train.jsonl --va
 python -m remedi.eval --model out/chains-mdm --data data/chains/val.jsonl --limit 100 --gen-length 64 --batch-size 100 \
   --seed 0 --answer-format strict --no-detection --sources tps_prob random --remask-modes off --steps 1/1 1/4 \
   --out runs/chains800-val
-#    Sudoku: 40 and 60 givens (not necessarily unique solutions), answer '#### <81 digits>' in 96 tokens;
-#    learning-curve probes (the report's were stopped after 300 and 400 of the 600 scheduled steps).
-for givens in 40 60; do
-  python scripts/make_sudoku_data.py --givens $givens --fresh-seed 1234 --out-dir data/sudoku$givens
-  python SMDM/pretrain/train_mdm.py --mode sft --data data/sudoku$givens/train.jsonl --val-data data/sudoku$givens/val.jsonl \
-    --prompt-column question --response-column answer --seq-len 216 --micro-batch-size 32 --seed 0 --val-batches 4 \
-    --objective mdm --max-steps 600 --lr 2e-3 --weight-decay 0.01 --warmup-steps 50 --val-every 100 --save-every 100 \
-    --out-dir out/sudoku$givens-mdm
-done
+#    Sudoku: 50 givens (solutions not necessarily unique), answer '#### <row> ... <row>' (rows one space apart,
+#    the question's row stride) in 96 tokens. Backbone, Remask SFT head, Remask RL (graded sudoku_units reward)
+#    and the position-only control; orders compared on the 1000 test puzzles by scripts/sudoku_report.py.
+python scripts/make_sudoku_data.py --givens 50 --n-train 50000 --fresh-seed 1234 --out-dir data/sudoku50
+SUD="python SMDM/pretrain/train_mdm.py --mode sft --data data/sudoku50/train.jsonl --val-data data/sudoku50/val.jsonl
+     --prompt-column question --response-column answer --seq-len 216 --micro-batch-size 32 --seed 0 --val-batches 4"
+$SUD --objective mdm --max-steps 4000 --lr 2e-3 --weight-decay 0.01 --warmup-steps 100 --val-every 250 --save-every 500 \
+  --out-dir out/sudoku-mdm
+$SUD --objective remask_sft --train ups --ups-arch mlp --model-path out/sudoku-mdm --r-incorrect 0.3 \
+  --ups-label-smoothing 0.1 --replacement batch --max-steps 600 --lr 3e-3 --warmup-steps 50 --val-every 200 \
+  --save-every 200 --out-dir out/sudoku-ups
+SUDRL="python SMDM/pretrain/train_mdm_rl.py --model-path out/sudoku-ups --data data/sudoku50/train.jsonl
+       --val-data data/sudoku50/val.jsonl --val-limit 100 --val-steps 24 12 --reward sudoku_units --steps 24 12
+       --gen-length 96 --temperature 0 --position-temperature 1.0 --group-size 8 --prompts-per-step 8 --warmup-steps 5
+       --ppo-epochs 2 --val-every 20 --save-every 20 --max-steps 80 --accelerator cpu"
+$SUDRL --lr 1e-3 --out-dir out/sudoku-rl
+python -c "from remedi.ups_heads import UPSPosition; from remedi.ups_registry import save_ups; save_ups(UPSPosition(128, 512), 'out/sudoku-position-init')"
+$SUDRL --ups-path out/sudoku-position-init --lr 3e-2 --out-dir out/sudoku-rl-position
+SUDEV="python -m remedi.eval --data data/sudoku50/test.jsonl --limit 1000 --gen-length 96 --batch-size 100 --seed 0
+       --answer-format sudoku --no-detection"
+$SUDEV --model out/sudoku-mdm --sources random tps_prob tps_margin tps_entropy --remask-modes off --steps 24 12 \
+  --out runs/sudoku-test-heuristics
+$SUDEV --model out/sudoku-mdm --sources random tps_margin --remask-modes off --steps 96 --out runs/sudoku-test-full
+$SUDEV --model out/sudoku-mdm --sources tps_margin --remask-modes on --steps 24 12 --out runs/sudoku-test-margin-remask
+$SUDEV --model out/sudoku-ups --sources ups --remask-modes off on --steps 24 12 --out runs/sudoku-test-sft
+$SUDEV --model out/sudoku-rl --sources ups --remask-modes off on --steps 24 12 --out runs/sudoku-test-rl
+$SUDEV --model out/sudoku-rl-position --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-test-position
+python scripts/sudoku_report.py --data data/sudoku50/test.jsonl --runs runs/sudoku-test-full runs/sudoku-test-heuristics \
+  runs/sudoku-test-margin-remask runs/sudoku-test-sft:"SFT UPS" runs/sudoku-test-rl:"RL UPS" \
+  runs/sudoku-test-position:"position-only" --out runs/sudoku-report.md
 
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed
@@ -118,3 +139,27 @@ EOS="python -m remedi.eval --data data/arith/val.jsonl --limit 200 --gen-length 
      --remask-modes off on"
 $EOS --out runs/eos-val-full
 $EOS --stop-at-eos --out runs/eos-val-stop
+
+# 9. The block-causal arithmetic model (models/remedi-tiny-arith-blockcausal): the section-2 recipe with the
+#    block-causal layout (4 blocks of 8), then the side-by-side evaluation and its threshold grid with the exact cache.
+ARITH="python SMDM/pretrain/train_mdm.py --mode sft --data data/arith/train.jsonl --val-data data/arith/val.jsonl
+       --prompt-column question --response-column answer --seq-len 81 --micro-batch-size 64 --seed 0 --val-batches 4"
+$ARITH --objective mdm --max-steps 1600 --lr 2e-3 --weight-decay 0.01 --warmup-steps 100 --val-every 400 \
+  --save-every 400 --attention-layout block_causal --attention-block-length 8 --out-dir out/arith-mdm-bc-full
+$ARITH --objective remask_sft --train ups --ups-arch mlp --model-path out/arith-mdm-bc-full --r-incorrect 0.3 \
+  --ups-label-smoothing 0.1 --replacement batch --max-steps 600 --lr 3e-3 --warmup-steps 50 --val-every 200 \
+  --save-every 200 --out-dir out/arith-ups-bc-full
+BLK="python -m remedi.eval --gen-length 32 --batch-size 100 --seed 0 --answer-format strict --no-detection --limit 1000
+     --data data/arith/test.jsonl --block-lengths 8 --steps 32 16 8 --model out/arith-ups-bc-full --kv-cache none exact"
+$BLK --sources tps_prob --remask-modes off --out runs/bcfull-tps
+$BLK --sources ups --remask-modes on --out runs/bcfull-ups
+BCTHR="python -m remedi.eval --gen-length 32 --batch-size 100 --seed 0 --answer-format strict --no-detection --limit 0
+       --block-lengths 8 --model out/arith-ups-bc-full --kv-cache exact --steps 32"
+$BCTHR --data data/arith/val.jsonl --sources tps_prob --remask-modes off --thresholds none 0.99 0.95 0.9 0.8 0.7 \
+  --out runs/bcfull-thr-val-tps
+$BCTHR --data data/arith/val.jsonl --sources ups --remask-modes on --thresholds 0.9 0.7 0.5 0.3 --out runs/bcfull-thr-val-ups
+$BCTHR --data data/arith/test.jsonl --sources tps_prob --remask-modes off --thresholds none 0.99 0.95 0.9 \
+  --out runs/bcfull-thr-test-tps
+$BCTHR --data data/arith/test.jsonl --sources ups --remask-modes on --thresholds 0.9 0.7 --out runs/bcfull-thr-test-ups
+python scripts/threshold_report.py --val runs/bcfull-thr-val-tps runs/bcfull-thr-val-ups \
+  --test runs/bcfull-thr-test-tps runs/bcfull-thr-test-ups --margin 0.5 --out runs/bcfull-threshold-report.md

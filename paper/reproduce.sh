@@ -111,7 +111,7 @@ $SUDEV --model out/sudoku-rl --sources ups --remask-modes off on --steps 24 12 -
 $SUDEV --model out/sudoku-rl-position --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-test-position
 python scripts/sudoku_report.py --data data/sudoku50/test.jsonl --runs runs/sudoku-test-full runs/sudoku-test-heuristics \
   runs/sudoku-test-margin-remask runs/sudoku-test-sft:"SFT UPS" runs/sudoku-test-rl:"RL UPS" \
-  runs/sudoku-test-position:"position-only" --out runs/sudoku-report.md
+  runs/sudoku-test-position:"position-only" --out runs/sudoku-report.md --latex paper/generated/sudoku_orders.tex
 
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed

@@ -58,7 +58,8 @@ def percent(ci):
     return f"{100 * ci['mean']:.1f} [{100 * ci['lo']:.1f}, {100 * ci['hi']:.1f}]"
 
 
-def report_table(rows, baseline_order="random", n_boot=2000, seed=0):
+def table_cells(rows, baseline_order="random", n_boot=2000, seed=0):
+    """(number of puzzles, one list of cell texts per row: order, steps, solved, cells, Δ, units, Δ)."""
     sizes = {len(row["scores"][0]) for row in rows}
     if len(sizes) != 1:
         raise ValueError(f"the runs answered different numbers of puzzles: {sorted(sizes)}")
@@ -66,8 +67,7 @@ def report_table(rows, baseline_order="random", n_boot=2000, seed=0):
         raise ValueError(f"--baseline {baseline_order!r} is none of: {sorted({row['order'] for row in rows})}")
     baselines = {row["steps"]: row for row in rows if row["order"] == baseline_order}
     indices = bootstrap_indices(sizes.pop(), n_boot, seed)
-    lines = [f"{len(indices[0])} puzzles; Δ: paired difference with {baseline_order} at the same steps, 95% bootstrap.",
-             "", "| order | steps | solved | empty cells right | Δ | complete units | Δ |", "|---|---|---|---|---|---|---|"]
+    table = []
     for row in sorted(rows, key=lambda r: (-r["steps"], r["order"] != baseline_order, r["order"])):
         solved, cells, units = row["scores"]
         baseline = baselines.get(row["steps"])
@@ -76,10 +76,35 @@ def report_table(rows, baseline_order="random", n_boot=2000, seed=0):
         else:
             cell_diff = percent(paired_difference_ci(cells, baseline["scores"][1], indices))
             unit_diff = percent(paired_difference_ci(units, baseline["scores"][2], indices))
-        lines.append(f"| {row['order']} | {row['steps']} | {percent(accuracy_ci(solved, indices))} | "
-                     f"{percent(accuracy_ci(cells, indices))} | {cell_diff} | {percent(accuracy_ci(units, indices))} | "
-                     f"{unit_diff} |")
+        table.append([row["order"], str(row["steps"]), percent(accuracy_ci(solved, indices)),
+                      percent(accuracy_ci(cells, indices)), cell_diff, percent(accuracy_ci(units, indices)), unit_diff])
+    return len(indices[0]), table
+
+
+def report_table(rows, baseline_order="random", n_boot=2000, seed=0):
+    n, table = table_cells(rows, baseline_order, n_boot, seed)
+    lines = [f"{n} puzzles; Δ: paired difference with {baseline_order} at the same steps, 95% bootstrap.",
+             "", "| order | steps | solved | empty cells right | Δ | complete units | Δ |", "|---|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table]
     return "\n".join(lines)
+
+
+def latex_table(rows, baseline_order="random", n_boot=2000, seed=0):
+    """The same table as a LaTeX float for the report (label tab:sudoku-orders)."""
+    n, table = table_cells(rows, baseline_order, n_boot, seed)
+
+    def tex(text):
+        return text.replace("_", "\\_").replace("—", "--").replace("[", "{\\footnotesize[").replace("]", "]}")
+
+    body = [" & ".join(tex(cell) for cell in cells) + " \\\\" for cells in table]
+    return "\n".join([
+        "\\begin{table}[!htbp]", "\\centering\\small",
+        f"\\caption{{Sudoku, 50 givens, {n} test puzzles: solved (\\%), empty cells right (\\%) and complete rows, "
+        f"columns and boxes (\\%), with paired 95\\% bootstrap differences against {tex(baseline_order)} order at "
+        "the same number of steps.}", "\\label{tab:sudoku-orders}",
+        "\\resizebox{\\linewidth}{!}{\\begin{tabular}{lrrrrrr}", "\\toprule",
+        "order & steps & solved & empty cells right & $\\Delta$ & complete units & $\\Delta$ \\\\", "\\midrule",
+        *body, "\\bottomrule", "\\end{tabular}}", "\\end{table}"])
 
 
 def main(argv=None):
@@ -89,6 +114,7 @@ def main(argv=None):
     parser.add_argument("--baseline", default="random", help="order to compare with, e.g. 'tps_margin' (default: random)")
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--out", default=None, help="also write the table to this markdown file")
+    parser.add_argument("--latex", default=None, help="also write it as a LaTeX table to this file")
     args = parser.parse_args(argv)
     puzzles = read_jsonl(args.data)
     rows = [row for spec in args.runs for row in setting_rows(spec, puzzles)]
@@ -96,6 +122,8 @@ def main(argv=None):
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
+    if args.latex:
+        Path(args.latex).write_text(latex_table(rows, args.baseline, args.n_boot) + "\n")
 
 
 if __name__ == "__main__":

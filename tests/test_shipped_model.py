@@ -93,3 +93,33 @@ def test_shipped_block_causal_model_is_block_causal_and_its_exact_cache_changes_
     answers = tokenizer.batch_decode(outputs["exact"][:, ids.shape[1]:], skip_special_tokens=True)
     correct = [grade(a, p["answer"], "strict")[1] for a, p in zip(answers, problems)]
     assert sum(correct) / len(correct) >= 0.9, sum(correct)
+
+
+SUDOKU = ROOT / "models" / "remedi-tiny-sudoku"
+
+
+def test_shipped_sudoku_model_writes_grids_and_an_adaptive_order_fills_more_cells_than_random():
+    """Its card: at 24 steps on 1000 test puzzles, 77% of the empty cells right with tps_margin, 66% in random
+    order. On 20 held-out puzzles the grids must parse and keep the givens, and tps_margin must lead."""
+    import json
+
+    from remedi.sudoku import extract_sudoku, sudoku_givens
+
+    model, tokenizer = load_model_and_tokenizer(str(SUDOKU))
+    assert isinstance(model, RemeDiModel) and all((SUDOKU / name).is_dir() for name in ("ups", "ups-sft"))
+    puzzles = [json.loads(line) for line in (ROOT / "tests" / "fixtures" / "sudoku_test20.jsonl").read_text().splitlines()]
+    ids, mask = encode_prompts(tokenizer, [p["question"] for p in puzzles])
+    right_cells = {}
+    for source in ("tps_margin", "random"):
+        torch.manual_seed(0)
+        out = sample(model, ids, mask, steps=24, gen_length=96, block_length=96,
+                     mask_id=special_token_ids(tokenizer)["mask_id"], confidence_source=source, remask=False)
+        grids = [extract_sudoku(text) for text in tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)]
+        assert sum(grid is not None for grid in grids) >= 18, source
+        right_cells[source] = 0
+        for grid, puzzle in zip(grids, puzzles):
+            givens, solution = sudoku_givens(puzzle["question"]), extract_sudoku(puzzle["answer"])
+            if grid is not None:
+                assert sum(g == int(d) for g, d in zip(givens, grid) if g) >= 0.9 * sum(g != 0 for g in givens)
+                right_cells[source] += sum(grid[i] == solution[i] for i, g in enumerate(givens) if g == 0)
+    assert right_cells["tps_margin"] > right_cells["random"], right_cells

@@ -50,3 +50,12 @@ def test_table_pairs_each_order_with_random_at_the_same_steps(tmp_path):
     assert by_order[("RL + remask", "4")].split(" | ")[4] == "—"  # no random row at 4 steps
     with pytest.raises(ValueError, match="none of"):
         report.report_table(rows, "tps_prob")
+
+
+def test_latex_table_holds_every_row_with_escaped_names(tmp_path):
+    data = tmp_path / "puzzles.jsonl"
+    data.write_text(json.dumps({"question": QUESTION, "answer": ANSWER}) + "\n")
+    run = write_run(tmp_path / "run", [("random", False, 8, [SWAPPED]), ("tps_margin", True, 8, [ANSWER])])
+    latex = report.latex_table(report.setting_rows(run, report.read_jsonl(data)), "random", n_boot=50)
+    assert "\\label{tab:sudoku-orders}" in latex and latex.count("\\\\\n") == 3  # header + 2 rows
+    assert "tps\\_margin + remask & 8 & 100.0" in latex and "_margin" not in latex.replace("\\_", "")

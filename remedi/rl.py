@@ -55,8 +55,9 @@ def rescore_step(model, rollout, step, rows=slice(None), hidden_cache=None):
 
     `hidden_cache` (a dict, one per rollout) is for a frozen backbone under a UPS head that reads its last
     hidden state, with no token term and no CFG: the backbone then gives the same hidden states in every
-    PPO epoch, so it runs once per step and rows, and later epochs run the head alone. The values agree
-    with the uncached ones up to float rounding (the head sees the block's slice).
+    PPO epoch, so it runs once per step and rows, and later epochs run the head alone. The head sees the
+    whole row, as in the sampler, so a head that reads positions (UPSPosition) scores the same positions;
+    the values agree with the uncached ones up to float rounding.
     """
     x = step.x[rows]
     mask = None if rollout.attention_mask is None else rollout.attention_mask[rows]
@@ -66,8 +67,9 @@ def rescore_step(model, rollout, step, rows=slice(None), hidden_cache=None):
             with torch.no_grad():
                 kwargs = layout_kwargs(model, rollout.prompt_length)
                 out = model(x, **kwargs) if mask is None else model(x, attention_mask=mask, **kwargs)
-            hidden_cache[key] = out.last_hidden_state[:, step.start : step.end]
-        scores = model(None, ups_hidden=hidden_cache[key]).ups_logits.float() / rollout.position_temperature
+            hidden_cache[key] = out.last_hidden_state
+        ups_logits = model(None, ups_hidden=hidden_cache[key]).ups_logits
+        scores = ups_logits[:, step.start : step.end].float() / rollout.position_temperature
         position_lp = plackett_luce_log_prob(scores, step.order[rows], step.keep)
         return position_lp, torch.zeros_like(step.token_log_prob[rows])
     prompt_index = (torch.arange(x.shape[1], device=x.device) < rollout.prompt_length).expand_as(x)

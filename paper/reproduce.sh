@@ -99,7 +99,7 @@ SUDRL="python SMDM/pretrain/train_mdm_rl.py --model-path out/sudoku-ups --data d
        --ppo-epochs 2 --val-every 20 --save-every 20 --max-steps 80 --accelerator cpu"
 $SUDRL --lr 1e-3 --out-dir out/sudoku-rl
 python -c "from remedi.ups_heads import UPSPosition; from remedi.ups_registry import save_ups; save_ups(UPSPosition(128, 512), 'out/sudoku-position-init')"
-$SUDRL --ups-path out/sudoku-position-init --lr 3e-2 --out-dir out/sudoku-rl-position
+$SUDRL --ups-path out/sudoku-position-init --lr 3e-2 --max-steps 60 --out-dir out/sudoku-rl-position
 SUDEV="python -m remedi.eval --data data/sudoku50/test.jsonl --limit 1000 --gen-length 96 --batch-size 100 --seed 0
        --answer-format sudoku --no-detection"
 $SUDEV --model out/sudoku-mdm --sources random tps_prob tps_margin tps_entropy --remask-modes off --steps 24 12 \

@@ -85,6 +85,7 @@ python -m remedi.eval --model out/chains-mdm --data data/chains/val.jsonl --limi
 #    Sudoku: 50 givens (solutions not necessarily unique), answer '#### <row> ... <row>' (rows one space apart,
 #    the question's row stride) in 96 tokens. Backbone, Remask SFT head, Remask RL (graded sudoku_units reward)
 #    and the position-only control; orders compared on the 1000 test puzzles by scripts/sudoku_report.py.
+python scripts/sudoku_difficulty.py --givens 40 45 50 --puzzles 200   # the solver measurements behind 50 givens
 python scripts/make_sudoku_data.py --givens 50 --n-train 50000 --fresh-seed 1234 --out-dir data/sudoku50
 SUD="python SMDM/pretrain/train_mdm.py --mode sft --data data/sudoku50/train.jsonl --val-data data/sudoku50/val.jsonl
      --prompt-column question --response-column answer --seq-len 216 --micro-batch-size 32 --seed 0 --val-batches 4"

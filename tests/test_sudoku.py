@@ -185,3 +185,14 @@ def test_the_documented_command_still_writes_the_opencompass_fixture(tmp_path, c
     expected = fixture.read_text().splitlines()
     assert len(expected) == 20
     assert (tmp_path / "test.jsonl").read_text().splitlines()[:20] == expected
+
+
+def test_difficulty_probe_on_puzzles_whose_answer_is_forced():
+    """One empty cell: its only candidate is forced, so every measure is at its extreme."""
+    spec = importlib.util.spec_from_file_location("sudoku_difficulty", _PATH.with_name("sudoku_difficulty.py"))
+    difficulty = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(difficulty)
+    assert difficulty.measure(80, 10) == {"singles-solvable": 1.0, "initial singles": 1.0, "random-order fill": 1.0,
+                                          "several solutions": 0.0}
+    empty = difficulty.measure(17, 3)  # almost empty grids: few forced cells, random fills fail
+    assert empty["initial singles"] < 0.2 and empty["several solutions"] == 1.0

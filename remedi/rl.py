@@ -67,8 +67,9 @@ def rescore_step(model, rollout, step, rows=slice(None), hidden_cache=None):
             with torch.no_grad():
                 kwargs = layout_kwargs(model, rollout.prompt_length)
                 out = model(x, **kwargs) if mask is None else model(x, attention_mask=mask, **kwargs)
-            hidden_cache[key] = out.last_hidden_state
-        ups_logits = model(None, ups_hidden=hidden_cache[key]).ups_logits
+            hidden_cache[key] = (out.last_hidden_state, out.ups_tps_features)
+        hidden, tps_features = hidden_cache[key]
+        ups_logits = model(None, ups_hidden=hidden, ups_tps_features=tps_features).ups_logits
         scores = ups_logits[:, step.start : step.end].float() / rollout.position_temperature
         position_lp = plackett_luce_log_prob(scores, step.order[rows], step.keep)
         return position_lp, torch.zeros_like(step.token_log_prob[rows])

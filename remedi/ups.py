@@ -15,7 +15,8 @@ import torch.nn as nn
 from transformers.utils import ModelOutput
 
 from .release import is_release_checkpoint, load_release_parts, local_checkpoint
-from .ups_heads import UPSHead
+from .config import LLADA_MASK_ID
+from .ups_heads import UPSHead, tps_confidence_features
 from .ups_registry import load_ups, save_ups
 from .ups_stream import UPSStream
 
@@ -30,6 +31,7 @@ class RemeDiOutput(ModelOutput):
     hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
     last_hidden_state: Optional[torch.FloatTensor] = None  # (B, L, d): what the UPS head read (None for a stream)
     present_key_values: Optional[Tuple] = None  # the backbone's per-layer (k, v) of input_ids, with return_kv
+    ups_tps_features: Optional[torch.FloatTensor] = None  # (B, L, 3): what a TPS-reading head read beside the hidden state
 
 
 def backbone_hidden_size(backbone):
@@ -105,9 +107,11 @@ class RemeDiModel(nn.Module):
     def device(self):
         return next(self.backbone.parameters()).device
 
-    def forward(self, input_ids, attention_mask=None, output_hidden_states=False, ups_hidden=None, **layout):
+    def forward(self, input_ids, attention_mask=None, output_hidden_states=False, ups_hidden=None,
+                ups_tps_features=None, **layout):
         """One pass of both streams. With `ups_hidden` (B, L, d), a last hidden state computed before, only the
-        UPS head runs (no TPS logits): Remask RL re-scores a frozen backbone's steps this way.
+        UPS head runs (no TPS logits): Remask RL re-scores a frozen backbone's steps this way. A head that reads
+        the TPS's confidence (`reads_tps`) needs the `ups_tps_features` of the same pass with it.
 
         `layout` (answer_start, position_ids, attend_mask, kv_cache, return_kv) goes to the backbone as is; the
         MLP head is per token, so it scores a chunk run against a KV cache exactly like the full sequence."""
@@ -115,6 +119,12 @@ class RemeDiModel(nn.Module):
             if self.hidden_source == "stream":
                 raise ValueError("a dual-stream UPS reads the backbone's layers, not one hidden state: "
                                  "it cannot score a precomputed ups_hidden")
+            if self.reads_tps:
+                if ups_tps_features is None:
+                    raise ValueError(f"a {type(self.ups_head).__name__} UPS reads the TPS's confidence: pass the "
+                                     "ups_tps_features of the pass that gave ups_hidden")
+                return RemeDiOutput(ups_logits=self.ups_head(ups_hidden, ups_tps_features), last_hidden_state=ups_hidden,
+                                    ups_tps_features=ups_tps_features)
             return RemeDiOutput(ups_logits=self.ups_head(ups_hidden), last_hidden_state=ups_hidden)
         kwargs = {} if attention_mask is None else {"attention_mask": attention_mask}
         kwargs.update(layout)
@@ -139,7 +149,7 @@ class RemeDiModel(nn.Module):
         out = self.backbone(input_ids, output_hidden_states=True, **kwargs)
         if getattr(out, "hidden_states", None) is None:
             raise RuntimeError("the backbone takes output_hidden_states but returned no hidden_states")
-        return self._output(out, out.hidden_states[-1], keep_hidden)
+        return self._output(out, input_ids, out.hidden_states[-1], keep_hidden)
 
     def _forward_hook(self, input_ids, kwargs):
         captured = []
@@ -151,7 +161,7 @@ class RemeDiModel(nn.Module):
             handle.remove()
         if not captured:
             raise RuntimeError("the hooked final norm was not called")
-        return self._output(out, captured[-1], False)
+        return self._output(out, input_ids, captured[-1], False)
 
     def _forward_tps_fallback(self, input_ids, kwargs):
         warnings.warn("UPS: no hidden states available; using the TPS top-1 probability as confidence")
@@ -159,13 +169,26 @@ class RemeDiModel(nn.Module):
         top_p = torch.softmax(logits.float(), dim=-1).amax(dim=-1).clamp(1e-6, 1 - 1e-6)
         return RemeDiOutput(logits=logits, ups_logits=torch.logit(top_p))
 
-    def _output(self, out, last_hidden, keep_hidden):
+    @property
+    def reads_tps(self):
+        return getattr(self.ups_head, "reads_tps", False)
+
+    def _output(self, out, input_ids, last_hidden, keep_hidden):
+        features = None
+        if self.reads_tps:
+            mask_id = getattr(self.config, "mask_token_id", None)
+            features = tps_confidence_features(out.logits.detach(), input_ids,
+                                               LLADA_MASK_ID if mask_id is None else mask_id)
+            ups_logits = self.ups_head(last_hidden, features)
+        else:
+            ups_logits = self.ups_head(last_hidden)
         return RemeDiOutput(
             last_hidden_state=last_hidden,
             logits=out.logits,
-            ups_logits=self.ups_head(last_hidden),
+            ups_logits=ups_logits,
             hidden_states=out.hidden_states if keep_hidden else None,
             present_key_values=getattr(out, "present_key_values", None),
+            ups_tps_features=features,
         )
 
     def save_ups(self, directory):

@@ -1,7 +1,8 @@
 """UPS heads that read one hidden state: `sigmoid(h_i)` estimates "the token at i is (or will be) right".
 
-`UPSHead` maps the backbone's last hidden state to one logit per position; `UPSPosition` is a control
-that ignores the content. The dual-stream UPS, which reads several layers, is `ups_stream.UPSStream`;
+`UPSHead` maps the backbone's last hidden state to one logit per position; `UPSTPSHead` also reads the
+TPS's own confidence in each position's token and starts as the tps_margin order; `UPSPosition` is a
+control that ignores the content. The dual-stream UPS, which reads several layers, is `ups_stream.UPSStream`;
 `ups_registry` builds, saves and loads all of them.
 """
 
@@ -30,6 +31,61 @@ class UPSHead(nn.Module):
 
     def config_dict(self):
         return {"arch": "mlp", "hidden_size": self.hidden_size, "ups_width": self.ups_width}
+
+
+TPS_FEATURES = ("prob", "margin", "neg_entropy")
+
+
+def tps_confidence_features(logits, input_ids, mask_id):
+    """(B, L, 3) the TPS's confidence in each position's candidate: its probability, its margin over the best
+    other token, and the negative entropy of the distribution (the three heuristic orders' scores).
+
+    The candidate is the current token where the input is not [MASK] (what remasking keeps or drops) and the
+    TPS argmax where it is (what a greedy fill would place), so at temperature 0 these equal the scores the
+    sampler's tps_prob, tps_margin and tps_entropy sources give the same candidates (without EOS gating).
+    """
+    probs = torch.softmax(logits.float(), dim=-1)
+    candidates = torch.where(input_ids == mask_id, probs.argmax(dim=-1), input_ids)
+    chosen = probs.gather(-1, candidates.unsqueeze(-1)).squeeze(-1)
+    best_other = probs.scatter(-1, candidates.unsqueeze(-1), -1.0).amax(dim=-1)
+    neg_entropy = (probs * torch.log(probs.clamp_min(1e-30))).sum(dim=-1)
+    return torch.stack([chosen, chosen - best_other, neg_entropy], dim=-1)
+
+
+class UPSTPSHead(nn.Module):
+    """A UPS that reads the last hidden state *and* the TPS's confidence features of each position.
+
+    logit = margin_scale * margin + MLP(hidden) + a learned linear map of the features, with the MLP's last
+    layer and the feature map starting at zero: untrained, it orders positions exactly as tps_margin, the best
+    heuristic on Sudoku. A small head on a small backbone cannot easily compute a softmax margin from hidden
+    states, so this gives Remask RL the heuristic as its starting point and asks it only for corrections.
+    """
+
+    reads_tps = True
+
+    def __init__(self, hidden_size: int, ups_width: int = 64, margin_scale: float = 10.0):
+        super().__init__()
+        self.hidden_size, self.ups_width, self.margin_scale = hidden_size, ups_width, margin_scale
+        self.hidden_net = nn.Sequential(nn.Linear(hidden_size, ups_width), nn.GELU(), nn.Linear(ups_width, 1))
+        self.feature_map = nn.Linear(len(TPS_FEATURES), 1)
+        for layer in (self.hidden_net[-1], self.feature_map):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, hidden, tps_features):  # (B, L, d), (B, L, 3) -> (B, L)
+        if hidden.shape[-1] != self.hidden_size:
+            raise ValueError(
+                f"UPS head expects hidden size {self.hidden_size}, the backbone gave {hidden.shape[-1]}"
+            )
+        weight = next(self.parameters())
+        features = tps_features.to(weight.dtype)
+        margin = features[..., TPS_FEATURES.index("margin")]
+        return (self.margin_scale * margin + self.hidden_net(hidden.to(weight.dtype)).squeeze(-1)
+                + self.feature_map(features).squeeze(-1))
+
+    def config_dict(self):
+        return {"arch": "mlp_tps", "hidden_size": self.hidden_size, "ups_width": self.ups_width,
+                "margin_scale": self.margin_scale}
 
 
 class UPSPosition(nn.Module):

@@ -10,12 +10,12 @@ import os
 
 from safetensors.torch import load_file, save_file
 
-from .ups_heads import UPSHead, UPSPosition
+from .ups_heads import UPSHead, UPSPosition, UPSTPSHead
 from .ups_stream import UPSStream
 
 UPS_CONFIG_NAME = "ups_config.json"
 UPS_WEIGHTS_NAME = "ups_head.safetensors"
-UPS_ARCHS = {"mlp": UPSHead, "stream": UPSStream, "position": UPSPosition}
+UPS_ARCHS = {"mlp": UPSHead, "mlp_tps": UPSTPSHead, "stream": UPSStream, "position": UPSPosition}
 
 
 def build_ups(config):

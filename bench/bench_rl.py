@@ -18,6 +18,7 @@ from remedi.loading import DEFAULT_MODEL, load_model_and_tokenizer
 from remedi.sampling import generate
 from remedi.tokenizer import encode_prompts, special_token_ids
 from remedi.training import build_optimizer, set_trainable
+from remedi.cli import run_cli
 
 
 def main():
@@ -87,4 +88,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

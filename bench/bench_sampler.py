@@ -25,6 +25,7 @@ import torch
 
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead
 from remedi.sampling import generate
+from remedi.cli import run_cli
 
 
 def time_generation(model, prompt, settings, steps):
@@ -135,4 +136,4 @@ def bench_cache(args):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

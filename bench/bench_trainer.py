@@ -23,6 +23,7 @@ from lightning.fabric import Fabric
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead
 from remedi import training
 from remedi.noise import mdm_forward_process, remask_forward_process
+from remedi.cli import run_cli
 
 LLADA_VOCAB = 126464
 
@@ -163,4 +164,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -17,6 +17,7 @@ import torch
 
 from remedi import checkpoint as ckpt
 from remedi.loading import load_tokenizer
+from remedi.cli import run_cli
 
 TRAINER = Path(__file__).resolve().parents[1] / "SMDM" / "pretrain" / "train_mdm_rl.py"
 
@@ -56,4 +57,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
+from remedi.cli import run_cli
 
 HEURISTICS = ("random", "tps_prob", "tps_margin", "tps_entropy")
 
@@ -111,4 +112,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

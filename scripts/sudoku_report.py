@@ -21,6 +21,7 @@ from pathlib import Path
 
 from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
 from remedi.sudoku import complete_unit_share, extract_sudoku, sudoku_givens, sudoku_solves
+from remedi.cli import run_cli
 
 
 def read_jsonl(path):
@@ -127,4 +128,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

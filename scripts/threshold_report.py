@@ -23,6 +23,7 @@ from pathlib import Path
 from remedi.eval.plots import passes_figure
 from remedi.eval.runner import BASELINE
 from remedi.eval.stats import bootstrap_indices, paired_difference_ci
+from remedi.cli import run_cli
 
 
 def load_settings(directories):
@@ -124,4 +125,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -176,13 +176,10 @@ def test_reusing_a_frozen_backbones_hidden_states_gives_the_same_updates():
     assert not rl.can_cache_hidden(model, cfg, rollout)  # a training backbone changes its hidden states
 
 
-def test_a_position_only_head_trains_the_answer_positions_with_and_without_the_hidden_cache():
-    """The prompt has 5 tokens and the answer 8: only positions 5..12 are ever chosen, so only their logits
-    may move, and the cached re-scoring must score those positions, not positions 0..7 of a slice."""
-    backbone = tiny_remedi(seed=11).backbone
-    model = RemeDiModel(backbone, UPSPosition(backbone.config.hidden_size, max_positions=32)).eval()
+def ups_updates_with_and_without_the_hidden_cache(model, seed, epochs=1):
+    """The UPS state after `epochs` PPO epochs on one rollout of `model`, re-scored without and with the cache."""
     set_trainable(model, "ups")
-    rollout = rollout_of(model, rows=4, seed=11)
+    rollout = rollout_of(model, rows=4, seed=seed)
     advantages = torch.tensor([1.0, -0.5, 0.25, -0.75])
     cfg = rl.PolicyLossConfig(token_term=False)
     assert rl.can_cache_hidden(model, cfg, rollout)
@@ -191,11 +188,21 @@ def test_a_position_only_head_trains_the_answer_positions_with_and_without_the_h
         copied = copy.deepcopy(model)
         optimizer = torch.optim.SGD([p for p in copied.parameters() if p.requires_grad], lr=1.0)
         fabric, wrapped, optimizer = on_fabric(copied, optimizer)
-        rl.policy_update(fabric, wrapped, optimizer, rollout, advantages, cfg, 8, grad_clip=0, hidden_cache=cache)
-        updated.append(copied.ups_head.logits.detach().clone())
-    moved = (updated[0] != 0).nonzero().flatten().tolist()
+        for _ in range(epochs):
+            rl.policy_update(fabric, wrapped, optimizer, rollout, advantages, cfg, 8, grad_clip=0, hidden_cache=cache)
+        updated.append({name: value.detach().clone() for name, value in copied.ups_head.state_dict().items()})
+    return updated
+
+
+def test_a_position_only_head_trains_the_answer_positions_with_and_without_the_hidden_cache():
+    """The prompt has 5 tokens and the answer 8: only positions 5..12 are ever chosen, so only their logits
+    may move, and the cached re-scoring must score those positions, not positions 0..7 of a slice."""
+    backbone = tiny_remedi(seed=11).backbone
+    model = RemeDiModel(backbone, UPSPosition(backbone.config.hidden_size, max_positions=32)).eval()
+    uncached, cached = ups_updates_with_and_without_the_hidden_cache(model, seed=11)
+    moved = (uncached["logits"] != 0).nonzero().flatten().tolist()
     assert moved and set(moved) <= set(range(5, 13))
-    assert torch.allclose(updated[0], updated[1], atol=1e-6)
+    assert torch.allclose(uncached["logits"], cached["logits"], atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------- rewards

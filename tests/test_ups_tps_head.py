@@ -1,19 +1,16 @@
 """The UPS head that reads the TPS's confidence: its features, its start at the tps_margin order, and Remask RL
 on it (cached and uncached re-scoring agree)."""
 
-import copy
 import math
 
 import pytest
 import torch
 
 from remedi import RemeDiModel, load_ups, save_ups
-from remedi import rl
 from remedi.sampling import generate
-from remedi.training import set_trainable
 from remedi.ups_heads import UPSTPSHead, tps_confidence_features
 from tests.helpers import MASK_ID, random_prompt, tiny_backbone
-from tests.test_rl import on_fabric, rollout_of
+from tests.test_rl import ups_updates_with_and_without_the_hidden_cache
 
 
 def tps_head_model(seed=0, margin_scale=10.0):
@@ -82,19 +79,7 @@ def test_round_trip_and_precomputed_inputs(tmp_path):
 
 def test_remask_rl_updates_are_equal_with_and_without_the_hidden_cache():
     model = tps_head_model(4)
-    set_trainable(model, "ups")
-    rollout = rollout_of(model, rows=4, seed=4)
-    advantages = torch.tensor([1.0, -0.5, 0.25, -0.75])
-    cfg = rl.PolicyLossConfig(token_term=False)
-    assert rl.can_cache_hidden(model, cfg, rollout)
-    updated = []
-    for cache in (None, {}):
-        copied = copy.deepcopy(model)
-        optimizer = torch.optim.SGD([p for p in copied.parameters() if p.requires_grad], lr=1.0)
-        fabric, wrapped, optimizer = on_fabric(copied, optimizer)
-        for _ in range(2):
-            rl.policy_update(fabric, wrapped, optimizer, rollout, advantages, cfg, 8, grad_clip=0, hidden_cache=cache)
-        updated.append(copied.ups_head.state_dict())
-    assert any(not torch.equal(updated[0][name], model.ups_head.state_dict()[name]) for name in updated[0])
-    for name in updated[0]:
-        assert torch.allclose(updated[0][name], updated[1][name], atol=1e-5)
+    uncached, cached = ups_updates_with_and_without_the_hidden_cache(model, seed=4, epochs=2)
+    assert any(not torch.equal(uncached[name], model.ups_head.state_dict()[name]) for name in uncached)
+    for name in uncached:
+        assert torch.allclose(uncached[name], cached[name], atol=1e-5)

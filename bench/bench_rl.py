@@ -14,11 +14,11 @@ import torch
 from lightning.fabric import Fabric
 
 from remedi import rl
+from remedi.cli import run_cli
 from remedi.loading import DEFAULT_MODEL, load_model_and_tokenizer
 from remedi.sampling import generate
 from remedi.tokenizer import encode_prompts, special_token_ids
 from remedi.training import build_optimizer, set_trainable
-from remedi.cli import run_cli
 
 
 def main():

@@ -24,8 +24,8 @@ import time
 import torch
 
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead
-from remedi.sampling import generate
 from remedi.cli import run_cli
+from remedi.sampling import generate
 
 
 def time_generation(model, prompt, settings, steps):

@@ -22,8 +22,8 @@ from lightning.fabric import Fabric
 
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead
 from remedi import training
-from remedi.noise import mdm_forward_process, remask_forward_process
 from remedi.cli import run_cli
+from remedi.noise import mdm_forward_process, remask_forward_process
 
 LLADA_VOCAB = 126464
 

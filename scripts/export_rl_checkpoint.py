@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from remedi import checkpoint as ckpt
-from remedi.loading import load_tokenizer
 from remedi.cli import run_cli
+from remedi.loading import load_tokenizer
 
 TRAINER = Path(__file__).resolve().parents[1] / "SMDM" / "pretrain" / "train_mdm_rl.py"
 

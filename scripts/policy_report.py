@@ -17,8 +17,8 @@ import argparse
 import json
 from pathlib import Path
 
-from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
 from remedi.cli import run_cli
+from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
 
 HEURISTICS = ("random", "tps_prob", "tps_margin", "tps_entropy")
 

@@ -19,9 +19,9 @@ import argparse
 import json
 from pathlib import Path
 
+from remedi.cli import run_cli
 from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
 from remedi.sudoku import complete_unit_share, extract_sudoku, sudoku_givens, sudoku_solves
-from remedi.cli import run_cli
 
 
 def read_jsonl(path):

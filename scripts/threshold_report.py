@@ -20,10 +20,10 @@ import argparse
 import json
 from pathlib import Path
 
+from remedi.cli import run_cli
 from remedi.eval.plots import passes_figure
 from remedi.eval.runner import BASELINE
 from remedi.eval.stats import bootstrap_indices, paired_difference_ci
-from remedi.cli import run_cli
 
 
 def load_settings(directories):

@@ -1,7 +1,7 @@
 """UPS heads that read one hidden state: `sigmoid(h_i)` estimates "the token at i is (or will be) right".
 
 `UPSHead` maps the backbone's last hidden state to one logit per position; `UPSTPSHead` also reads the
-TPS's own confidence in each position's token and starts as the tps_margin order; `UPSPosition` is a
+TPS's own confidence in each position's token and starts as one heuristic order (tps_margin by default); `UPSPosition` is a
 control that ignores the content. The dual-stream UPS, which reads several layers, is `ups_stream.UPSStream`;
 `ups_registry` builds, saves and loads all of them.
 """
@@ -55,17 +55,21 @@ def tps_confidence_features(logits, input_ids, mask_id):
 class UPSTPSHead(nn.Module):
     """A UPS that reads the last hidden state *and* the TPS's confidence features of each position.
 
-    logit = margin_scale * margin + MLP(hidden) + a learned linear map of the features, with the MLP's last
-    layer and the feature map starting at zero: untrained, it orders positions exactly as tps_margin, the best
-    heuristic on Sudoku. A small head on a small backbone cannot easily compute a softmax margin from hidden
-    states, so this gives Remask RL the heuristic as its starting point and asks it only for corrections.
+    logit = start_scale * feature[start_feature] + MLP(hidden) + a learned linear map of the features, with
+    the MLP's last layer and the feature map starting at zero: untrained, it orders positions exactly as the
+    heuristic of that feature (tps_prob, tps_margin or tps_entropy). A small head on a small backbone cannot
+    easily compute a softmax statistic from hidden states, so this gives Remask RL the heuristic as its
+    starting point and asks it only for corrections.
     """
 
     reads_tps = True
 
-    def __init__(self, hidden_size: int, ups_width: int = 64, margin_scale: float = 10.0):
+    def __init__(self, hidden_size: int, ups_width: int = 64, start_feature: str = "margin", start_scale: float = 10.0):
         super().__init__()
-        self.hidden_size, self.ups_width, self.margin_scale = hidden_size, ups_width, margin_scale
+        if start_feature not in TPS_FEATURES:
+            raise ValueError(f"start_feature {start_feature!r} is none of {TPS_FEATURES}")
+        self.hidden_size, self.ups_width = hidden_size, ups_width
+        self.start_feature, self.start_scale = start_feature, start_scale
         self.hidden_net = nn.Sequential(nn.Linear(hidden_size, ups_width), nn.GELU(), nn.Linear(ups_width, 1))
         self.feature_map = nn.Linear(len(TPS_FEATURES), 1)
         for layer in (self.hidden_net[-1], self.feature_map):
@@ -79,13 +83,13 @@ class UPSTPSHead(nn.Module):
             )
         weight = next(self.parameters())
         features = tps_features.to(weight.dtype)
-        margin = features[..., TPS_FEATURES.index("margin")]
-        return (self.margin_scale * margin + self.hidden_net(hidden.to(weight.dtype)).squeeze(-1)
+        start = features[..., TPS_FEATURES.index(self.start_feature)]
+        return (self.start_scale * start + self.hidden_net(hidden.to(weight.dtype)).squeeze(-1)
                 + self.feature_map(features).squeeze(-1))
 
     def config_dict(self):
         return {"arch": "mlp_tps", "hidden_size": self.hidden_size, "ups_width": self.ups_width,
-                "margin_scale": self.margin_scale}
+                "start_feature": self.start_feature, "start_scale": self.start_scale}
 
 
 class UPSPosition(nn.Module):

@@ -42,12 +42,15 @@ def test_table_pairs_each_order_with_random_at_the_same_steps(tmp_path):
     rows = [row for spec in (heuristics, policy + ":RL") for row in report.setting_rows(spec, report.read_jsonl(data))]
     table = report.report_table(rows, "random", n_boot=200).splitlines()
     by_order = {(line.split(" | ")[0].lstrip("| "), line.split(" | ")[1]): line for line in table if line.startswith("| ")}
-    # tps_margin: solved 1 of 2; cells (1 + 34/36) / 2 = 97.2%, random (34/36 + 0) / 2 = 47.2%: +50.0 exactly
+    # tps_margin: solved 1 of 2 (random 0 of 2: +50.0); cells (1 + 34/36) / 2 = 97.2%, random (34/36 + 0) / 2
+    # = 47.2%: +50.0 exactly
     assert by_order[("tps_margin", "8")].split(" | ")[2].startswith("50.0")
-    assert by_order[("tps_margin", "8")].split(" | ")[3].startswith("97.2")
-    assert by_order[("tps_margin", "8")].split(" | ")[4].startswith("50.0")
+    assert by_order[("tps_margin", "8")].split(" | ")[3].startswith("50.0")
+    assert by_order[("tps_margin", "8")].split(" | ")[4].startswith("97.2")
+    assert by_order[("tps_margin", "8")].split(" | ")[5].startswith("50.0")
     assert by_order[("RL + remask", "8")].split(" | ")[2].startswith("100.0")
-    assert by_order[("RL + remask", "4")].split(" | ")[4] == "—"  # no random row at 4 steps
+    assert by_order[("RL + remask", "8")].split(" | ")[3].startswith("100.0")
+    assert by_order[("RL + remask", "4")].split(" | ")[3] == by_order[("RL + remask", "4")].split(" | ")[5] == "—"
     with pytest.raises(ValueError, match="none of"):
         report.report_table(rows, "tps_prob")
 

@@ -13,11 +13,11 @@ from tests.helpers import MASK_ID, random_prompt, tiny_backbone
 from tests.test_rl import ups_updates_with_and_without_the_hidden_cache
 
 
-def tps_head_model(seed=0, margin_scale=10.0):
+def tps_head_model(seed=0, start_feature="margin", start_scale=10.0):
     backbone = tiny_backbone(seed)
     torch.manual_seed(seed + 1)
-    return RemeDiModel(backbone, UPSTPSHead(backbone.config.hidden_size, ups_width=8,
-                                            margin_scale=margin_scale)).eval()
+    return RemeDiModel(backbone, UPSTPSHead(backbone.config.hidden_size, ups_width=8, start_feature=start_feature,
+                                            start_scale=start_scale)).eval()
 
 
 def test_features_equal_a_hand_computation_on_three_tokens():
@@ -37,20 +37,27 @@ def test_features_equal_a_hand_computation_on_three_tokens():
 
 
 @pytest.mark.parametrize("remask", [False, True])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_untrained_head_decodes_exactly_as_tps_margin(remask, seed):
-    model = tps_head_model(seed)
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("feature, source", [("prob", "tps_prob"), ("margin", "tps_margin"),
+                                             ("neg_entropy", "tps_entropy")])
+def test_untrained_head_decodes_exactly_as_its_heuristic(feature, source, remask, seed):
+    model = tps_head_model(seed, start_feature=feature)
     prompt = random_prompt(batch=3, length=5, seed=seed)
     common = dict(steps=8, gen_length=16, block_length=8, temperature=0.0, mask_id=MASK_ID, remask=remask)
     with torch.no_grad():
         by_ups = generate(model, prompt, confidence_source="ups", **common)
-        by_margin = generate(model, prompt, confidence_source="tps_margin", **common)
-    assert torch.equal(by_ups, by_margin)
+        by_heuristic = generate(model, prompt, confidence_source=source, **common)
+    assert torch.equal(by_ups, by_heuristic)
+
+
+def test_an_unknown_start_feature_is_an_error():
+    with pytest.raises(ValueError, match="start_feature"):
+        UPSTPSHead(8, start_feature="logit")
 
 
 def test_a_trained_head_leaves_the_margin_order():
     """The equality above must be able to fail: once the hidden-state part is not zero, the orders differ."""
-    model = tps_head_model(0, margin_scale=0.0)
+    model = tps_head_model(0, start_scale=0.0)
     with torch.no_grad():
         model.ups_head.hidden_net[-1].weight.normal_(0, 5.0)
     prompt = random_prompt(batch=3, length=5, seed=0)
@@ -66,7 +73,7 @@ def test_round_trip_and_precomputed_inputs(tmp_path):
         model.ups_head.feature_map.weight.fill_(0.5)
     save_ups(model.ups_head, tmp_path)
     loaded = load_ups(tmp_path)
-    assert isinstance(loaded, UPSTPSHead) and loaded.margin_scale == model.ups_head.margin_scale
+    assert isinstance(loaded, UPSTPSHead) and loaded.config_dict() == model.ups_head.config_dict()
     prompt = random_prompt(batch=2, length=9, seed=3)
     with torch.no_grad():
         out = model(prompt)

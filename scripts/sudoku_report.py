@@ -60,7 +60,7 @@ def percent(ci):
 
 
 def table_cells(rows, baseline_order="random", n_boot=2000, seed=0):
-    """(number of puzzles, one list of cell texts per row: order, steps, solved, cells, Δ, units, Δ)."""
+    """(number of puzzles, one list of cell texts per row: order, steps, solved, Δ, cells, Δ, units, Δ)."""
     sizes = {len(row["scores"][0]) for row in rows}
     if len(sizes) != 1:
         raise ValueError(f"the runs answered different numbers of puzzles: {sorted(sizes)}")
@@ -73,11 +73,11 @@ def table_cells(rows, baseline_order="random", n_boot=2000, seed=0):
         solved, cells, units = row["scores"]
         baseline = baselines.get(row["steps"])
         if baseline is None or baseline is row:
-            cell_diff = unit_diff = "—"
+            solved_diff = cell_diff = unit_diff = "—"
         else:
-            cell_diff = percent(paired_difference_ci(cells, baseline["scores"][1], indices))
-            unit_diff = percent(paired_difference_ci(units, baseline["scores"][2], indices))
-        table.append([row["order"], str(row["steps"]), percent(accuracy_ci(solved, indices)),
+            solved_diff, cell_diff, unit_diff = (percent(paired_difference_ci(ours, theirs, indices))
+                                                 for ours, theirs in zip(row["scores"], baseline["scores"]))
+        table.append([row["order"], str(row["steps"]), percent(accuracy_ci(solved, indices)), solved_diff,
                       percent(accuracy_ci(cells, indices)), cell_diff, percent(accuracy_ci(units, indices)), unit_diff])
     return len(indices[0]), table
 
@@ -85,13 +85,13 @@ def table_cells(rows, baseline_order="random", n_boot=2000, seed=0):
 def report_table(rows, baseline_order="random", n_boot=2000, seed=0):
     n, table = table_cells(rows, baseline_order, n_boot, seed)
     lines = [f"{n} puzzles; Δ: paired difference with {baseline_order} at the same steps, 95% bootstrap.",
-             "", "| order | steps | solved | empty cells right | Δ | complete units | Δ |", "|---|---|---|---|---|---|---|"]
+             "", "| order | steps | solved | Δ | empty cells right | Δ | complete units | Δ |", "|---|---|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(cells) + " |" for cells in table]
     return "\n".join(lines)
 
 
-def latex_table(rows, baseline_order="random", n_boot=2000, seed=0):
-    """The same table as a LaTeX float for the report (label tab:sudoku-orders)."""
+def latex_table(rows, baseline_order="random", n_boot=2000, seed=0, label="tab:sudoku-orders"):
+    """The same table as a LaTeX float for the report, labelled `label`."""
     n, table = table_cells(rows, baseline_order, n_boot, seed)
 
     def tex(text):
@@ -102,9 +102,10 @@ def latex_table(rows, baseline_order="random", n_boot=2000, seed=0):
         "\\begin{table}[!htbp]", "\\centering\\small",
         f"\\caption{{Sudoku, 50 givens, {n} test puzzles: solved (\\%), empty cells right (\\%) and complete rows, "
         f"columns and boxes (\\%), with paired 95\\% bootstrap differences against {tex(baseline_order)} order at "
-        "the same number of steps.}", "\\label{tab:sudoku-orders}",
-        "\\resizebox{\\linewidth}{!}{\\begin{tabular}{lrrrrrr}", "\\toprule",
-        "order & steps & solved & empty cells right & $\\Delta$ & complete units & $\\Delta$ \\\\", "\\midrule",
+        "the same number of steps.}", f"\\label{{{label}}}",
+        "\\resizebox{\\linewidth}{!}{\\begin{tabular}{lrrrrrrr}", "\\toprule",
+        "order & steps & solved & $\\Delta$ & empty cells right & $\\Delta$ & complete units & $\\Delta$ \\\\",
+        "\\midrule",
         *body, "\\bottomrule", "\\end{tabular}}", "\\end{table}"])
 
 
@@ -116,6 +117,7 @@ def main(argv=None):
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--out", default=None, help="also write the table to this markdown file")
     parser.add_argument("--latex", default=None, help="also write it as a LaTeX table to this file")
+    parser.add_argument("--latex-label", default="tab:sudoku-orders", help="the LaTeX table's label")
     args = parser.parse_args(argv)
     puzzles = read_jsonl(args.data)
     rows = [row for spec in args.runs for row in setting_rows(spec, puzzles)]
@@ -124,7 +126,7 @@ def main(argv=None):
     if args.out:
         Path(args.out).write_text(text + "\n")
     if args.latex:
-        Path(args.latex).write_text(latex_table(rows, args.baseline, args.n_boot) + "\n")
+        Path(args.latex).write_text(latex_table(rows, args.baseline, args.n_boot, label=args.latex_label) + "\n")
 
 
 if __name__ == "__main__":

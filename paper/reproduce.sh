@@ -82,6 +82,11 @@ python SMDM/pretrain/train_mdm.py --mode sft --data data/chains/train.jsonl --va
 python -m remedi.eval --model out/chains-mdm --data data/chains/val.jsonl --limit 100 --gen-length 64 --batch-size 100 \
   --seed 0 --answer-format strict --no-detection --sources tps_prob random --remask-modes off --steps 1/1 1/4 \
   --out runs/chains800-val
+#    The 6-layer backbone in training (stopped at step 4000 of 6000 so far; --resume continues it).
+python SMDM/pretrain/train_mdm.py --mode sft --data data/chains/train.jsonl --val-data data/chains/val.jsonl \
+  --prompt-column question --response-column answer --seq-len 128 --micro-batch-size 64 --seed 0 --val-batches 4 \
+  --n-layers 6 --objective mdm --max-steps 6000 --lr 2e-3 --weight-decay 0.01 --warmup-steps 200 --val-every 500 \
+  --save-every 500 --out-dir out/chains-mdm-l6
 #    Sudoku: 50 givens (solutions not necessarily unique), answer '#### <row> ... <row>' (rows one space apart,
 #    the question's row stride) in 96 tokens. Backbone, Remask SFT head, Remask RL (graded sudoku_units reward)
 #    and the position-only control; orders compared on the 1000 test puzzles by scripts/sudoku_report.py.
@@ -110,9 +115,42 @@ $SUDEV --model out/sudoku-mdm --sources tps_margin --remask-modes on --steps 24 
 $SUDEV --model out/sudoku-ups --sources ups --remask-modes off on --steps 24 12 --out runs/sudoku-test-sft
 $SUDEV --model out/sudoku-rl --sources ups --remask-modes off on --steps 24 12 --out runs/sudoku-test-rl
 $SUDEV --model out/sudoku-rl-position --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-test-position
+# 7b. Remask RL of a UPS that also reads the TPS's confidence (remedi.ups_heads.UPSTPSHead), started at the
+#     tps_margin order, at two learning rates. Every saved checkpoint is scored on the 500 validation puzzles
+#     (ups + remask, 24 and 12 steps); the highest mean complete-unit share is the one tested (and shipped as ups/).
+python -c "from remedi.ups_heads import UPSTPSHead; from remedi.ups_registry import save_ups; save_ups(UPSTPSHead(128, 64, start_feature='margin', start_scale=10.0), 'out/sudoku-margin-init')"
+$SUDRL --ups-path out/sudoku-margin-init --lr 1e-3 --out-dir out/sudoku-rl-margin-lr1e-3
+$SUDRL --ups-path out/sudoku-margin-init --lr 1e-2 --out-dir out/sudoku-rl-margin-lr1e-2
+SUDVAL="python -m remedi.eval --data data/sudoku50/val.jsonl --limit 500 --gen-length 96 --batch-size 100 --seed 0
+        --answer-format sudoku --no-detection --remask-modes on --steps 24 12"
+$SUDVAL --model out/sudoku-mdm --sources tps_margin --out runs/sudoku-val500-margin
+VALRUNS="runs/sudoku-val500-margin"
+for lr in 1e-3 1e-2; do
+  for step in 20 40 60 80; do
+    python scripts/export_rl_checkpoint.py out/sudoku-rl-margin-lr$lr --step $step --out out/sudoku-rl-margin-lr$lr-s$step
+    $SUDVAL --model out/sudoku-rl-margin-lr$lr-s$step --sources ups --out runs/sudoku-val500-lr$lr-s$step
+    VALRUNS="$VALRUNS runs/sudoku-val500-lr$lr-s$step:lr$lr-s$step"
+  done
+done
+python scripts/sudoku_report.py --data data/sudoku50/val.jsonl --baseline "tps_margin + remask" --runs $VALRUNS \
+  --out runs/sudoku-val500-report.md
+$SUDEV --model out/sudoku-mdm --sources tps_prob tps_entropy --remask-modes on --steps 24 12 \
+  --out runs/sudoku-test-heuristics-remask
+$SUDEV --model out/sudoku-mdm --sources random --remask-modes on --steps 24 12 --out runs/sudoku-test-random-remask
+$SUDEV --model out/sudoku-rl-margin-lr1e-2-s80 --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-test-rl-tps
+$SUDEV --model out/sudoku-rl-margin-lr1e-2-s80 --sources ups --remask-modes off --steps 24 12 \
+  --out runs/sudoku-test-rl-tps-noremask
 python scripts/sudoku_report.py --data data/sudoku50/test.jsonl --runs runs/sudoku-test-full runs/sudoku-test-heuristics \
-  runs/sudoku-test-margin-remask runs/sudoku-test-sft:"SFT UPS" runs/sudoku-test-rl:"RL UPS" \
-  runs/sudoku-test-position:"position-only" --out runs/sudoku-report.md --latex paper/generated/sudoku_orders.tex
+  runs/sudoku-test-margin-remask runs/sudoku-test-heuristics-remask runs/sudoku-test-random-remask \
+  runs/sudoku-test-sft:"SFT UPS" runs/sudoku-test-rl:"RL UPS" runs/sudoku-test-position:"position-only" \
+  runs/sudoku-test-rl-tps:"RL UPS (TPS-reading)" runs/sudoku-test-rl-tps-noremask:"RL UPS (TPS-reading)" \
+  --out runs/sudoku-report.md --latex paper/generated/sudoku_orders.tex
+$SUDVAL --model out/sudoku-mdm --sources tps_prob tps_entropy --out runs/sudoku-val500-heuristics
+python scripts/sudoku_report.py --data data/sudoku50/val.jsonl --baseline "tps_margin + remask" \
+  --runs runs/sudoku-val500-margin runs/sudoku-val500-heuristics   # the best heuristic on validation: tps_entropy + remask
+python scripts/sudoku_report.py --data data/sudoku50/test.jsonl --baseline "tps_entropy + remask" \
+  --runs runs/sudoku-test-margin-remask runs/sudoku-test-heuristics-remask runs/sudoku-test-rl-tps:"RL UPS (TPS-reading)" \
+  --out runs/sudoku-rl-tps-report.md --latex paper/generated/sudoku_rl_tps.tex --latex-label tab:sudoku-rl-tps
 
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed

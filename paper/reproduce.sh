@@ -134,6 +134,13 @@ for lr in 1e-3 1e-2; do
 done
 python scripts/sudoku_report.py --data data/sudoku50/val.jsonl --baseline "tps_margin + remask" --runs $VALRUNS \
   --out runs/sudoku-val500-report.md
+#     The same RL started from tps_entropy (stopped after 40 of 80 steps; below the chosen head on validation).
+python -c "from remedi.ups_heads import UPSTPSHead; from remedi.ups_registry import save_ups; save_ups(UPSTPSHead(128, 64, start_feature='neg_entropy', start_scale=10.0), 'out/sudoku-entropy-init')"
+$SUDRL --ups-path out/sudoku-entropy-init --lr 1e-2 --out-dir out/sudoku-rl-entropy-lr1e-2
+for step in 20 40; do
+  python scripts/export_rl_checkpoint.py out/sudoku-rl-entropy-lr1e-2 --step $step --out out/sudoku-rl-entropy-lr1e-2-s$step
+  $SUDVAL --model out/sudoku-rl-entropy-lr1e-2-s$step --sources ups --out runs/sudoku-val500-entropy-lr1e-2-s$step
+done
 $SUDEV --model out/sudoku-mdm --sources tps_prob tps_entropy --remask-modes on --steps 24 12 \
   --out runs/sudoku-test-heuristics-remask
 $SUDEV --model out/sudoku-mdm --sources random --remask-modes on --steps 24 12 --out runs/sudoku-test-random-remask

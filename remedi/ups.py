@@ -31,7 +31,7 @@ class RemeDiOutput(ModelOutput):
     hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
     last_hidden_state: Optional[torch.FloatTensor] = None  # (B, L, d): what the UPS head read (None for a stream)
     present_key_values: Optional[Tuple] = None  # the backbone's per-layer (k, v) of input_ids, with return_kv
-    ups_tps_features: Optional[torch.FloatTensor] = None  # (B, L, 3): what a TPS-reading head read beside the hidden state
+    ups_tps_features: Optional[torch.FloatTensor] = None  # (B, L, 3): a TPS-reading head's confidence features
 
 
 def backbone_hidden_size(backbone):
@@ -123,8 +123,8 @@ class RemeDiModel(nn.Module):
                 if ups_tps_features is None:
                     raise ValueError(f"a {type(self.ups_head).__name__} UPS reads the TPS's confidence: pass the "
                                      "ups_tps_features of the pass that gave ups_hidden")
-                return RemeDiOutput(ups_logits=self.ups_head(ups_hidden, ups_tps_features), last_hidden_state=ups_hidden,
-                                    ups_tps_features=ups_tps_features)
+                return RemeDiOutput(ups_logits=self.ups_head(ups_hidden, ups_tps_features),
+                                    last_hidden_state=ups_hidden, ups_tps_features=ups_tps_features)
             return RemeDiOutput(ups_logits=self.ups_head(ups_hidden), last_hidden_state=ups_hidden)
         kwargs = {} if attention_mask is None else {"attention_mask": attention_mask}
         kwargs.update(layout)

@@ -1,8 +1,8 @@
 """UPS heads that read one hidden state: `sigmoid(h_i)` estimates "the token at i is (or will be) right".
 
 `UPSHead` maps the backbone's last hidden state to one logit per position; `UPSTPSHead` also reads the
-TPS's own confidence in each position's token and starts as one heuristic order (tps_margin by default); `UPSPosition` is a
-control that ignores the content. The dual-stream UPS, which reads several layers, is `ups_stream.UPSStream`;
+TPS's own confidence in each position's token and starts as one heuristic order (tps_margin by default);
+`UPSPosition` is a control that ignores the content. The dual-stream UPS, which reads several layers, is `ups_stream.UPSStream`;
 `ups_registry` builds, saves and loads all of them.
 """
 

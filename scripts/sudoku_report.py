@@ -85,7 +85,8 @@ def table_cells(rows, baseline_order="random", n_boot=2000, seed=0):
 def report_table(rows, baseline_order="random", n_boot=2000, seed=0):
     n, table = table_cells(rows, baseline_order, n_boot, seed)
     lines = [f"{n} puzzles; Δ: paired difference with {baseline_order} at the same steps, 95% bootstrap.",
-             "", "| order | steps | solved | Δ | empty cells right | Δ | complete units | Δ |", "|---|---|---|---|---|---|---|---|"]
+             "", "| order | steps | solved | Δ | empty cells right | Δ | complete units | Δ |",
+             "|---|---|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(cells) + " |" for cells in table]
     return "\n".join(lines)
 

@@ -82,7 +82,7 @@ python SMDM/pretrain/train_mdm.py --mode sft --data data/chains/train.jsonl --va
 python -m remedi.eval --model out/chains-mdm --data data/chains/val.jsonl --limit 100 --gen-length 64 --batch-size 100 \
   --seed 0 --answer-format strict --no-detection --sources tps_prob random --remask-modes off --steps 1/1 1/4 \
   --out runs/chains800-val
-#    The 6-layer backbone in training (at step 4000 of 6000 when the report was written; --resume continues it).
+#    The 6-layer backbone (interrupted once: the last 2000 steps ran with --resume from the step-4000 checkpoint).
 python SMDM/pretrain/train_mdm.py --mode sft --data data/chains/train.jsonl --val-data data/chains/val.jsonl \
   --prompt-column question --response-column answer --seq-len 128 --micro-batch-size 64 --seed 0 --val-batches 4 \
   --n-layers 6 --objective mdm --max-steps 6000 --lr 2e-3 --weight-decay 0.01 --warmup-steps 200 --val-every 500 \

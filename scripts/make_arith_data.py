@@ -54,26 +54,37 @@ def sample_chain(rng, num_ops, max_value):
             return operands, operators
 
 
-def format_problem(operands, operators, width=0):
+def format_problem(operands, operators, width=0, labels=False):
     """The GSM8K-schema record: question, and one worked line per operation then '#### result'.
 
     width > 0 zero-pads every number of the question and of the worked lines to that many digits, so
     that all problems share one character layout; the final '#### result' stays a plain integer.
+    labels=True names the operands a, b, c, ... in the question ("Compute a=36 b=+54 c=-7.") and starts
+    the worked line of operand b with "b:", so a line finds its operand by matching the letter instead
+    of counting operators in a question whose layout varies.
     """
     n = lambda v: str(v).zfill(width)
-    terms = [n(operands[0])]
-    for op, b in zip(operators, operands[1:]):
-        terms += [op, n(b)]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    if labels and len(operands) > len(letters):
+        raise ValueError(f"labels name at most {len(letters)} operands, got {len(operands)}")
+    if labels:
+        terms = [f"a={n(operands[0])}"] + [f"{letters[i + 1]}={op}{n(b)}" for i, (op, b) in
+                                           enumerate(zip(operators, operands[1:]))]
+    else:
+        terms = [n(operands[0])]
+        for op, b in zip(operators, operands[1:]):
+            terms += [op, n(b)]
     lines, value = [], operands[0]
-    for op, b in zip(operators, operands[1:]):
+    for i, (op, b) in enumerate(zip(operators, operands[1:])):
         result = value + b if op == "+" else value - b
-        lines.append(f"{n(value)}{op}{n(b)}={n(result)}")
+        label = f"{letters[i + 1]}:" if labels else ""
+        lines.append(f"{label}{n(value)}{op}{n(b)}={n(result)}")
         value = result
     lines.append(f"#### {value}")
     return {"question": f"Compute {' '.join(terms)}.", "answer": "\n".join(lines)}
 
 
-def draw_unique(rng, n, num_ops, max_value, width=0, exclude=(), min_ops=None):
+def draw_unique(rng, n, num_ops, max_value, width=0, exclude=(), min_ops=None, labels=False):
     """n records with distinct questions, none of them in `exclude` (a set of question strings).
 
     min_ops (default num_ops) < num_ops draws each problem's operation count uniformly from
@@ -87,7 +98,7 @@ def draw_unique(rng, n, num_ops, max_value, width=0, exclude=(), min_ops=None):
         if attempts > 100 * n + 10_000:
             raise ValueError(f"cannot draw {n} distinct new problems with num_ops={num_ops}, max_value={max_value}")
         ops = num_ops if min_ops == num_ops else rng.randint(min_ops, num_ops)
-        record = format_problem(*sample_chain(rng, ops, max_value), width)
+        record = format_problem(*sample_chain(rng, ops, max_value), width, labels)
         if record["question"] not in seen:
             seen.add(record["question"])
             records.append(record)
@@ -95,11 +106,11 @@ def draw_unique(rng, n, num_ops, max_value, width=0, exclude=(), min_ops=None):
 
 
 def make_splits(seed=0, n_train=20_000, n_val=500, n_test=1_000, num_ops=4, max_value=9, fresh_seed=None,
-                fixed_width=False, min_ops=None):
+                fixed_width=False, min_ops=None, labels=False):
     """Dict split name -> list of records; 'test_fresh' is present when fresh_seed is given."""
     width = len(str(max_value)) if fixed_width else 0
     records = draw_unique(random.Random(seed), n_train + n_val + n_test, num_ops, max_value, width,
-                          min_ops=min_ops)
+                          min_ops=min_ops, labels=labels)
     splits = {
         "train": records[:n_train],
         "val": records[n_train : n_train + n_val],
@@ -110,7 +121,7 @@ def make_splits(seed=0, n_train=20_000, n_val=500, n_test=1_000, num_ops=4, max_
             raise ValueError("--fresh-seed must differ from --seed, or the fresh test set is not fresh")
         exclude = {r["question"] for r in splits["train"] + splits["val"]}
         splits["test_fresh"] = draw_unique(random.Random(fresh_seed), n_test, num_ops, max_value, width, exclude,
-                                           min_ops)
+                                           min_ops, labels)
     return splits
 
 
@@ -133,14 +144,18 @@ def main(argv=None):
                         help="draw each chain's operation count uniformly from MIN_OPS..NUM_OPS (default: NUM_OPS)")
     parser.add_argument("--max-value", type=int, default=9, help="operands and all results lie in [0, max_value]")
     parser.add_argument("--fixed-width", action="store_true", help="zero-pad numbers to max_value's digit count")
+    parser.add_argument("--labels", action="store_true",
+                        help="name the operands a, b, c, ... in the question and start each worked line with its letter")
     args = parser.parse_args(argv)
     if args.num_ops < 1 or args.max_value < 1:
         parser.error("--num-ops and --max-value must be at least 1")
     if args.min_ops is not None and not 1 <= args.min_ops <= args.num_ops:
         parser.error("--min-ops must lie in 1..--num-ops")
+    if args.labels and args.num_ops > 25:
+        parser.error("--labels names at most 26 operands: use --num-ops 25 or less")
 
     splits = make_splits(args.seed, args.n_train, args.n_val, args.n_test, args.num_ops, args.max_value,
-                         args.fresh_seed, args.fixed_width, args.min_ops)
+                         args.fresh_seed, args.fixed_width, args.min_ops, args.labels)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, records in splits.items():

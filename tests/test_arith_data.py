@@ -146,3 +146,51 @@ def test_min_ops_out_of_range_is_one_error_line(capsys):
     with pytest.raises(SystemExit):
         arith.main(["--min-ops", "5", "--num-ops", "4"])
     assert "--min-ops must lie in 1..--num-ops" in capsys.readouterr().err
+
+
+def _parse_labelled(row):
+    """(operands, operators) read back from a labelled question 'Compute a=17 b=-2 c=+13.'."""
+    terms = row["question"][len("Compute ") : -1].split(" ")
+    assert [t.split("=")[0] for t in terms] == list("abcdefghijklmnopqrstuvwxyz"[: len(terms)])
+    values = [t.split("=")[1] for t in terms]
+    return [int(values[0])] + [int(v[1:]) for v in values[1:]], [v[0] for v in values[1:]]
+
+
+def test_labelled_chains_name_each_operand_and_its_worked_line():
+    splits = arith.make_splits(seed=3, n_train=400, n_val=0, n_test=0, min_ops=3, num_ops=6, max_value=19,
+                               labels=True)
+    for row in splits["train"]:
+        operands, operators = _parse_labelled(row)
+        *steps, final = row["answer"].split("\n")
+        value = operands[0]
+        for i, (line, op, b) in enumerate(zip(steps, operators, operands[1:], strict=True)):
+            expected = value + b if op == "+" else value - b
+            assert line == f"{'abcdefg'[i + 1]}:{value}{op}{b}={expected}" and 0 <= expected <= 19
+            value = expected
+        assert final == f"#### {value}"
+    counts, columns = _operation_counts_and_result_columns(splits["train"])
+    assert counts == {3, 4, 5, 6} and len(columns) > 10
+
+
+def test_labels_do_not_change_which_chains_are_drawn():
+    plain = arith.make_splits(seed=7, **SMALL, min_ops=3, num_ops=6, max_value=19)
+    labelled = arith.make_splits(seed=7, **SMALL, min_ops=3, num_ops=6, max_value=19, labels=True)
+    for name in plain:
+        for p, q in zip(plain[name], labelled[name], strict=True):
+            tokens = p["question"][len("Compute ") : -1].split(" ")
+            assert _parse_labelled(q) == ([int(t) for t in tokens[::2]], tokens[1::2])
+            assert p["answer"].split("\n")[-1] == q["answer"].split("\n")[-1]
+
+
+def test_labelled_chains_fit_an_80_token_answer_window():
+    tokenizer = build_char_tokenizer()
+    answers = [r["answer"] for r in arith.make_splits(seed=0, n_train=2000, n_val=0, n_test=0, min_ops=3, num_ops=6,
+                                                      max_value=19, labels=True)["train"]]
+    longest = max(len(ids) for ids in tokenizer(answers, add_special_tokens=False)["input_ids"])
+    assert 64 < longest + 1 <= 80  # + <|eot_id|>; the labelled chains model samples with gen_length=80
+
+
+def test_too_many_operands_to_label_is_one_error_line(capsys):
+    with pytest.raises(SystemExit):
+        arith.main(["--labels", "--num-ops", "26"])
+    assert "--labels names at most 26 operands" in capsys.readouterr().err

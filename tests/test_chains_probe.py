@@ -1,0 +1,56 @@
+"""The chains probe masks the probed number and the whole tail, and leaves the prompt and the rest alone."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from remedi.tokenizer import build_char_tokenizer, special_token_ids
+
+_PATH = Path(__file__).resolve().parents[1] / "scripts" / "chains_probe.py"
+_spec = importlib.util.spec_from_file_location("chains_probe", _PATH)
+probe = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(probe)
+
+ANSWER = "b:17-2=15\nc:15-12=3\nd:3+4=7\n#### 7"
+
+
+@pytest.mark.parametrize("part,number,prefix", [("lookup", "12", "b:17-2=15\nc:15-"),
+                                                ("arithmetic", "3", "b:17-2=15\nc:15-12=")])
+def test_probe_input_masks_the_number_and_everything_after_it(part, number, prefix):
+    tokenizer = build_char_tokenizer()
+    mask_id = special_token_ids(tokenizer)["mask_id"]
+    prompt = [7, 8, 9]
+    x, positions, target = probe.probe_input(prompt, ANSWER, tokenizer, 1, part, 48, mask_id)
+    assert x.shape == (3 + 48,)
+    assert x[:3].tolist() == prompt
+    start = 3 + len(prefix)
+    assert tokenizer.decode(x[3:start].tolist()) == prefix
+    assert (x[start:] == mask_id).all()
+    assert positions == list(range(start, start + len(number)))
+    assert tokenizer.decode(target.tolist()) == number
+
+
+def test_probe_input_reads_plain_lines_and_refuses_short_windows():
+    tokenizer = build_char_tokenizer()
+    mask_id = special_token_ids(tokenizer)["mask_id"]
+    _, _, target = probe.probe_input([5], "36+54=90\n90-7=83\n#### 83", tokenizer, 0, "lookup", 32, mask_id)
+    assert tokenizer.decode(target.tolist()) == "54"
+    with pytest.raises(ValueError, match="gen-length"):
+        probe.probe_input([5], ANSWER, tokenizer, 2, "arithmetic", 10, mask_id)
+
+
+def test_cli_runs_on_the_tiny_random_model_and_bad_input_is_one_error_line(tmp_path, capsys, one_thread):
+    data = tmp_path / "chains.jsonl"
+    data.write_text("".join(json.dumps({"question": f"Compute a={v} b=+1 c=-2.",
+                                        "answer": f"b:{v}+1={v + 1}\nc:{v + 1}-2={v - 1}\n#### {v - 1}"}) + "\n"
+                            for v in range(2, 8)))
+    out = tmp_path / "probe.json"
+    probe.main(["--model", "tiny-random", "--data", str(data), "--gen-length", "32", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert result["n"] == 6 and all(0 <= result[part]["mean"] <= 1 for part in ("lookup", "arithmetic"))
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"question": "q", "answer": "no lines here\n#### 1"}) + "\n")
+    with pytest.raises(SystemExit):
+        probe.run_cli(probe.main, ["--model", "tiny-random", "--data", str(tmp_path / "bad.jsonl")])
+    assert capsys.readouterr().err.startswith("error: worked line")

@@ -10,6 +10,8 @@ Masking the whole tail matters: every result is repeated at the start of the nex
 '####'), so with the tail visible a model scores well by copying and learns nothing about either skill.
 
     python scripts/chains_probe.py --model out/chains-mdm-l6 --data data/chains/val.jsonl --gen-length 64
+    python scripts/chains_probe.py --model out/chains19l-mdm --checkpoint out/chains19l-mdm/checkpoints/step-00002000.ckpt \
+        --data data/chains19l/val.jsonl --gen-length 80    # an earlier step of the same training run
 
 Works for plain ("36+54=90") and labelled ("b:36+54=90") worked lines.
 """
@@ -17,6 +19,7 @@ Works for plain ("36+54=90") and labelled ("b:36+54=90") worked lines.
 import argparse
 import json
 import re
+from pathlib import Path
 
 import torch
 
@@ -70,12 +73,26 @@ def run_probe(model, tokenizer, records, gen_length):
     return correct
 
 
+def load_training_checkpoint(model, path):
+    """Put the weights of a full-training checkpoint of train_mdm.py into `model` (same architecture)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    backbone = getattr(model, "backbone", model)
+    missing, unexpected = backbone.load_state_dict(saved["model"], strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path} does not hold the full weights of --model's architecture (missing {len(missing)}, "
+                         f"unexpected {len(unexpected)} tensors): give a checkpoint of a --train full run of it")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a chains backbone directory")
     parser.add_argument("--data", required=True, help="jsonl of chains problems (question, answer)")
     parser.add_argument("--limit", type=int, default=500)
     parser.add_argument("--gen-length", type=int, default=64, help="answer tokens, as when sampling")
+    parser.add_argument("--checkpoint", default=None,
+                        help="a train_mdm.py checkpoint (.ckpt, full training) to probe instead of --model's weights")
     parser.add_argument("--out", default=None, help="also write the result as json here")
     args = parser.parse_args(argv)
     if args.limit < 1:
@@ -85,6 +102,8 @@ def main(argv=None):
     if not records:
         raise ValueError(f"{args.data} holds no problems")
     model, tokenizer = load_model_and_tokenizer(args.model)
+    if args.checkpoint:
+        load_training_checkpoint(model, args.checkpoint)
     correct = run_probe(model, tokenizer, records, args.gen_length)
     indices = bootstrap_indices(len(records))
     result = {"model": args.model, "data": args.data, "n": len(records)}

@@ -54,3 +54,20 @@ def test_cli_runs_on_the_tiny_random_model_and_bad_input_is_one_error_line(tmp_p
     with pytest.raises(SystemExit):
         probe.run_cli(probe.main, ["--model", "tiny-random", "--data", str(tmp_path / "bad.jsonl")])
     assert capsys.readouterr().err.startswith("error: worked line")
+
+
+def test_a_training_checkpoint_replaces_the_weights_and_a_foreign_one_is_refused(tmp_path):
+    import torch
+
+    from remedi.loading import load_model_and_tokenizer
+
+    trained, _ = load_model_and_tokenizer("tiny-random")
+    backbone = lambda m: getattr(m, "backbone", m)  # the tiny-random model carries a UPS head around it
+    weights = {name: torch.randn_like(t) for name, t in backbone(trained).state_dict().items()}
+    torch.save({"model": weights, "step": 3}, tmp_path / "step.ckpt")
+    model, _ = load_model_and_tokenizer("tiny-random")
+    probe.load_training_checkpoint(model, tmp_path / "step.ckpt")
+    assert all(torch.equal(backbone(model).state_dict()[name], t) for name, t in weights.items())
+    torch.save({"model": {"head.weight": torch.zeros(2)}}, tmp_path / "ups.ckpt")
+    with pytest.raises(ValueError, match="full weights"):
+        probe.load_training_checkpoint(model, tmp_path / "ups.ckpt")

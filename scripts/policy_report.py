@@ -55,24 +55,31 @@ def percent(ci):
     return f"{100 * ci['mean']:.1f} [{100 * ci['lo']:.1f}, {100 * ci['hi']:.1f}]"
 
 
-def report_tables(policy_label, policy_block, runs, n_boot=2000, seed=0):
-    reports = [report for _, report in runs]
-    same_problems(reports)
-    rows = [row for label, report in runs for row in rows_of(label, report)]
-    # a heuristic evaluated in several runs (same backbone) is the same setting: keep its first copy
+def unique_rows(runs):
+    """Every setting of the runs once: a heuristic evaluated in several runs (same backbone) keeps its first copy."""
+    same_problems([report for _, report in runs])
     unique = {}
-    for row in rows:
-        key = (row["name"], row["steps"]) if row["kind"] == "heuristic" else (row["label"], row["name"], row["steps"])
-        unique.setdefault(key, row)
-    rows = list(unique.values())
-    indices = bootstrap_indices(reports[0]["n_problems"], n_boot, seed)
+    for label, report in runs:
+        for row in rows_of(label, report):
+            key = (row["name"], row["steps"]) if row["kind"] == "heuristic" else (row["label"], row["name"], row["steps"])
+            unique.setdefault(key, row)
+    return list(unique.values())
+
+
+def policy_row(rows, steps, policy_label, policy_block):
+    """The policy's ups + remask row at this budget, or None where the policy was not run at it."""
+    return next((r for r in rows if r["steps"] == steps and r["label"] == policy_label and r["source"] == "ups"
+                 and r["remask"] and r["block"] == policy_block), None)
+
+
+def report_tables(policy_label, policy_block, runs, n_boot=2000, seed=0):
+    rows = unique_rows(runs)
+    indices = bootstrap_indices(runs[0][1]["n_problems"], n_boot, seed)
     lines, summary = [], []
     for steps in sorted({row["steps"] for row in rows}, reverse=True):
-        policy = [r for r in rows if r["steps"] == steps and r["label"] == policy_label and r["source"] == "ups"
-                  and r["remask"] and r["block"] == policy_block]
-        if not policy:
+        policy = policy_row(rows, steps, policy_label, policy_block)
+        if policy is None:
             continue
-        policy = policy[0]
         others = sorted((r for r in rows if r["steps"] == steps and r is not policy),
                         key=lambda r: (r["kind"] != "heuristic", r["name"]))
         lines += [f"### {steps} steps", "", f"| setting | accuracy | {policy['name']} minus it |", "|---|---|---|",
@@ -95,6 +102,36 @@ def report_tables(policy_label, policy_block, runs, n_boot=2000, seed=0):
     return "\n".join(head + summary + [""] + lines)
 
 
+def latex_percent(ci):
+    return f"{100 * ci['mean']:.1f} [{100 * ci['lo']:.1f}, {100 * ci['hi']:.1f}]"
+
+
+def latex_table(policy_label, policy_block, runs, n_boot=2000, seed=0, label="tab:policy", caption=""):
+    """One LaTeX table: a row per setting, for each budget its accuracy and the policy minus it (paired)."""
+    rows = unique_rows(runs)
+    indices = bootstrap_indices(runs[0][1]["n_problems"], n_boot, seed)
+    budgets = sorted({row["steps"] for row in rows}, reverse=True)
+    names = sorted({row["name"] for row in rows}, key=lambda n: (not any(n.startswith(h) for h in HEURISTICS), n))
+    by_key = {(row["name"], row["steps"]): row for row in rows}
+    head = " & ".join(f"\\multicolumn{{2}}{{c}}{{{steps} steps}}" for steps in budgets)
+    lines = ["\\begin{table}[!htbp]", "\\centering", "\\scriptsize", f"\\caption{{{caption}}}", f"\\label{{{label}}}",
+             "\\begin{tabular}{l" + "rr" * len(budgets) + "}", "\\toprule", f"setting & {head} \\\\",
+             " & " + " & ".join(["accuracy & policy $-$ it"] * len(budgets)) + " \\\\", "\\midrule"]
+    for name in names:
+        cells = []
+        for steps in budgets:
+            row, policy = by_key.get((name, steps)), policy_row(rows, steps, policy_label, policy_block)
+            if row is None:
+                cells += ["", ""]
+                continue
+            cells.append(latex_percent(accuracy_ci(row["correct"], indices)))
+            same = policy is None or row is policy
+            cells.append("" if same else latex_percent(paired_difference_ci(policy["correct"], row["correct"], indices)))
+        lines.append(name.replace("_", "\\_") + " & " + " & ".join(cells) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", required=True, help="DIR:label of the run holding the policy's ups + remask rows")
@@ -102,6 +139,9 @@ def main(argv=None):
     parser.add_argument("--runs", nargs="*", default=[], help="more DIR or DIR:label results to compare with")
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--out", default=None, help="also write the tables to this markdown file")
+    parser.add_argument("--latex", default=None, help="also write one LaTeX table of every setting to this file")
+    parser.add_argument("--latex-label", default="tab:policy", help="the LaTeX table's label")
+    parser.add_argument("--latex-caption", default="", help="the LaTeX table's caption")
     args = parser.parse_args(argv)
     policy_run = load_run(args.policy)
     runs = [policy_run] + [load_run(spec) for spec in args.runs]
@@ -109,6 +149,9 @@ def main(argv=None):
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
+    if args.latex:
+        Path(args.latex).write_text(latex_table(policy_run[0], args.policy_block, runs, args.n_boot,
+                                                label=args.latex_label, caption=args.latex_caption) + "\n")
 
 
 if __name__ == "__main__":

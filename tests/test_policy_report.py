@@ -38,3 +38,17 @@ def test_runs_on_different_problems_are_refused(tmp_path):
     b = write_run(tmp_path / "b", [("random", False, 4, 32, [1, 0])], data="other.jsonl")
     with pytest.raises(ValueError, match="different problem sets"):
         policy_report.report_tables("", 32, [policy_report.load_run(a), policy_report.load_run(b)])
+
+
+def test_latex_table_has_a_row_per_setting_and_paired_differences_only_where_the_policy_ran(tmp_path):
+    rl = write_run(tmp_path / "rl", [("ups", True, 4, 32, [1, 1, 1, 1]), ("random", False, 4, 32, [1, 0, 0, 0])])
+    full = write_run(tmp_path / "full", [("random", False, 32, 32, [1, 1, 0, 0])])
+    table = policy_report.latex_table("RL", 32, [policy_report.load_run(rl + ":RL"), policy_report.load_run(full)],
+                                      n_boot=200, label="tab:x", caption="c")
+    rows = {line.split(" & ")[0]: line.removesuffix(" \\\\").split(" & ")[1:] for line in table.splitlines()
+            if line.startswith(("random", "RL"))}
+    # columns: 32 steps (accuracy, difference), then 4 steps (accuracy, difference)
+    assert rows["random, block 32"][0].startswith("50.0") and rows["random, block 32"][1] == ""
+    assert rows["random, block 32"][2].startswith("25.0") and rows["random, block 32"][3].startswith("75.0 [")
+    assert rows["RL + remask, block 32"][:2] == ["", ""] and rows["RL + remask, block 32"][3] == ""
+    assert "\\label{tab:x}" in table and table.count("\\\\") >= 4

@@ -300,6 +300,11 @@ def test_the_shipped_models_bring_their_demo_json_and_a_directory_without_one_ha
     assert "block-causal" in header and examples[0] == "Compute 7 - 3 + 5 - 8 + 2."
     assert sliders == {"steps": 32, "gen-length": 32, "block-length": 8, "step-slider": 0}  # its attention block
 
+    chains = os.path.join(os.path.dirname(DEFAULT_MODEL), "remedi-tiny-chains")
+    header, examples, sliders = shown(app.build_demo(*tiny, app.Limits(), model_name=chains))
+    assert "labelled chains" in header and examples[0] == "Compute a=3 b=+13 c=-10 d=+12 e=-3."
+    assert sliders == {"steps": 20, "gen-length": 80, "block-length": 80, "step-slider": 0}  # a quarter budget
+
 
 @pytest.mark.parametrize("text, message", [
     ('{"examples": ["Compute 1 + 2."],}', "is not valid JSON"),

@@ -194,3 +194,14 @@ def test_too_many_operands_to_label_is_one_error_line(capsys):
     with pytest.raises(SystemExit):
         arith.main(["--labels", "--num-ops", "26"])
     assert "--labels names at most 26 operands" in capsys.readouterr().err
+
+
+def test_labelled_chains_command_still_writes_the_fixture_test_rows():
+    # tests/fixtures/chains19l_test20.jsonl: the first rows of data/chains19l/test.jsonl, which the shipped
+    # chains model and the OpenCompass chains config are scored on (the test split follows the 100,000
+    # training and 500 validation problems in the seeded stream).
+    fixture = Path(__file__).resolve().parent / "fixtures" / "chains19l_test20.jsonl"
+    expected = [json.loads(line) for line in fixture.read_text().splitlines()]
+    splits = arith.make_splits(seed=0, n_train=100_000, n_val=500, n_test=len(expected), min_ops=3, num_ops=6,
+                               max_value=19, labels=True)
+    assert splits["test"] == expected

@@ -40,6 +40,9 @@ ARITH_FIXTURE = ROOT / "tests" / "fixtures" / "arith_test50.jsonl"
 SUDOKU_FIXTURE = ROOT / "tests" / "fixtures" / "sudoku_test20.jsonl"
 SUDOKU_CONFIG = CONFIGS / "eval_remedi_tiny_sudoku.py"
 SUDOKU_MODEL = ROOT / "models" / "remedi-tiny-sudoku"
+CHAINS_FIXTURE = ROOT / "tests" / "fixtures" / "chains19l_test20.jsonl"
+CHAINS_CONFIG = CONFIGS / "eval_remedi_tiny_chains.py"
+CHAINS_MODEL = ROOT / "models" / "remedi-tiny-chains"
 # Keys OpenCompass itself reads from a model dict and removes before building the model.
 OPENCOMPASS_MODEL_KEYS = {"type", "abbr", "run_cfg", "max_out_len", "batch_size", "min_out_len",
                           "summarizer_abbr", "pred_postprocessor"}
@@ -450,6 +453,24 @@ def test_sudoku_config_runs_on_a_stand_in_and_scores_as_remedi_eval_does(tmp_pat
 def test_opencompass_cli_scores_the_shipped_sudoku_model_as_remedi_eval_does(tmp_path):
     samplers = assert_cli_scores_equal_remedi_eval(tmp_path, SUDOKU_CONFIG, "sudoku")
     assert sorted(samplers.values()) == [("tps_margin", False), ("ups", True)]
+
+
+def test_chains_config_samples_80_tokens_at_a_quarter_budget_on_the_fixture():
+    cfg = Config.fromfile(str(CHAINS_CONFIG), format_python_code=False)
+    (dataset,) = cfg.datasets
+    assert dataset["path"] == str(CHAINS_FIXTURE)
+    assert dataset["eval_cfg"]["evaluator"]["type"] is StrictFinalAnswerEvaluator
+    assert len(GSM8KJsonlDataset.load(dataset["path"])) == 20
+    shared = {(m["path"], m["gen_length"], m["gen_blocksize"], m["gen_steps"], m["temperature"], m["max_out_len"])
+              for m in cfg.models}
+    assert shared == {(str(CHAINS_MODEL), 80, 80, 20, 0.0, 80)}
+    assert sorted((m["confidence_source"], m["remask"]) for m in cfg.models) == [("tps_prob", False), ("ups", True)]
+
+
+@pytest.mark.skipif(not CHAINS_MODEL.is_dir(), reason=f"{CHAINS_MODEL.relative_to(ROOT)} is not shipped yet")
+def test_opencompass_cli_scores_the_shipped_chains_model_as_remedi_eval_does(tmp_path):
+    samplers = assert_cli_scores_equal_remedi_eval(tmp_path, CHAINS_CONFIG, "strict")
+    assert sorted(samplers.values()) == [("tps_prob", False), ("ups", True)]
 
 
 # A hand-typed solved grid (the solution of a well-known puzzle). The puzzle keeps the cells of the first

@@ -71,8 +71,8 @@ python paper/make_report.py --eval runs/eval-arith:"held-out test split" runs/ev
   runs/eval-arith-onestep:"one-step decoding" runs/eval-arith-stream:"dual-stream UPS (same recipe)" \
   --rl out/arith-rl:"UPS head" out/arith-rl-position:"position-only control" --policy-report runs/rl-test-report.md
 
-# 7. Issue 13, tasks where the right order depends on the content (in progress: data, grading and the first
-#    learning curves; see paper/content_order.tex for what ran and what did not).
+# 7. Issue 13, tasks where the right order depends on the content: Sudoku (7, 7b) and labelled chains (7c);
+#    see paper/content_order.tex for what ran and what did not.
 #    Variable-layout chains: 3-6 operations of one- or two-digit numbers, results in 0..99 (answers up to 61 tokens).
 python scripts/make_arith_data.py --min-ops 3 --num-ops 6 --max-value 99 --fresh-seed 1234 --out-dir data/chains
 python SMDM/pretrain/train_mdm.py --mode sft --data data/chains/train.jsonl --val-data data/chains/val.jsonl \
@@ -158,6 +158,66 @@ python scripts/sudoku_report.py --data data/sudoku50/val.jsonl --baseline "tps_m
 python scripts/sudoku_report.py --data data/sudoku50/test.jsonl --baseline "tps_entropy + remask" \
   --runs runs/sudoku-test-margin-remask runs/sudoku-test-heuristics-remask runs/sudoku-test-rl-tps:"RL UPS (TPS-reading)" \
   --out runs/sudoku-rl-tps-report.md --latex paper/generated/sudoku_rl_tps.tex --latex-label tab:sudoku-rl-tps
+
+# 7c. Labelled chains in 0..19 (the 0..99 chains above were not learned: scripts/chains_probe.py finds 2.4% operand
+#     lookup and 6.4% line arithmetic in out/chains-mdm-l6). Backbone, its probe curve, Remask SFT UPS, the
+#     heuristics on 500 validation problems (the best with remasking starts the TPS-reading RL head), Remask RL of
+#     that head and of the position-only control, each RL checkpoint scored on validation, then the test grid.
+python scripts/chains_probe.py --model out/chains-mdm-l6 --data data/chains/val.jsonl --gen-length 64
+python scripts/make_arith_data.py --min-ops 3 --num-ops 6 --max-value 19 --labels --n-train 100000 --fresh-seed 1234 \
+  --out-dir data/chains19l
+CH="python SMDM/pretrain/train_mdm.py --mode sft --data data/chains19l/train.jsonl --val-data data/chains19l/val.jsonl
+    --prompt-column question --response-column answer --seq-len 144 --micro-batch-size 64 --seed 0 --val-batches 4"
+$CH --n-layers 6 --objective mdm --max-steps 5000 --lr 2e-3 --weight-decay 0.01 --warmup-steps 200 --val-every 250 \
+  --save-every 250 --out-dir out/chains19l-mdm
+for step in 500 1000 1500 2000 2500 3000 4000; do
+  python scripts/chains_probe.py --model out/chains19l-mdm --data data/chains19l/val.jsonl --gen-length 80 \
+    --checkpoint out/chains19l-mdm/checkpoints/step-$(printf %08d $step).ckpt
+done
+python scripts/chains_probe.py --model out/chains19l-mdm --data data/chains19l/val.jsonl --gen-length 80
+$CH --objective remask_sft --train ups --ups-arch mlp --model-path out/chains19l-mdm --r-incorrect 0.3 \
+  --ups-label-smoothing 0.1 --replacement batch --max-steps 600 --lr 3e-3 --warmup-steps 50 --val-every 200 \
+  --save-every 200 --out-dir out/chains19l-ups
+CHVAL="python -m remedi.eval --data data/chains19l/val.jsonl --limit 500 --gen-length 80 --batch-size 100 --seed 0
+       --answer-format strict --no-detection --steps 1/4 1/8"
+$CHVAL --model out/chains19l-mdm --sources random tps_prob tps_margin tps_entropy --remask-modes off on \
+  --out runs/chains19l-val500-heuristics   # best: tps_prob + remask
+python -c "from remedi.ups_heads import UPSTPSHead; from remedi.ups_registry import save_ups; save_ups(UPSTPSHead(128, 64, start_feature='prob', start_scale=10.0), 'out/chains19l-prob-init')"
+python -c "from remedi.ups_heads import UPSPosition; from remedi.ups_registry import save_ups; save_ups(UPSPosition(128, 512), 'out/chains19l-position-init')"
+CHRL="python SMDM/pretrain/train_mdm_rl.py --model-path out/chains19l-ups --data data/chains19l/train.jsonl
+      --val-data data/chains19l/val.jsonl --val-limit 100 --val-steps 20 10 --reward strict --steps 20 10 --gen-length 80
+      --temperature 0 --position-temperature 1.0 --group-size 8 --prompts-per-step 8 --warmup-steps 5 --ppo-epochs 2
+      --val-every 25 --save-every 25 --max-steps 150 --accelerator cpu"
+$CHRL --ups-path out/chains19l-prob-init --lr 1e-2 --out-dir out/chains19l-rl-tps   # stopped after 100 updates (time)
+$CHRL --ups-path out/chains19l-position-init --lr 3e-2 --out-dir out/chains19l-rl-position-lr3e-2   # stopped after 50
+$CHRL --ups-path out/chains19l-position-init --lr 1e-2 --max-steps 75 --out-dir out/chains19l-rl-position
+for run in "tps 25 50 75 100" "position 25 50 75"; do
+  set -- $run; name=$1; shift
+  for step in "$@"; do
+    python scripts/export_rl_checkpoint.py out/chains19l-rl-$name --step $step --out out/chains19l-rl-$name-s$step
+    $CHVAL --model out/chains19l-rl-$name-s$step --sources ups --remask-modes on --out runs/chains19l-val500-$name-s$step
+  done
+done   # highest mean of the two budgets: tps step 50 (models/remedi-tiny-chains/ups), position step 75 (ups-position)
+python -c "import torch; from remedi.ups_heads import UPSPosition; from remedi.ups_registry import save_ups; h = UPSPosition(128, 512); h.logits.data = -torch.arange(512.0); save_ups(h, 'out/chains19l-left-to-right')"
+$CHVAL --model out/chains19l-mdm --ups out/chains19l-left-to-right --sources ups --remask-modes off \
+  --out runs/chains19l-val500-left-to-right   # a strict left-to-right order
+CHEV="python -m remedi.eval --data data/chains19l/test.jsonl --limit 1000 --gen-length 80 --batch-size 100 --seed 0
+      --answer-format strict --no-detection"
+$CHEV --model out/chains19l-rl-tps-s50 --sources ups --remask-modes off on --steps 1/4 1/8 --out runs/chains19l-test-rl
+$CHEV --model out/chains19l-mdm --sources random tps_prob tps_margin tps_entropy --remask-modes on --steps 1/4 1/8 \
+  --out runs/chains19l-test-heuristics-remask
+$CHEV --model out/chains19l-rl-position-s75 --sources ups --remask-modes on --steps 1/4 1/8 \
+  --out runs/chains19l-test-position
+$CHEV --model out/chains19l-ups --sources ups --remask-modes off on --steps 1/4 1/8 --out runs/chains19l-test-sft
+$CHEV --model out/chains19l-mdm --sources random tps_prob tps_margin tps_entropy --remask-modes off --steps 1/4 1/8 \
+  --out runs/chains19l-test-heuristics
+$CHEV --model out/chains19l-mdm --sources random tps_prob --remask-modes off --steps 1/1 \
+  --out runs/chains19l-test-full   # one token per step, for two orders only (time)
+python scripts/policy_report.py --policy runs/chains19l-test-rl:"RL UPS" --policy-block 80 \
+  --runs runs/chains19l-test-full runs/chains19l-test-heuristics runs/chains19l-test-heuristics-remask \
+  runs/chains19l-test-sft:"SFT UPS" runs/chains19l-test-position:"position-only" --out runs/chains19l-test-report.md \
+  --latex paper/generated/chains_orders.tex --latex-label tab:chains-orders \
+  --latex-caption "1000 test chains (labelled, 0..19), one block of 80 tokens: accuracy (\%) and RL UPS + remask minus it, paired, 95\% bootstrap intervals"
 
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed

@@ -115,7 +115,7 @@ def latex_table(policy_label, policy_block, runs, n_boot=2000, seed=0, label="ta
     by_key = {(row["name"], row["steps"]): row for row in rows}
     head = " & ".join(f"\\multicolumn{{2}}{{c}}{{{steps} steps}}" for steps in budgets)
     lines = ["\\begin{table}[!htbp]", "\\centering", "\\scriptsize", f"\\caption{{{caption}}}", f"\\label{{{label}}}",
-             "\\begin{tabular}{l" + "rr" * len(budgets) + "}", "\\toprule", f"setting & {head} \\\\",
+             "\\resizebox{\\linewidth}{!}{%", "\\begin{tabular}{l" + "rr" * len(budgets) + "}", "\\toprule", f"setting & {head} \\\\",
              " & " + " & ".join(["accuracy & policy $-$ it"] * len(budgets)) + " \\\\", "\\midrule"]
     for name in names:
         cells = []
@@ -128,7 +128,7 @@ def latex_table(policy_label, policy_block, runs, n_boot=2000, seed=0, label="ta
             same = policy is None or row is policy
             cells.append("" if same else latex_percent(paired_difference_ci(policy["correct"], row["correct"], indices)))
         lines.append(name.replace("_", "\\_") + " & " + " & ".join(cells) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    lines += ["\\bottomrule", "\\end{tabular}}", "\\end{table}"]  # scaled to the text width (needs graphicx)
     return "\n".join(lines)
 
 

@@ -109,17 +109,20 @@ class TwoCopyOutput:
     ups_logits: Optional[torch.Tensor]  # (B, L) of the noisy copy, None without a UPS
 
 
-def block_causal_forward(model, clean_ids, noisy_ids, prompt_lengths, block_length):
+def block_causal_forward(model, clean_ids, noisy_ids, prompt_lengths, block_length, attention_mask=None):
     """Outputs for every noisy block, each seen as at sampling time, from one pass over [clean row; noisy row].
 
     Noisy block j attends to the prompt, the clean blocks before it and itself (remedi/attention.py); both
     copies sit at positions 0..L-1. This trains all blocks of a row at once, each at its own noise level.
+    `prompt_lengths` (B,) are where the answers start; with left padding, `attention_mask` (B, L) hides the
+    padded positions of both copies.
     """
     length = clean_ids.shape[1]
     both = torch.cat([clean_ids, noisy_ids], dim=1)
     positions = torch.arange(length, device=clean_ids.device).repeat(2).expand(clean_ids.shape[0], -1)
     attend = two_copy_training_mask(prompt_lengths, length, block_length)
-    out = model(both, position_ids=positions, attend_mask=attend)
+    padding = {} if attention_mask is None else {"attention_mask": torch.cat([attention_mask, attention_mask], dim=1)}
+    out = model(both, position_ids=positions, attend_mask=attend, **padding)
     ups_logits = getattr(out, "ups_logits", None)
     return TwoCopyOutput(out.logits[:, length:], None if ups_logits is None else ups_logits[:, length:])
 

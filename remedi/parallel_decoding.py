@@ -31,11 +31,13 @@ With threshold=None and stop_at_eos=False every function here returns the schedu
 sampler is bit for bit the one without these options.
 """
 
+import math
+
 import torch
 
 
 def validate_threshold(threshold):
-    if threshold is not None and not isinstance(threshold, (int, float)):
+    if threshold is not None and (not isinstance(threshold, (int, float)) or math.isnan(threshold)):
         raise ValueError(f"threshold must be a number or None, got {threshold!r}")
 
 
@@ -44,7 +46,8 @@ def kept_counts(scheduled_keep, scheduled_step, block_confidence, previous_kept,
 
     `scheduled_keep` is the schedule's K_n and `scheduled_step` its k_n; `block_confidence` (B, block)
     scores every position of the block, `previous_kept` (B,) is what the previous step kept, `done` (B,)
-    marks rows whose block is already complete (they keep everything).
+    marks rows whose block is already complete (they keep everything). Scores and `threshold` are on the
+    ranking scale of `remedi.sampling.token_confidence` (its `score_threshold` converts a threshold).
     """
     if threshold is None and not done.any():
         return scheduled_keep

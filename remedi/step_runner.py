@@ -23,7 +23,7 @@ are refused with a cache, as is classifier-free guidance.
 import torch
 
 from .kv_cache import KVCache
-from .ups_heads import UPSHead, UPSTPSHead
+from .ups_heads import UPSHead, UPSPosition, UPSTPSHead
 
 KV_CACHE_MODES = ("none", "exact", "prefix", "dual")
 
@@ -204,7 +204,7 @@ def make_step_runner(kv_cache, model, attention_mask, prompt_index, prompt_lengt
         raise ValueError(f"classifier-free guidance is not supported with kv_cache={kv_cache!r}: "
                          "use cfg_scale=0 or kv_cache='none'")
     head = getattr(model, "ups_head", None)
-    if head is not None and not isinstance(head, (UPSHead, UPSTPSHead)):
-        raise ValueError(f"a {type(head).__name__} UPS has no cached form (only the MLP heads score tokens one by "
-                         "one): use kv_cache='none'")
+    if head is not None and not isinstance(head, (UPSHead, UPSTPSHead, UPSPosition)):
+        raise ValueError(f"a {type(head).__name__} UPS has no cached form (only heads that score each token on its "
+                         "own do): use kv_cache='none'")
     return CachedRunner(kv_cache, model, attention_mask, prompt_length, logits_eos_inf, eos_id)

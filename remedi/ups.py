@@ -149,7 +149,7 @@ class RemeDiModel(nn.Module):
         out = self.backbone(input_ids, output_hidden_states=True, **kwargs)
         if getattr(out, "hidden_states", None) is None:
             raise RuntimeError("the backbone takes output_hidden_states but returned no hidden_states")
-        return self._output(out, input_ids, out.hidden_states[-1], keep_hidden)
+        return self._output(out, input_ids, out.hidden_states[-1], keep_hidden, kwargs.get("position_ids"))
 
     def _forward_hook(self, input_ids, kwargs):
         captured = []
@@ -161,7 +161,7 @@ class RemeDiModel(nn.Module):
             handle.remove()
         if not captured:
             raise RuntimeError("the hooked final norm was not called")
-        return self._output(out, input_ids, captured[-1], False)
+        return self._output(out, input_ids, captured[-1], False, kwargs.get("position_ids"))
 
     def _forward_tps_fallback(self, input_ids, kwargs):
         warnings.warn("UPS: no hidden states available; using the TPS top-1 probability as confidence")
@@ -173,13 +173,15 @@ class RemeDiModel(nn.Module):
     def reads_tps(self):
         return getattr(self.ups_head, "reads_tps", False)
 
-    def _output(self, out, input_ids, last_hidden, keep_hidden):
+    def _output(self, out, input_ids, last_hidden, keep_hidden, position_ids):
         features = None
         if self.reads_tps:
             mask_id = getattr(self.config, "mask_token_id", None)
             features = tps_confidence_features(out.logits.detach(), input_ids,
                                                LLADA_MASK_ID if mask_id is None else mask_id)
             ups_logits = self.ups_head(last_hidden, features)
+        elif getattr(self.ups_head, "reads_positions", False):
+            ups_logits = self.ups_head(last_hidden, position_ids)
         else:
             ups_logits = self.ups_head(last_hidden)
         return RemeDiOutput(

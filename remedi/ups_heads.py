@@ -100,16 +100,21 @@ class UPSPosition(nn.Module):
     a learned policy's gain comes from reading the tokens rather than from their positions.
     """
 
+    reads_positions = True  # a chunk run against a KV cache starts past position 0: it needs position_ids
+
     def __init__(self, hidden_size: int, max_positions: int = 512):
         super().__init__()
         self.hidden_size, self.max_positions = hidden_size, max_positions
         self.logits = nn.Parameter(torch.zeros(max_positions))
 
-    def forward(self, hidden):  # (B, L, d) -> (B, L)
+    def forward(self, hidden, position_ids=None):  # (B, L, d), (B, L) or None for 0..L-1 -> (B, L)
         batch, length = hidden.shape[:2]
-        if length > self.max_positions:
-            raise ValueError(f"the position-only UPS covers {self.max_positions} positions, the input has {length}")
-        return self.logits[:length].expand(batch, length)
+        if position_ids is None:
+            position_ids = torch.arange(length, device=hidden.device).expand(batch, length)
+        if int(position_ids.max()) >= self.max_positions:
+            raise ValueError(f"the position-only UPS covers {self.max_positions} positions, the input reaches "
+                             f"position {int(position_ids.max())}")
+        return self.logits[position_ids]
 
     def config_dict(self):
         return {"arch": "position", "hidden_size": self.hidden_size, "max_positions": self.max_positions}

@@ -6,8 +6,10 @@ means few masks and some wrong tokens in a mostly written answer, large t a most
 tokens `remedi.metrics.ups_scored_positions` chooses (the answer's written tokens, response and end of
 turn, without the EOS padding: the same ones the trainer's validation AUC scores) the UPS confidence
 sigmoid(h) is scored as a detector of the replaced tokens:
-- ROC-AUC of (1 - confidence) for incorrect vs clean tokens (threshold-free),
-- a confusion matrix at `threshold` (confidence < threshold = flagged incorrect) and its accuracy.
+- ROC-AUC of -h for incorrect vs clean tokens (threshold-free; the logit, because float32 sigmoid ties
+  every h above about 17 at 1.0),
+- a confusion matrix at `threshold` (confidence < threshold, i.e. h < logit(threshold) = flagged
+  incorrect) and its accuracy.
 The TPS accuracy on the masked answer tokens of the same inputs is reported beside it as context.
 """
 
@@ -18,17 +20,18 @@ from remedi.arguments import RemaskSFTArgs
 from remedi.eval.stats import confusion_matrix, roc_auc
 from remedi.metrics import ups_scored_positions
 from remedi.noise import answer_mask, remask_forward_process
-from remedi.sampling import model_ups_logits
+from remedi.sampling import model_ups_logits, score_threshold
 from remedi.step_runner import layout_kwargs
 
 
-def _scores(confidence, incorrect, threshold):
-    """Detection summary for flat arrays: confidence in [0, 1], incorrect bool (the positive class)."""
-    flagged = confidence < threshold
+def _scores(ups_logit, incorrect, threshold):
+    """Detection summary for flat arrays: UPS logits h, incorrect bool (the positive class)."""
+    flagged = ups_logit < score_threshold("ups", threshold)
+    confidence = 1.0 / (1.0 + np.exp(-ups_logit.astype(np.float64)))
     return {
         "n_clean": int((~incorrect).sum()),
         "n_incorrect": int(incorrect.sum()),
-        "roc_auc": roc_auc(1.0 - confidence, incorrect),
+        "roc_auc": roc_auc(-ups_logit, incorrect),
         "confusion": confusion_matrix(flagged, incorrect),
         "token_accuracy": float((flagged == incorrect).mean()) if incorrect.size else None,
         "mean_confidence_clean": float(confidence[~incorrect].mean()) if (~incorrect).any() else None,
@@ -49,7 +52,7 @@ def ups_detection(model, input_ids, prompt_lengths, *, t_values, mask_id, eos_id
     device = getattr(model, "device", torch.device("cpu"))
     generator = torch.Generator().manual_seed(seed)
     answer = answer_mask(prompt_lengths, input_ids.shape[1]) & (input_ids != eos_id)  # where TPS accuracy counts
-    per_t, pooled_conf, pooled_incorrect = [], [], []
+    per_t, pooled_logits, pooled_incorrect = [], [], []
     tps_right = tps_total = 0
     for t in t_values:
         noisy = remask_forward_process(
@@ -57,7 +60,7 @@ def ups_detection(model, input_ids, prompt_lengths, *, t_values, mask_id, eos_id
             r_incorrect=r_incorrect, replacement=replacement, t=torch.full((input_ids.shape[0],), float(t)),
             generator=generator,
         )
-        confidence = torch.empty(input_ids.shape, dtype=torch.float32)
+        ups_logit = torch.empty(input_ids.shape, dtype=torch.float32)
         predicted = torch.empty(input_ids.shape, dtype=torch.long)
         for start in range(0, input_ids.shape[0], batch_size):
             rows = slice(start, start + batch_size)
@@ -65,20 +68,20 @@ def ups_detection(model, input_ids, prompt_lengths, *, t_values, mask_id, eos_id
             ups = model_ups_logits(out)
             if ups is None:
                 raise ValueError("UPS detection needs a model with a UPS head")
-            confidence[rows] = torch.sigmoid(ups.float()).cpu()
+            ups_logit[rows] = ups.float().cpu()
             predicted[rows] = out.logits.argmax(dim=-1).cpu()
         scored = ups_scored_positions(input_ids, prompt_lengths, noisy.masked, eos_id)
-        conf = confidence[scored].numpy()
+        scored_logits = ups_logit[scored].numpy()
         incorrect = noisy.incorrect[scored].numpy()
         masked = answer & noisy.masked
         right = int((predicted[masked] == input_ids[masked]).sum())
-        result = {"t": float(t), **_scores(conf, incorrect, threshold)}
+        result = {"t": float(t), **_scores(scored_logits, incorrect, threshold)}
         result["tps_masked_accuracy"] = right / int(masked.sum()) if masked.any() else None
         per_t.append(result)
-        pooled_conf.append(conf)
+        pooled_logits.append(scored_logits)
         pooled_incorrect.append(incorrect)
         tps_right, tps_total = tps_right + right, tps_total + int(masked.sum())
-    pooled = _scores(np.concatenate(pooled_conf), np.concatenate(pooled_incorrect), threshold)
+    pooled = _scores(np.concatenate(pooled_logits), np.concatenate(pooled_incorrect), threshold)
     pooled["tps_masked_accuracy"] = tps_right / tps_total if tps_total else None
     return {"threshold": threshold, "r_incorrect": r_incorrect, "replacement": replacement,
             "n_answers": int(input_ids.shape[0]),

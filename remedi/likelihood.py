@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import LLADA_MASK_ID
+from .sampling import generate
 from .training import block_causal_forward
 
 
@@ -133,6 +134,34 @@ def log_likelihoods(model, pairs, mc_num=128, batch_size=16, cfg_scale=0., mask_
                      pad_id)
 
 
+@torch.no_grad()
+def greedy_matches(model, pairs, cfg_scale=0., mask_id=LLADA_MASK_ID, *, max_rows=16, pad_id=None) -> List[bool]:
+    """For each (prompt, answer): does greedy decoding write exactly this answer? (LLaDA's `is_check_greedy`.)
+
+    The answer starts fully masked and each step fills the one masked position whose argmax token is most
+    probable (TPS probability, no remasking, with CFG if asked): `generate` with one token per step in one
+    block. Pairs with answers of the same length are decoded together, at most `max_rows` at a time.
+    """
+    pad_id = _pad_id(model) if pad_id is None else pad_id
+    device = _device(model)
+    by_length = {}
+    for index, (_, answer) in enumerate(pairs):
+        by_length.setdefault(answer.numel(), []).append(index)
+    matches = [False] * len(pairs)
+    for length, indices in by_length.items():
+        for start in range(0, len(indices), max_rows):
+            chunk = indices[start : start + max_rows]
+            prompts = [pairs[i][0].cpu() for i in chunk]
+            width = max(p.numel() for p in prompts)
+            ids, keep = _left_pad(prompts, width, pad_id)
+            out = generate(model, ids.to(device), keep.long().to(device), steps=length, gen_length=length,
+                           block_length=length, temperature=0.0, cfg_scale=cfg_scale, mask_id=mask_id,
+                           confidence_source="tps_prob", remask=False)
+            for row, i in enumerate(chunk):
+                matches[i] = bool(torch.equal(out[row, width:].cpu(), pairs[i][1].cpu()))
+    return matches
+
+
 def _estimate(model, pairs, mc_num, batch_size, cfg_scale, mask_id, generators, max_rows, pad_id=None):
     _validate(pairs, mc_num, batch_size, cfg_scale, mask_id)
     device = _device(model)
@@ -179,27 +208,32 @@ def _pack(batches, max_rows):
 def _group_losses(model, group, cfg_scale, mask_id, pad_id, device):
     """One forward pass over a group of mini-batches, left-padded to its longest row; each one's loss."""
     width = max(batch.length for batch in group)
-    pad_id = _pad_id(model) if pad_id is None else pad_id
-    clean, noisy, keep, answer_start = [], [], [], []
-    for batch in group:
-        rows, pad = batch.masks.shape[0], width - batch.length
-        row = torch.cat([torch.full((pad,), pad_id), batch.prompt, batch.answer])
-        clean.append(row.expand(rows, -1))
-        noisy_answer = batch.answer.masked_fill(batch.masks, mask_id)  # (rows, L)
-        noisy.append(torch.cat([row[: width - batch.answer.numel()].expand(rows, -1), noisy_answer], dim=1))
-        keep.append((torch.arange(width) >= pad).expand(rows, -1))
-        answer_start += [width - batch.answer.numel()] * rows
-    clean, noisy = torch.cat(clean).to(device), torch.cat(noisy).to(device)
-    keep, answer_start = torch.cat(keep).to(device), torch.tensor(answer_start, device=device)
-    logits = _logits(model, clean, noisy, keep, answer_start, cfg_scale, mask_id)
-    losses, first = [], 0
-    for batch in group:
-        rows, length = batch.masks.shape[0], batch.answer.numel()
-        answer_logits = logits[first : first + rows, width - length :]
+    rows = torch.tensor([batch.masks.shape[0] for batch in group])
+    starts = (rows.cumsum(0) - rows).tolist()  # first row of each mini-batch
+    sequences, keep = _left_pad([torch.cat([b.prompt, b.answer]) for b in group], width,
+                                _pad_id(model) if pad_id is None else pad_id)  # (G, W)
+    answer_start = torch.tensor([width - batch.answer.numel() for batch in group])
+    clean, keep, answer_start = (t.repeat_interleave(rows, dim=0) for t in (sequences, keep, answer_start))  # (R, W)
+    masks = torch.zeros_like(clean, dtype=torch.bool)
+    for batch, first in zip(group, starts):
+        masks[first : first + batch.masks.shape[0], width - batch.answer.numel():] = batch.masks
+    noisy = clean.masked_fill(masks, mask_id)
+    logits = _logits(model, clean.to(device), noisy.to(device), keep.to(device), answer_start.to(device), cfg_scale,
+                     mask_id)
+    losses = []
+    for batch, first in zip(group, starts):
+        length = batch.answer.numel()
+        answer_logits = logits[first : first + batch.masks.shape[0], width - length :]
         losses.append(masked_token_loss(answer_logits, batch.answer.to(device), batch.masks.to(device),
                                         batch.counts.to(device), length).item())
-        first += rows
     return losses
+
+
+def _left_pad(sequences, width, pad_id):
+    """(ids, keep): 1-D sequences left-padded to `width` (B, width), and True where a real token stands."""
+    ids = torch.stack([torch.cat([torch.full((width - s.numel(),), pad_id, dtype=s.dtype), s]) for s in sequences])
+    keep = torch.stack([torch.arange(width) >= width - s.numel() for s in sequences])
+    return ids, keep
 
 
 def _logits(model, clean, noisy, keep, answer_start, cfg_scale, mask_id):

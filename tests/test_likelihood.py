@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from remedi.likelihood import (get_log_likelihood, log_likelihoods, masked_token_loss, random_answer_masks,
+from remedi.likelihood import (get_log_likelihood, greedy_matches, log_likelihoods, masked_token_loss, random_answer_masks,
                                stratified_mask_counts)
 from tests.helpers import MASK_ID, ScriptedModel, tiny_backbone
 
@@ -201,3 +201,19 @@ def test_bad_pairs_are_refused():
         get_log_likelihood(model, PROMPT, torch.tensor([MASK_ID]), mask_id=MASK_ID)
     with pytest.raises(ValueError, match="negative"):
         get_log_likelihood(model, PROMPT, ANSWER, cfg_scale=-1.0, mask_id=MASK_ID)
+
+
+def test_greedy_check_accepts_exactly_the_greedy_answer():
+    """A stand-in whose argmax in the last four columns is TAIL, whatever is masked: greedy decoding ends every row
+    in TAIL, so only answers that are its end pass; pairs with different prompt and answer lengths go together."""
+    tail = [11, 23, 17, 30]
+
+    def logits_fn(x):
+        logits = torch.zeros(*x.shape, 40)
+        for i, token in enumerate(tail):
+            logits[:, x.shape[1] - len(tail) + i, token] = 5.0 - i
+        return logits
+
+    pairs = [(PROMPT, torch.tensor(tail)), (PROMPT[1:], torch.tensor(tail)), (PROMPT, torch.tensor([11, 23, 17, 31])),
+             (PROMPT[:3], torch.tensor(tail[2:]))]
+    assert greedy_matches(ScriptedModel(logits_fn), pairs, mask_id=MASK_ID, pad_id=0) == [True, True, False, True]

@@ -81,7 +81,7 @@ class RemeDiModel(nn.Module):
     `hidden_source` says where the UPS reads from, chosen at construction in this order: a dual-stream
     UPS hooks the backbone's layers ("stream"); a backbone whose forward takes `output_hidden_states`
     gives its last hidden state ("output_hidden_states"); else a forward hook on its final norm captures
-    it ("hook"); else, only with `allow_tps_fallback=True`, the logit of the top TPS probability stands in
+    it ("hook"); else, only with `allow_tps_fallback=True`, the log-odds of the top TPS probability stand in
     for the UPS ("tps_fallback", with a warning). Errors raised by the backbone always propagate.
     """
 
@@ -166,8 +166,10 @@ class RemeDiModel(nn.Module):
     def _forward_tps_fallback(self, input_ids, kwargs):
         warnings.warn("UPS: no hidden states available; using the TPS top-1 probability as confidence")
         logits = self.backbone(input_ids, **kwargs).logits
-        top_p = torch.softmax(logits.float(), dim=-1).amax(dim=-1).clamp(1e-6, 1 - 1e-6)
-        return RemeDiOutput(logits=logits, ups_logits=torch.logit(top_p))
+        scores = logits.float()
+        top, top_index = scores.max(dim=-1)
+        rest = torch.logsumexp(scores.scatter(-1, top_index.unsqueeze(-1), -torch.inf), dim=-1)
+        return RemeDiOutput(logits=logits, ups_logits=top - rest)  # logit(p_top), never rounded to a tie
 
     @property
     def reads_tps(self):

@@ -57,7 +57,9 @@ class UPSTPSHead(nn.Module):
 
     logit = start_scale * feature[start_feature] + MLP(hidden) + a learned linear map of the features, with
     the MLP's last layer and the feature map starting at zero: untrained, it orders positions exactly as the
-    heuristic of that feature (tps_prob, tps_margin or tps_entropy). A small head on a small backbone cannot
+    heuristic of that feature (tps_prob, tps_margin or tps_entropy), except among near-certain candidates:
+    its features are float32 probabilities and margins, which read 1.0 for all of them, where the sampler's
+    own tps_prob and tps_margin scores still tell them apart. A small head on a small backbone cannot
     easily compute a softmax statistic from hidden states, so this gives Remask RL the heuristic as its
     starting point and asks it only for corrections.
     """

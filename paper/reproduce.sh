@@ -71,7 +71,7 @@ python paper/make_report.py --eval runs/eval-arith:"held-out test split" runs/ev
   runs/eval-arith-onestep:"one-step decoding" runs/eval-arith-stream:"dual-stream UPS (same recipe)" \
   --rl out/arith-rl:"UPS head" out/arith-rl-position:"position-only control" --policy-report runs/rl-test-report.md
 
-# 7. Issue 13, tasks where the right order depends on the content: Sudoku (7, 7b) and labelled chains (7c);
+# 7. Tasks where the right order depends on the content: Sudoku (7, 7b) and labelled chains (7c);
 #    see paper/content_order.tex for what ran and what did not.
 #    Variable-layout chains: 3-6 operations of one- or two-digit numbers, results in 0..99 (answers up to 61 tokens).
 python scripts/make_arith_data.py --min-ops 3 --num-ops 6 --max-value 99 --fresh-seed 1234 --out-dir data/chains

@@ -15,7 +15,6 @@ being typed, and a refused run says why on the page, never in a traceback.
 import argparse
 import os
 import queue
-import sys
 import threading
 import time
 import warnings
@@ -24,7 +23,7 @@ from dataclasses import dataclass, replace
 import gradio as gr
 import torch
 
-from remedi.cli import add_model_arguments
+from remedi.cli import add_model_arguments, confidence_threshold, positive_float, positive_int, run_cli
 from remedi.demo_settings import DEMO_FILE, load_demo_settings
 from remedi.loading import DEFAULT_MODEL, TINY_RANDOM, load_model_and_tokenizer
 from remedi.memory import release_freed_memory
@@ -462,20 +461,6 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, kv_cache="non
     return demo.queue(default_concurrency_limit=1, max_size=limits.max_queue)
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
-
-
 def parse_args(argv=None):
     limits = Limits()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -497,7 +482,7 @@ def parse_args(argv=None):
     parser.add_argument("--kv-cache", choices=KV_CACHE_MODES, default="none",
                         help="the KV cache preselected on the page (exact: block-causal models; prefix/dual: "
                              "bidirectional, approximate)")
-    parser.add_argument("--threshold", type=float, default=None,
+    parser.add_argument("--threshold", type=confidence_threshold, default=None,
                         help="every run decodes in parallel: a step also settles every position at least this "
                              "confident, and a block ends once nothing in it is masked (default: the fixed schedule)")
     parser.add_argument("--stop-at-eos", action="store_true",
@@ -518,18 +503,18 @@ def main(argv=None):
             raise ValueError(f"--kv-cache {args.kv_cache}: {problem}")
         demo = build_demo(model, tokenizer, limits, args.model, args.kv_cache, args.threshold, args.stop_at_eos,
                           demo_settings)
-    except (OSError, ValueError) as error:  # no model directory, a broken demo.json, a context too small
-        sys.exit(f"error: {error}")
+    except OSError as error:  # tokenizer files missing or unreadable
+        raise ValueError(str(error)) from None
     # Gradio 6.17 reads a status constant that newer Starlette deprecates, once per queued event: noise.
     warnings.filterwarnings("ignore", message="'HTTP_422_UNPROCESSABLE_ENTITY' is deprecated")
     try:
         demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True,
                     state_session_capacity=limits.max_sessions)
     except OSError:
-        sys.exit(f"error: cannot listen on {args.host}:{args.port} (in use, or not an address of this machine); "
-                 "choose another with --port or --host")
+        raise ValueError(f"cannot listen on {args.host}:{args.port} (in use, or not an address of this machine); "
+                         "choose another with --port or --host") from None
     demo.block_thread()
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-from remedi.cli import add_model_arguments, add_sampler_arguments
+from remedi.cli import add_model_arguments, add_sampler_arguments, run_cli
 from remedi.loading import load_model_and_tokenizer
 from remedi.sampling import generate
 from remedi.tokenizer import decode_answer, encode_chat, special_token_ids, warn_unknown_characters
@@ -99,8 +99,8 @@ def run_chat(args):
     context = model.config.max_sequence_length
     max_prompt_tokens = context - args.gen_length
     if max_prompt_tokens <= 0:
-        sys.exit(f"error: --gen-length {args.gen_length} leaves no room for a prompt in the model's "
-                 f"context of {context} tokens")
+        raise ValueError(f"--gen-length {args.gen_length} leaves no room for a prompt in the model's "
+                         f"context of {context} tokens")
     ending = "An empty line ends a message; an empty message" if args.multiline else "An empty line"
     print(f"model {args.model}: {args.gen_length} tokens per reply, {args.steps} steps, context {context} "
           f"tokens. {ending} or Ctrl-D ends the chat.")
@@ -125,17 +125,14 @@ def run_chat(args):
         if args.show_prompt:
             print("prompt: " + json.dumps(build_prompt(tokenizer, candidate)))
         input_ids = torch.tensor([encode_chat(tokenizer, candidate)])
-        try:
-            out, trace = generate(
-                model, input_ids.to(args.device),
-                steps=args.steps, gen_length=args.gen_length, block_length=args.block_length,
-                temperature=args.temperature, cfg_scale=args.cfg_scale, mask_id=ids["mask_id"],
-                confidence_source=args.confidence_source, remask=args.remask,
-                threshold=args.threshold, stop_at_eos=args.stop_at_eos,
-                eos_id=ids["eos_id"], eot_id=ids["eot_id"], return_trace=True, kv_cache=args.kv_cache,
-            )
-        except ValueError as error:
-            sys.exit(f"error: {error}")
+        out, trace = generate(
+            model, input_ids.to(args.device),
+            steps=args.steps, gen_length=args.gen_length, block_length=args.block_length,
+            temperature=args.temperature, cfg_scale=args.cfg_scale, mask_id=ids["mask_id"],
+            confidence_source=args.confidence_source, remask=args.remask,
+            threshold=args.threshold, stop_at_eos=args.stop_at_eos,
+            eos_id=ids["eos_id"], eot_id=ids["eot_id"], return_trace=True, kv_cache=args.kv_cache,
+        )
         reply = decode_answer(tokenizer, out[0, input_ids.shape[1]:].tolist(), {ids["eos_id"], ids["eot_id"]})
         conversation = candidate + [{"role": "assistant", "content": reply}]
         turns += 1
@@ -145,4 +142,4 @@ def run_chat(args):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -5,6 +5,7 @@ The sampler itself lives in `remedi/sampling.py`; this file keeps LLaDA's entry 
 
 import argparse
 import json
+import os
 import sys
 
 import torch
@@ -69,6 +70,17 @@ def main(argv=None):
     if args.trace_confidences and not args.trace:
         raise ValueError("--trace-confidences writes into the trace file; pass --trace FILE as well")
     trace_file = open_trace(args.trace) if args.trace else None
+    try:
+        sample_and_report(args, trace_file)
+    except BaseException:
+        if trace_file is not None:  # a refused or interrupted run leaves no empty trace behind
+            trace_file.close()
+            os.remove(args.trace)
+        raise
+
+
+def sample_and_report(args, trace_file):
+    """Load the model, sample the prompts, print the answers and the per-block summary, write the trace."""
     if args.block_length is None:
         args.block_length = args.gen_length
     warn_about_idle_steps(args.steps, args.gen_length, args.block_length)

@@ -23,6 +23,8 @@ import urllib.request
 
 from gradio_client import Client
 
+from remedi.cli import positive_float, positive_int, run_cli
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMPT = "Compute 7 - 3 + 5 - 8 + 2."
 EXPECTED_ANSWER = "7-3=4\n4+5=9\n9-8=1\n1+2=3\n#### 3"  # worked by hand
@@ -135,20 +137,18 @@ def bench(waves, concurrency, warmup, app_args, log):
         stop_app(process)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--waves", type=int, default=32, help="measured waves, after the warm-up")
-    parser.add_argument("--concurrency", type=int, default=16, help="simultaneous requests per wave")
-    parser.add_argument("--warmup", type=int, default=2, help="waves before the memory baseline is taken")
-    parser.add_argument("--max-growth-mib", type=float, default=50.0,
+    parser.add_argument("--waves", type=positive_int, default=32, help="measured waves, after the warm-up")
+    parser.add_argument("--concurrency", type=positive_int, default=16, help="simultaneous requests per wave")
+    parser.add_argument("--warmup", type=positive_int, default=2,
+                        help="waves before the memory baseline is taken (at least 1)")
+    parser.add_argument("--max-growth-mib", type=positive_float, default=50.0,
                         help="most RSS growth allowed from the end of the warm-up to the last wave")
     parser.add_argument("--log", default=os.path.join(tempfile.gettempdir(), "bench_app.log"),
                         help="where the server's own output goes")
     parser.add_argument("app_args", nargs="*", help="more app.py options, after --")
-    args = parser.parse_args()
-    if args.waves < 1 or args.concurrency < 1 or args.warmup < 1:
-        sys.exit("error: --waves, --concurrency and --warmup must each be at least 1 "
-                 "(the memory baseline is taken after the warm-up)")
+    args = parser.parse_args(argv)
     with open(args.log, "w") as log:
         try:
             baseline, final, measured, wrong = bench(args.waves, args.concurrency, args.warmup, args.app_args, log)
@@ -163,4 +163,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

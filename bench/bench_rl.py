@@ -14,24 +14,24 @@ import torch
 from lightning.fabric import Fabric
 
 from remedi import rl
-from remedi.cli import run_cli
+from remedi.cli import positive_int, run_cli
 from remedi.loading import DEFAULT_MODEL, load_model_and_tokenizer
 from remedi.sampling import generate
 from remedi.tokenizer import encode_prompts, special_token_ids
 from remedi.training import build_optimizer, set_trainable
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--group-size", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--gen-length", type=int, default=32)
-    parser.add_argument("--ppo-epochs", type=int, default=2)
+    parser.add_argument("--group-size", type=positive_int, default=16)
+    parser.add_argument("--steps", type=positive_int, default=8)
+    parser.add_argument("--gen-length", type=positive_int, default=32)
+    parser.add_argument("--ppo-epochs", type=positive_int, default=2)
     parser.add_argument("--train", choices=("ups", "full"), default="ups")
-    parser.add_argument("--repeats", type=int, default=6)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    args = parser.parse_args()
+    parser.add_argument("--repeats", type=positive_int, default=6)
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's choice)")
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 

@@ -24,7 +24,7 @@ import time
 import torch
 
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead
-from remedi.cli import run_cli
+from remedi.cli import positive_int, run_cli
 from remedi.sampling import generate
 
 
@@ -40,22 +40,22 @@ def build_config(args, **layout):
                        mask_token_id=4095, eos_token_id=1, pad_token_id=1, eot_token_id=2, **layout)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--section", choices=("ups", "cache"), default="ups")
-    parser.add_argument("--d-model", type=int, default=384)
-    parser.add_argument("--layers", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=None, help="default: 4 (ups), 2 (cache)")
-    parser.add_argument("--prompt-length", type=int, default=64)
-    parser.add_argument("--gen-length", type=int, default=None, help="default: 128 (ups), 512 (cache)")
-    parser.add_argument("--block-length", type=int, default=32, help="cache section only")
-    parser.add_argument("--steps", type=int, default=None, help="default: 32 (ups), 512 (cache)")
-    parser.add_argument("--repeats", type=int, default=6, help="ups section only")
-    parser.add_argument("--ups-width", type=int, default=256)
+    parser.add_argument("--d-model", type=positive_int, default=384)
+    parser.add_argument("--layers", type=positive_int, default=8)
+    parser.add_argument("--batch", type=positive_int, default=None, help="default: 4 (ups), 2 (cache)")
+    parser.add_argument("--prompt-length", type=positive_int, default=64)
+    parser.add_argument("--gen-length", type=positive_int, default=None, help="default: 128 (ups), 512 (cache)")
+    parser.add_argument("--block-length", type=positive_int, default=32, help="cache section only")
+    parser.add_argument("--steps", type=positive_int, default=None, help="default: 32 (ups), 512 (cache)")
+    parser.add_argument("--repeats", type=positive_int, default=6, help="ups section only")
+    parser.add_argument("--ups-width", type=positive_int, default=256)
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="cache section only")
     parser.add_argument("--models", choices=("both", "block_causal", "bidirectional"), default="both",
                         help="cache section only")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cache = args.section == "cache"
     args.batch = args.batch or (2 if cache else 4)
     args.gen_length = args.gen_length or (512 if cache else 128)

@@ -22,7 +22,7 @@ from lightning.fabric import Fabric
 
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead
 from remedi import training
-from remedi.cli import run_cli
+from remedi.cli import positive_int, run_cli
 from remedi.noise import mdm_forward_process, remask_forward_process
 
 LLADA_VOCAB = 126464
@@ -136,19 +136,19 @@ def peak_memory(args):
         print(f"--train {train:4s}: peak RSS during 3 steps {growth:7.1f} MiB above the {before:.0f} MiB after setup")
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--d-model", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--vocab", type=int, default=4096)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--seq-len", type=int, default=256)
-    parser.add_argument("--prompt-length", type=int, default=32)
-    parser.add_argument("--ups-width", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=3, help="steps per timing")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    args = parser.parse_args()
+    parser.add_argument("--d-model", type=positive_int, default=256)
+    parser.add_argument("--layers", type=positive_int, default=4)
+    parser.add_argument("--vocab", type=positive_int, default=4096)
+    parser.add_argument("--batch", type=positive_int, default=4)
+    parser.add_argument("--seq-len", type=positive_int, default=256)
+    parser.add_argument("--prompt-length", type=positive_int, default=32)
+    parser.add_argument("--ups-width", type=positive_int, default=256)
+    parser.add_argument("--steps", type=positive_int, default=3, help="steps per timing")
+    parser.add_argument("--repeats", type=positive_int, default=5)
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's choice)")
+    args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 

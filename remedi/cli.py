@@ -1,6 +1,7 @@
 """Command-line pieces shared by the entry points: common flags, help formatting and error reporting."""
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -9,6 +10,40 @@ from pathlib import Path
 from .loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM
 from .sampling import CONFIDENCE_SOURCES
 from .step_runner import KV_CACHE_MODES
+
+
+def positive_int(text):
+    """An argparse type for steps, lengths and counts: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text):
+    """An argparse type for durations and budgets: a number above 0."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def finite_float(text):
+    """An argparse type for --temperature and --cfg-scale: NaN or infinity would reach the sampler as a meaningless
+    setting that it runs without a word (the sampler itself refuses negative values)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def confidence_threshold(text):
+    """An argparse type for a decoding threshold: a confidence in (0, 1]. Above 1 it never fires and at 0 every
+    position counts as confident, so both would silently run another rule than the one asked for."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a confidence in (0, 1], got {text}")
+    return value
 
 
 def add_model_arguments(parser):
@@ -25,13 +60,13 @@ def add_sampler_arguments(parser, block_length=32):
     parser.add_argument("--gen-length", type=int, default=32)
     one_block = " (default: --gen-length, one block)" if block_length is None else ""
     parser.add_argument("--block-length", type=int, default=block_length, help="tokens per block" + one_block)
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--cfg-scale", type=float, default=0.0)
+    parser.add_argument("--temperature", type=finite_float, default=0.0)
+    parser.add_argument("--cfg-scale", type=finite_float, default=0.0)
     parser.add_argument("--confidence-source", choices=CONFIDENCE_SOURCES, default=None,
                         help="default: ups if the model has a UPS head, else tps_prob")
     parser.add_argument("--remask", action=argparse.BooleanOptionalAction, default=None,
                         help="RemeDi remasking (default: on with ups, off otherwise)")
-    parser.add_argument("--threshold", type=float, default=None,
+    parser.add_argument("--threshold", type=confidence_threshold, default=None,
                         help="dynamic parallel decoding: a step also settles every position at least this "
                              "confident and a block ends once nothing in it is masked (default: the fixed schedule)")
     parser.add_argument("--stop-at-eos", action="store_true",

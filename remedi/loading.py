@@ -1,9 +1,11 @@
 """Load a model (+ optional UPS head) and its tokenizer from a name or a directory."""
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoTokenizer
 
 from .model import LLaDAModelLM
@@ -36,16 +38,36 @@ def load_model_and_tokenizer(model_path=DEFAULT_MODEL, ups_path=None, device="cp
         raise FileNotFoundError(f"{model_path!r} is not a model directory (it has no config.json): give the folder "
                                 f"that holds config.json and the weights, or {TINY_RANDOM!r}")
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if is_release_checkpoint(model_path):  # RemeDi-Instruct / RemeDi-RL: backbone and UPS stream in one file
-        model = RemeDiModel.from_pretrained(model_path, ups_path=ups_path, dtype=DTYPES[dtype])
+    with weights_read_from(model_path):
+        release = is_release_checkpoint(model_path)
+    if release:  # RemeDi-Instruct / RemeDi-RL: backbone and UPS stream in one file
+        with weights_read_from(model_path):
+            model = RemeDiModel.from_pretrained(model_path, ups_path=ups_path, dtype=DTYPES[dtype])
         return model.to(device=device).eval(), tokenizer
-    model = LLaDAModelLM.from_pretrained(model_path, dtype=DTYPES[dtype])
+    model = load_backbone(model_path, DTYPES[dtype])
     bundled = os.path.join(model_path, "ups")
     if ups_path is None and os.path.isfile(os.path.join(bundled, UPS_CONFIG_NAME)):
         ups_path = bundled
     if ups_path is not None:
         model = RemeDiModel(model, load_ups(ups_path))
     return model.to(device=device, dtype=DTYPES[dtype]).eval(), tokenizer
+
+
+@contextmanager
+def weights_read_from(model_path):
+    """A damaged weights file becomes a ValueError that names its folder (a user's file to replace), not
+    safetensors' bare header error."""
+    try:
+        yield
+    except SafetensorError as error:
+        raise ValueError(f"the weights in {str(model_path)!r} cannot be read ({error}): the file is damaged or "
+                         "incomplete; copy or download it again") from None
+
+
+def load_backbone(model_path, dtype=torch.float32):
+    """`LLaDAModelLM.from_pretrained` for the entry points: a damaged weights file is the user's error."""
+    with weights_read_from(model_path):
+        return LLaDAModelLM.from_pretrained(model_path, dtype=dtype)
 
 
 def load_tokenizer(model_path=None, tokenizer_path=None):

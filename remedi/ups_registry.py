@@ -8,6 +8,7 @@ modules import nothing from here, so this module sits above all of them and no i
 import json
 import os
 
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .ups_heads import UPSHead, UPSPosition, UPSTPSHead
@@ -51,5 +52,10 @@ def load_ups(directory, map_location="cpu"):
         ups = build_ups(config)
     except ValueError as error:
         raise ValueError(f"{error} (in {config_path})") from None
-    ups.load_state_dict(load_file(weights_path, device=str(map_location)))
+    try:
+        state = load_file(weights_path, device=str(map_location))
+    except SafetensorError as error:
+        raise ValueError(f"{weights_path} cannot be read ({error}): the file is damaged or incomplete; copy it "
+                         "again or export the UPS anew") from None
+    ups.load_state_dict(state)
     return ups

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from remedi.cli import run_cli
+
 ROOT = Path(__file__).resolve().parent.parent
 TRAINER = [sys.executable, str(ROOT / "SMDM" / "pretrain" / "train_mdm.py")]
 EVALUATOR = [sys.executable, "-m", "remedi.eval"]
@@ -102,7 +104,7 @@ def summarise(results_path):
     return row
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="out/arith-mdm", help="the trained TPS model directory")
     parser.add_argument("--default-ups", default="models/remedi-tiny-arith", help="model used for the sampler rows")
@@ -111,7 +113,7 @@ def main():
     parser.add_argument("--eval-steps", default="8", help="step budget of the training-variant rows")
     parser.add_argument("--limit", type=int, default=500, help="test problems per row")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "ablations")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     args.out.mkdir(parents=True, exist_ok=True)
     common_eval = ["--data", f"{args.data}/test.jsonl", "--gen-length", "32", "--limit", str(args.limit),
@@ -154,4 +156,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from remedi.cli import run_cli
+from remedi.data.sources import check_json_lines
 from remedi.eval.stats import accuracy_ci, bootstrap_indices
 from remedi.loading import load_model_and_tokenizer
 from remedi.tokenizer import special_token_ids
@@ -97,6 +98,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.limit < 1:
         parser.error("--limit must be at least 1")
+    check_json_lines(args.data)
     with open(args.data) as f:
         records = [json.loads(line) for line in f if line.strip()][: args.limit]
     if not records:

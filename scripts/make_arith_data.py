@@ -46,6 +46,8 @@ import json
 import random
 from pathlib import Path
 
+from remedi.cli import run_cli
+
 
 def sample_chain(rng, num_ops, max_value):
     """Operands and operators of one valid chain (all partial results in [0, max_value])."""
@@ -171,4 +173,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

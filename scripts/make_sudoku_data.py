@@ -34,6 +34,8 @@ import json
 import random
 from pathlib import Path
 
+from remedi.cli import run_cli
+
 QUESTION_HEADER = "Sudoku:"
 
 
@@ -201,4 +203,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

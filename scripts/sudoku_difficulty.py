@@ -17,6 +17,8 @@ import importlib.util
 import random
 from pathlib import Path
 
+from remedi.cli import positive_int, run_cli
+
 _spec = importlib.util.spec_from_file_location("make_sudoku_data", Path(__file__).with_name("make_sudoku_data.py"))
 make_sudoku_data = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make_sudoku_data)
@@ -76,9 +78,11 @@ def measure(givens, n_puzzles, seed=0):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--givens", type=int, nargs="+", default=[40, 45, 50, 55])
-    parser.add_argument("--puzzles", type=int, default=200)
+    parser.add_argument("--puzzles", type=positive_int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if not all(17 <= givens <= 81 for givens in args.givens):
+        parser.error("--givens must lie in 17..81 (a 9x9 Sudoku needs at least 17 givens)")
     print("| givens | singles-solvable | initial singles | random-order fill | several solutions |")
     print("|---|---|---|---|---|")
     for givens in args.givens:
@@ -87,4 +91,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

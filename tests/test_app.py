@@ -137,7 +137,7 @@ def test_kv_cache_choice_reaches_the_sampler_and_a_wrong_one_stops_the_launch(ti
     with pytest.raises(gr.Error, match="needs a block-causal model"):
         list(app.denoise(model, tokenizer, app.Limits(), "Compute 1 + 2.", *SETTINGS.values(), plot_interval_s=0,
                          kv_cache="exact"))
-    with pytest.raises(SystemExit, match="--kv-cache exact: kv_cache='exact' needs a block-causal model"):
+    with pytest.raises(ValueError, match="--kv-cache exact: kv_cache='exact' needs a block-causal model"):
         app.main(["--kv-cache", "exact"])
 
 
@@ -322,22 +322,22 @@ def test_a_bad_demo_json_stops_the_start_with_one_line(tmp_path, monkeypatch, te
     # demo.json is read before any weights (the folder holds none), so its mistake is the one reported.
     monkeypatch.setattr(app, "load_model_and_tokenizer", lambda *args: pytest.fail("weights loaded first"))
     (tmp_path / "demo.json").write_text(text)
-    with pytest.raises(SystemExit) as stopped:
+    with pytest.raises(ValueError) as stopped:
         app.main(["--model", str(tmp_path)])
-    line = str(stopped.value.code)
-    assert line.startswith(f"error: {tmp_path / 'demo.json'}") and message in line and "\n" not in line
+    line = str(stopped.value)
+    assert line.startswith(f"{tmp_path / 'demo.json'}") and message in line and "\n" not in line
 
 
 def test_a_demo_json_budget_the_sampler_would_refuse_stops_the_start(tmp_path, monkeypatch):
     monkeypatch.setattr(gr.Blocks, "launch", lambda *args, **kwargs: pytest.fail("the demo started"))
     save_tiny_random_dir(tmp_path)
     (tmp_path / "demo.json").write_text('{"steps": 96, "gen_length": 300}')  # above the default 256-token cap
-    with pytest.raises(SystemExit, match=r"^error: demo.json of .*gen_length=300, block_length=300 do not fit "
+    with pytest.raises(ValueError, match=r"^demo.json of .*gen_length=300, block_length=300 do not fit "
                                          r"this demo: Use 1-256"):
         app.main(["--model", str(tmp_path)])
     (tmp_path / "demo.json").write_text('{"steps": 96, "gen_length": 96}')
-    with pytest.raises(SystemExit, match="--max-gen-length"):
+    with pytest.raises(ValueError, match="--max-gen-length"):
         app.main(["--model", str(tmp_path), "--max-gen-length", "64"])
     (tmp_path / "demo.json").write_text('{"steps": 32, "gen_length": 32, "block_length": 5}')
-    with pytest.raises(SystemExit, match="block_length=5 do not fit this demo: The answer length 32 is not divisible"):
+    with pytest.raises(ValueError, match="block_length=5 do not fit this demo: The answer length 32 is not divisible"):
         app.main(["--model", str(tmp_path)])

@@ -121,12 +121,12 @@ def test_ctrl_c_at_the_prompt_ends_the_chat_cleanly():
 
 def test_bad_settings_stop_with_a_message(monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO("hi\n"))
-    with pytest.raises(SystemExit, match="not divisible by block_length"):
+    with pytest.raises(ValueError, match="not divisible by block_length"):
         chat.main(["--gen-length", "10", "--block-length", "4"])
-    with pytest.raises(SystemExit, match="leaves no room for a prompt"):
+    with pytest.raises(ValueError, match="leaves no room for a prompt"):
         chat.main(["--gen-length", "512", "--block-length", "512"])
     monkeypatch.setattr(sys, "stdin", io.StringIO("hi\n"))
-    with pytest.raises(SystemExit, match="needs a block-causal model"):
+    with pytest.raises(ValueError, match="needs a block-causal model"):
         chat.main(["--kv-cache", "exact"])
 
 

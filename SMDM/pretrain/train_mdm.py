@@ -29,7 +29,7 @@ from remedi.arguments import LoRAArgs, OptimisationArgs, RemaskSFTArgs, RunArgs,
 from remedi.cli import HelpFormatter, add_hardware_arguments, ensure_writable_dir, run_cli
 from remedi.data.pretrain import random_length_crop
 from remedi.data.resolve import DEFAULT_VAL_FRACTION, load_packed_rows, load_sft_rows, split_validation
-from remedi.loading import load_tokenizer
+from remedi.loading import load_backbone, load_tokenizer
 from remedi.losses import ups_labels
 from remedi.metrics import expected_calibration_error, roc_auc, ups_scored_positions
 from remedi.noise import EPS
@@ -442,7 +442,7 @@ def build_model(fabric, args, tokenizer):
     ids = special_token_ids(tokenizer)
     if args.model_path is not None:
         dtype = torch.bfloat16 if args.precision == "bf16-true" else torch.float32
-        backbone = LLaDAModelLM.from_pretrained(args.model_path, dtype=dtype)
+        backbone = load_backbone(args.model_path, dtype)
     else:
         dims = dict(d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads, n_kv_heads=args.n_kv_heads,
                     mlp_hidden_size=args.mlp_hidden_size)

@@ -31,7 +31,7 @@ from remedi.arguments import LoRAArgs, OptimisationArgs, RunArgs, add_arguments
 from remedi.cli import HelpFormatter, add_hardware_arguments, ensure_writable_dir, run_cli
 from remedi.data.resolve import DEFAULT_VAL_FRACTION, load_pairs, split_validation
 from remedi.eval.runner import SamplerOptions, Setting, sample
-from remedi.loading import DEFAULT_MODEL, load_tokenizer
+from remedi.loading import DEFAULT_MODEL, load_backbone, load_tokenizer
 from remedi.rewards import REWARDS, correctness_reward, score_completions
 from remedi.sampling import generate
 from remedi.tokenizer import encode_prompts, special_token_ids
@@ -163,8 +163,8 @@ def setup(args):
 def main(fabric, args):
     """Data, model (+ frozen reference for the KL term), optimizer, resume; train; export the model directory."""
     fabric.seed_everything(args.seed)
+    model, build_empty = build_model(args)  # first: a wrong --model-path is named as such, not as a tokenizer id
     tokenizer = load_tokenizer(args.model_path, args.tokenizer)
-    model, build_empty = build_model(args)
     context = model.config.max_sequence_length
     train_problems, val_problems = load_problems(args, tokenizer, context)
     if len(train_problems) < args.prompts_per_step * fabric.world_size:
@@ -397,7 +397,7 @@ def build_model(args):
         raise FileNotFoundError(f"no UPS head at {ups_path}: Remask RL trains the UPS of a model that has one "
                                 "(train it first with train_mdm.py --objective remask_sft, or pass --ups-path)")
     dtype = torch.bfloat16 if args.precision == "bf16-true" else torch.float32
-    backbone = LLaDAModelLM.from_pretrained(args.model_path, dtype=dtype)
+    backbone = load_backbone(args.model_path, dtype)
     head = load_ups(ups_path).to(dtype=dtype)
     config, ups_config = backbone.config, head.config_dict()
     check_layout(args, config)

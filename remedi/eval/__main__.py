@@ -1,6 +1,6 @@
 """Evaluate a (RemeDi) masked diffusion model: accuracy per sampler setting, UPS detection, trajectories.
 
-    python -m remedi.eval --out runs/eval-tiny          # built-in tiny-random model, 4 GSM8K problems
+    python -m remedi.eval --limit 4 --out runs/eval-tiny     # the shipped default model, 4 GSM8K problems
 
 writes to --out: results.json (everything, per-problem scores included), results.md (tables),
 accuracy.png, mask_counts.png, remasks.png, trajectory.html and trajectory.png; with --thresholds,
@@ -14,8 +14,8 @@ e.g. `huggingface-cli download GSAI-ML/LLaDA-8B-Instruct --local-dir checkpoints
         --batch-size 16 --device cuda --dtype bfloat16 --out runs/eval-llada-gsm8k
 
 That is 3 sources x 2 remask modes x 3 step budgets = 18 runs over 200 answers: 13 batches x
-(256 + 128 + 64) steps x 6 = about 35k batched forward passes. `--limit 0` takes the whole test
-split; MATH-500 is `--data math500 --gen-length 512`; any JSONL is `--data FILE.jsonl
+(256 + 128 + 64) steps x 6 = about 35k batched forward passes. Without --limit every problem of the
+data is scored; MATH-500 is `--data math500 --gen-length 512`; any JSONL is `--data FILE.jsonl
 --question-column ... --answer-column ...`. `--answer-format strict` counts an answer only when the
 completion ends in `#### <number>` (tasks trained to write it); GSM8K's lenient score is then reported
 beside it wherever the two differ. Without --ups (and no ups/ folder in the model
@@ -30,7 +30,7 @@ import platform
 import torch
 
 from remedi.arguments import REPLACEMENTS, RemaskSFTArgs
-from remedi.cli import add_model_arguments
+from remedi.cli import add_model_arguments, confidence_threshold, finite_float, positive_int, run_cli
 from remedi.tokenizer import encode_prompts
 from remedi.data import build_sft_examples, load_gsm8k, load_local_pairs, load_math500
 from remedi.eval import answers, plots
@@ -50,7 +50,7 @@ def threshold_value(text):
     if text.lower() == "none":
         return None
     try:
-        return float(text)
+        return confidence_threshold(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor 'none'") from None
 
@@ -65,22 +65,22 @@ def parse_args(argv=None):
                         help="grading: auto = math when the reference has \\boxed{}, else gsm8k (the last "
                              "number counts when '####' is missing); strict = the completion must end in "
                              "'#### <number>' (then the gsm8k score is reported beside it where it differs)")
-    parser.add_argument("--limit", type=int, default=4, help="first N problems (0 = all)")
+    parser.add_argument("--limit", type=int, default=None, help="first N problems (default and 0: all)")
     parser.add_argument("--sources", nargs="+", choices=CONFIDENCE_SOURCES, default=["random", "tps_prob", "ups"])
     parser.add_argument("--remask-modes", nargs="+", choices=("on", "off"), default=["off", "on"])
     parser.add_argument("--steps", nargs="+", default=["1/1", "1/2", "1/4"],
                         help="step budgets: integers, or fractions of --gen-length such as 1/2 or 0.25")
-    parser.add_argument("--block-lengths", nargs="+", type=int, default=None, help="default: --gen-length")
+    parser.add_argument("--block-lengths", nargs="+", type=positive_int, default=None, help="default: --gen-length")
     parser.add_argument("--thresholds", nargs="+", type=threshold_value, default=[None],
                         help="confidence thresholds for dynamic parallel decoding (a step also settles every "
                              "position at least this confident; a block ends when nothing is masked); 'none' "
                              "runs the fixed schedule, e.g. --thresholds none 0.9 0.7")
     parser.add_argument("--stop-at-eos", action="store_true",
                         help="end an answer once a finished block holds only EOS/EoT after its first EOS/EoT")
-    parser.add_argument("--gen-length", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--cfg-scale", type=float, default=0.0)
+    parser.add_argument("--gen-length", type=positive_int, default=32)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument("--temperature", type=finite_float, default=0.0)
+    parser.add_argument("--cfg-scale", type=finite_float, default=0.0)
     parser.add_argument("--kv-cache", nargs="+", default=["none"], choices=KV_CACHE_MODES,
                         help="cache modes to evaluate (exact: block-causal models; prefix/dual: bidirectional, "
                              "approximate); each is reported next to none")
@@ -91,7 +91,7 @@ def parse_args(argv=None):
                         help="Remask SFT r_incorrect for detection")
     parser.add_argument("--detection-replacement", choices=REPLACEMENTS, default=RemaskSFTArgs.replacement,
                         help="wrong tokens drawn from the whole vocabulary or from the answers' own tokens")
-    parser.add_argument("--detection-threshold", type=float, default=0.5,
+    parser.add_argument("--detection-threshold", type=confidence_threshold, default=0.5,
                         help="UPS confidence below this flags a token as incorrect")
     parser.add_argument("--no-detection", action="store_true")
     parser.add_argument("--trajectory-index", type=int, default=None,
@@ -99,14 +99,19 @@ def parse_args(argv=None):
                              "problems whose trajectory shows a correction: wrong -> remasked -> corrected)")
     parser.add_argument("--trajectory-search", type=int, default=100,
                         help="problems searched for a correction, --batch-size at a time, without --trajectory-index")
-    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the CIs")
+    parser.add_argument("--n-boot", type=positive_int, default=2000, help="bootstrap resamples for the CIs")
     parser.add_argument("--out", default="eval_out")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.temperature < 0 or args.cfg_scale < 0:
+        raise ValueError("--temperature and --cfg-scale must be at least 0 (0: argmax, no guidance)")
+    if args.limit is not None and args.limit < 0:
+        raise ValueError(f"--limit {args.limit} is negative; give the number of problems to score, or leave it out "
+                         "for all")
     if args.trajectory_index is not None and args.trajectory_index < 0:
-        raise SystemExit("error: --trajectory-index counts problems from 0; pass 0 or more")
+        raise ValueError("--trajectory-index counts problems from 0; pass 0 or more")
     if args.trajectory_search < 1:
-        raise SystemExit("error: --trajectory-search must be at least 1 (problems searched for a correction)")
+        raise ValueError("--trajectory-search must be at least 1 (problems searched for a correction)")
     return args
 
 
@@ -120,7 +125,7 @@ def load_problems(args, tokenizer, context):
     elif os.path.isfile(args.data):
         pairs, fmt = load_local_pairs(args.data, args.question_column, args.answer_column), "auto"
     else:
-        raise SystemExit(f"--data {args.data!r} is neither gsm8k, math500 nor an existing file")
+        raise FileNotFoundError(f"--data {args.data!r} is neither gsm8k, math500 nor an existing file")
     if args.answer_format != "auto":
         fmt = args.answer_format
     problems, too_long = [], 0
@@ -269,12 +274,11 @@ def markdown_report(report):
 def main(argv=None):
     args = parse_args(argv)
     torch.manual_seed(args.seed)
-    os.makedirs(args.out, exist_ok=True)
     model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
     ids = special_token_ids(tokenizer)
     problems, data_notes = load_problems(args, tokenizer, getattr(model.config, "max_sequence_length", None))
     if not problems:
-        raise SystemExit("no problems to evaluate: " + "; ".join(data_notes))
+        raise ValueError("no problems to evaluate: " + "; ".join(data_notes))
     has_ups = model_has_ups(model, ids["eos_id"])
     options = SamplerOptions(args.gen_length, args.batch_size, args.temperature, args.cfg_scale,
                              args.confidence_eos_eot_inf, args.stop_at_eos)
@@ -285,8 +289,10 @@ def main(argv=None):
                                  list(dict.fromkeys(args.thresholds)))
     notes = cache_notes + notes
     if not settings:
-        raise SystemExit("no valid sampler setting: " + "; ".join(notes))
+        raise ValueError("no valid sampler setting: " + "; ".join(notes))
     notes = data_notes + notes
+    os.makedirs(args.out, exist_ok=True)  # only now: a refused run leaves no folder behind
+    print(f"scoring {len(problems)} problems of {args.data} under {len(settings)} sampler settings")
     if "math" in {fmt for _, _, fmt in problems} and answers.math_verify is None:
         notes.append("math-verify is not installed: MATH answers were compared as normalised strings")
 
@@ -335,4 +341,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -60,13 +60,14 @@ def parse_steps(values, gen_length):
     """Step budgets from strings: '64' is 64 steps, '1/2' or '0.5' is that fraction of gen_length."""
     budgets = []
     for value in values:
-        if "/" in value or "." in value:
-            steps = Fraction(value) * gen_length
-            if steps.denominator != 1 or steps <= 0:
-                raise ValueError(f"--steps {value} of gen_length {gen_length} is not a positive whole number")
-            budgets.append(int(steps))
-        else:
-            budgets.append(int(value))
+        try:
+            steps = Fraction(value) * gen_length if "/" in value or "." in value else Fraction(int(value))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"--steps {value} is neither a whole number nor a fraction such as 1/2") from None
+        if steps.denominator != 1 or steps <= 0:
+            raise ValueError(f"--steps {value} is not a positive whole number of steps (a fraction counts "
+                             f"of --gen-length {gen_length})")
+        budgets.append(int(steps))
     return list(dict.fromkeys(budgets))
 
 

@@ -52,3 +52,21 @@ def test_latex_table_has_a_row_per_setting_and_paired_differences_only_where_the
     assert rows["random, block 32"][2].startswith("25.0") and rows["random, block 32"][3].startswith("75.0 [")
     assert rows["RL + remask, block 32"][:2] == ["", ""] and rows["RL + remask, block 32"][3] == ""
     assert "\\label{tab:x}" in table and table.count("\\\\") >= 4
+
+
+def test_every_summary_column_on_scores_whose_intervals_are_exact(tmp_path):
+    """Scores that are all right or all wrong give intervals of zero width, so every cell is known by hand.
+
+    At 4 steps the policy answers 4 of 4; tps_prob + remask also 4 of 4 (difference 0 on every problem), random
+    0 of 4 (difference 1 on every problem). The best heuristic is tps_prob + remask, and the lowest lower bound
+    over heuristics is its +0.0, not random's +100.0.
+    """
+    run = write_run(tmp_path / "rl", [("ups", True, 4, 32, [1, 1, 1, 1]), ("random", False, 4, 32, [0, 0, 0, 0]),
+                                      ("tps_prob", True, 4, 32, [1, 1, 1, 1])])
+    text = policy_report.report_tables("RL", 32, [policy_report.load_run(run + ":RL")], n_boot=200)
+    lines = text.splitlines()
+    exact = "100.0 [100.0, 100.0]"
+    assert lines[2] == (f"| 4 | {exact} | tps_prob + remask, block 32 {exact} | 0.0 [0.0, 0.0] | "
+                        "tps_prob + remask, block 32: +0.0 |")
+    assert f"| random, block 32 | 0.0 [0.0, 0.0] | {exact} |" in lines
+    assert f"| tps_prob + remask, block 32 | {exact} | 0.0 [0.0, 0.0] |" in lines

@@ -62,3 +62,21 @@ def test_latex_table_holds_every_row_with_escaped_names(tmp_path):
     latex = report.latex_table(report.setting_rows(run, report.read_jsonl(data)), "random", n_boot=50)
     assert "\\label{tab:sudoku-orders}" in latex and latex.count("\\\\\n") == 3  # header + 2 rows
     assert "tps\\_margin + remask & 8 & 100.0" in latex and "_margin" not in latex.replace("\\_", "")
+
+
+def test_every_column_on_scores_whose_intervals_are_exact(tmp_path):
+    """Two copies of one puzzle answered alike give intervals of zero width, so every cell is known by hand:
+    SWAPPED has 34 of 36 empty cells right (94.4%) and 25 of 27 units whole (92.6%); the full answer 100%;
+    text without a grid 0; each difference is against random at the same steps."""
+    data = tmp_path / "puzzles.jsonl"
+    data.write_text(2 * (json.dumps({"question": QUESTION, "answer": ANSWER}) + "\n"))
+    run = write_run(tmp_path / "run", [("random", False, 8, [SWAPPED, SWAPPED]),
+                                       ("tps_margin", True, 8, [ANSWER, ANSWER]), ("ups", True, 8, ["none", "none"])])
+    rows = report.setting_rows(run, report.read_jsonl(data))
+    zero = "0.0 [0.0, 0.0]"
+    full = "100.0 [100.0, 100.0]"
+    assert report.report_table(rows, "random", n_boot=200).splitlines()[4:] == [
+        f"| random | 8 | {zero} | — | 94.4 [94.4, 94.4] | — | 92.6 [92.6, 92.6] | — |",
+        f"| tps_margin + remask | 8 | {full} | {full} | {full} | 5.6 [5.6, 5.6] | {full} | 7.4 [7.4, 7.4] |",
+        f"| ups + remask | 8 | {zero} | {zero} | {zero} | -94.4 [-94.4, -94.4] | {zero} | -92.6 [-92.6, -92.6] |",
+    ]

@@ -75,3 +75,23 @@ def test_smaller_fixed_budgets_are_listed_but_never_the_baseline_or_chosen(tmp_p
     assert threshold_report.choose_thresholds(runs, margin=0.5, max_pass_ratio=1 / 3)["ups + remask"] is None
     text, _, chosen = threshold_report.report(runs, runs, margin=0.5, max_pass_ratio=1 / 3)
     assert "| ups + remask | none, 4 steps |  |" in text and chosen == ["tps_prob threshold=0.9"]
+
+
+def test_every_column_of_the_test_table_on_scores_whose_intervals_are_exact():
+    """Test scores all right or all wrong make the paired intervals zero-wide, so each cell is known by hand:
+    tps_prob at 0.9 is chosen on validation (within the margin, fewest passes), answers all 4 like the baseline
+    (difference 0) in 8 of its 32 passes (0.250); ups + remask at 0.3 answers none (difference -100)."""
+    val = [setting("tps_prob", False, None, 32.0, right(4, n=4)), setting("tps_prob", False, 0.9, 8.0, right(4, n=4)),
+           setting("ups", True, 0.3, 6.0, right(0, n=4))]
+    test = [setting("tps_prob", False, None, 32.0, right(4, n=4)), setting("tps_prob", False, 0.9, 8.0, right(4, n=4)),
+            setting("ups", True, 0.3, 6.0, right(0, n=4))]
+    text, _, chosen = threshold_report.report(val, test, margin=0.5, max_pass_ratio=1 / 3, n_boot=200)
+    full, none = "100.0% [99.0, 101.0]", "0.0% [-1.0, 1.0]"  # the accuracies as the runs reported them
+    assert chosen == ["tps_prob threshold=0.9"]
+    assert text.splitlines()[5:8] == [
+        f"| tps_prob | none, 32 steps |  | {full} | {full} | — | 32.00 | 1.000 | 100 |",
+        f"| tps_prob | 0.9 | **yes** | {full} | {full} | 0.0% [0.0, 0.0] | 8.00 | 0.250 | 100 |",
+        f"| ups + remask | 0.3 |  | {none} | {none} | -100.0% [-100.0, -100.0] | 6.00 | 0.188 | 100 |",
+    ]
+    assert text.splitlines()[0] == (f"Baseline: tps_prob without remask at 32 steps: validation {full}, test {full}, "
+                                    "32.00 forward passes per answer.")

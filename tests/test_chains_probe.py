@@ -2,11 +2,14 @@
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from remedi.tokenizer import build_char_tokenizer, special_token_ids
+from tests.helpers import ScriptedModel
 
 _PATH = Path(__file__).resolve().parents[1] / "scripts" / "chains_probe.py"
 _spec = importlib.util.spec_from_file_location("chains_probe", _PATH)
@@ -57,8 +60,6 @@ def test_cli_runs_on_the_tiny_random_model_and_bad_input_is_one_error_line(tmp_p
 
 
 def test_a_training_checkpoint_replaces_the_weights_and_a_foreign_one_is_refused(tmp_path):
-    import torch
-
     from remedi.loading import load_model_and_tokenizer
 
     trained, _ = load_model_and_tokenizer("tiny-random")
@@ -71,3 +72,33 @@ def test_a_training_checkpoint_replaces_the_weights_and_a_foreign_one_is_refused
     torch.save({"model": {"head.weight": torch.zeros(2)}}, tmp_path / "ups.ckpt")
     with pytest.raises(ValueError, match="full weights"):
         probe.load_training_checkpoint(model, tmp_path / "ups.ckpt")
+
+
+def test_run_probe_scores_a_stand_in_that_knows_a_known_share_of_the_answers():
+    """The stand-in predicts, at every position, the answer it believes: the reference on problems 0-2, the
+    reference with every result digit changed on problem 3 (operands still right), every digit changed on 4-5.
+    So lookup is right on 0-3 and arithmetic on 0-2."""
+    tokenizer = build_char_tokenizer()
+    records = [{"question": f"Compute a={v} b=+1 c=-2.", "answer": f"b:{v}+1={v + 1}\nc:{v + 1}-2={v - 1}\n#### {v - 1}"}
+               for v in range(2, 8)]
+
+    def shift(digits):
+        return "".join(str((int(d) + 1) % 10) if d.isdigit() else d for d in digits)
+
+    def results_shifted(answer):
+        return "\n".join(re.sub(r"=(\d+)$", lambda m: "=" + shift(m.group(1)), line) for line in answer.split("\n"))
+
+    believed = [r["answer"] for r in records[:3]] + [results_shifted(records[3]["answer"])]
+    believed += [shift(r["answer"]) for r in records[4:]]
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": r["question"]}], add_generation_prompt=True,
+                                             tokenize=True) for r in records]
+    known = {tuple(p): p + tokenizer(a, add_special_tokens=False)["input_ids"] for p, a in zip(prompts, believed)}
+
+    def logits(x):  # (1, L) -> (1, L, vocab): one-hot of the believed prompt + answer, [MASK] after it
+        ids = next(ids for prompt, ids in known.items() if x[0, :len(prompt)].tolist() == list(prompt))
+        target = torch.full((x.shape[1],), special_token_ids(tokenizer)["mask_id"])
+        target[:len(ids)] = torch.tensor(ids)
+        return torch.nn.functional.one_hot(target, len(tokenizer)).float()[None]
+
+    correct = probe.run_probe(ScriptedModel(logits), tokenizer, records, gen_length=32)
+    assert correct == {"lookup": [True] * 4 + [False] * 2, "arithmetic": [True] * 3 + [False] * 3}

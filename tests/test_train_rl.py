@@ -11,14 +11,17 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+from lightning.fabric import Fabric
 from safetensors.torch import load_file
 
 from remedi import rl
 from remedi.tiny import build_tiny_random
-from tests.helpers import run_trainer_on_two_ranks
+from remedi.tokenizer import build_char_tokenizer, special_token_ids
+from tests.helpers import ScriptedModel, run_trainer_on_two_ranks
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "SMDM" / "pretrain" / "train_mdm_rl.py"
@@ -234,3 +237,23 @@ def test_ddp_on_two_cpu_processes_ends_with_identical_parameters(setup_dir, tmp_
     after_step_1 = torch.load(out / "checkpoints" / "step-00000001.ckpt", weights_only=True)["model"]
     assert any(not torch.equal(after_step_1[k], rank0[k]) for k in after_step_1)  # the policy did move
     assert [r["step"] for r in read_csv(out / "metrics.csv")] == ["1", "2"]
+
+
+def test_validation_accuracy_is_the_share_of_problems_answered_right():
+    """A stand-in model that always writes '#### 4' is right on exactly the 3 of 5 problems whose answer is 4,
+    at every budget, over batches of 2 (the last one short)."""
+    tokenizer = build_char_tokenizer()
+    answer = tokenizer("#### 4", add_special_tokens=False)["input_ids"] + [special_token_ids(tokenizer)["eos_id"]] * 2
+
+    def logits(x):  # the answer region (its last 8 positions) says '#### 4' then EOS, whatever the input
+        target = torch.zeros(x.shape, dtype=torch.long)
+        target[:, -len(answer):] = torch.tensor(answer)
+        return torch.nn.functional.one_hot(target, len(tokenizer)).float()
+
+    model = ScriptedModel(logits, ups_fn=lambda x: torch.zeros(x.shape))
+    problems = [(f"{a}+{b}", f"#### {a + b}") for a, b in ((1, 3), (2, 2), (0, 1), (4, 0), (1, 1))]
+    args = SimpleNamespace(reward="strict", prompts_per_step=2, group_size=1, gen_length=len(answer), block_length=4,
+                           val_steps=[8, 4])
+    fabric = Fabric(accelerator="cpu", devices=1)
+    metrics = train_mdm_rl.validate(fabric, model, tokenizer, problems, args)
+    assert metrics == {"val_accuracy_8_steps": 0.6, "val_accuracy_4_steps": 0.6}

@@ -27,7 +27,7 @@ answer depends on the problem, and an unmasking order cannot be learned from pos
 `--labels` names the operands ("Compute a=17 b=-2 c=+13.", worked lines "b:17-2=15"): a worked line
 then finds its operand by matching a letter instead of counting operators. A 1.1M-parameter backbone
 trained 6000 steps on unlabelled 0..99 chains found the operand of a line 2% of the time and its result
-6% (scripts/chains_probe.py, tail masked), so the chains of issue 13 use `--labels --max-value 19`.
+6% (scripts/chains_probe.py, tail masked), so the labelled chains use `--labels --max-value 19`.
 
 Splits: questions are unique within and across train/val/test (drawn without replacement from one
 seeded stream), so no test question is ever trained on. `--fresh-seed S` additionally writes

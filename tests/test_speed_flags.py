@@ -37,7 +37,8 @@ def test_generate_cli_threshold_ends_in_fewer_steps_with_the_same_answer(capsys)
 def test_generate_cli_refuses_a_threshold_that_is_not_a_number(capsys):
     with pytest.raises(SystemExit) as exit_info:
         generate.main(["--threshold", "high"])
-    assert exit_info.value.code == 2 and "--threshold: invalid float value: 'high'" in capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "--threshold: invalid confidence_threshold value: 'high'" in capsys.readouterr().err
 
 
 def test_chat_threshold_reaches_the_sampler(monkeypatch, capsys):

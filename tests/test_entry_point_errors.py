@@ -6,6 +6,7 @@ point), in this process; one runs the real command end to end.
 
 import ast
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -101,7 +102,7 @@ def files_under(path):
 @pytest.mark.parametrize("name, argv, message", CASES, ids=[f"{name} {' '.join(argv)}" for name, argv, _ in CASES])
 def test_a_mistake_is_one_error_line_exit_2_and_no_output_file(name, argv, message, bad_inputs, tmp_path, capsys,
                                                                monkeypatch, one_thread):
-    monkeypatch.setattr(sys, "stdin", open(os.devnull))  # chat reads its messages from here
+    monkeypatch.setattr(sys, "stdin", io.StringIO())  # chat reads its messages from here
     paths = dict(bad_inputs, OUT=str(tmp_path))
     argv = [paths.get(arg, arg.replace("OUT/", f"{tmp_path}/")) for arg in argv]
     main = entry_point(name)

@@ -17,9 +17,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Before the fix the server grew by ~1.8 MiB per request (+28.9 MiB from the first to the third wave of 8).
 # One wave's RSS moves by up to ~20 MiB either way from allocator noise alone, so the test fits a slope over
 # four waves of 16 and allows half the old leak. The bench's own target, 50 MiB over 500 requests, is 0.1 MiB
-# per request, but the fitted slope itself varies by ~0.2 MiB per request without any leak (on a busy
-# 2-core machine: -0.09 in one run), so a bound near the target would fail healthy servers; instead a test
-# injects a leak of twice the bound and checks that it fails.
+# per request, but the fitted slope itself varies by ~0.2 MiB per request without any leak (-0.09 in one
+# run), so a bound near the target would fail healthy servers; instead a test injects a leak of twice the
+# bound and checks that it fails.
 MAX_GROWTH_MIB_PER_REQUEST = 0.9
 REQUESTS_PER_WAVE = 16
 

@@ -33,10 +33,11 @@ block-by-block factorisation the model samples with.
 """
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from .config import LLADA_MASK_ID
 from .sampling import generate
@@ -119,7 +120,7 @@ def get_log_likelihood(model, prompt, answer, mc_num=128, batch_size=16, cfg_sca
 
 @torch.no_grad()
 def log_likelihoods(model, pairs, mc_num=128, batch_size=16, cfg_scale=0., mask_id=LLADA_MASK_ID, *, seed=0,
-                    max_rows=None, pad_id=None) -> List[float]:
+                    max_rows=None, pad_id=None, progress=False) -> List[float]:
     """`get_log_likelihood` for many (prompt, answer) pairs of any lengths, batched for throughput.
 
     Each pair draws its masks from a generator seeded with `seed`, so result i equals
@@ -127,11 +128,12 @@ def log_likelihoods(model, pairs, mc_num=128, batch_size=16, cfg_scale=0., mask_
     rows share a forward pass with longer ones) and does not depend on the other pairs or their order.
     Forward passes hold whole mini-batches, shortest first, at most `max_rows` rows (default batch_size:
     upstream's memory use) unless one mini-batch alone is larger; shorter rows are left-padded with
-    `pad_id` (default: the model config's pad token) and hidden by the attention mask.
+    `pad_id` (default: the model config's pad token) and hidden by the attention mask. `progress` shows a
+    bar over the forward passes.
     """
     generators = [torch.Generator().manual_seed(seed) for _ in pairs]
     return _estimate(model, pairs, mc_num, batch_size, cfg_scale, mask_id, generators, max_rows or batch_size,
-                     pad_id)
+                     pad_id, progress)
 
 
 @torch.no_grad()
@@ -151,9 +153,8 @@ def greedy_matches(model, pairs, cfg_scale=0., mask_id=LLADA_MASK_ID, *, max_row
     for length, indices in by_length.items():
         for start in range(0, len(indices), max_rows):
             chunk = indices[start : start + max_rows]
-            prompts = [pairs[i][0].cpu() for i in chunk]
-            width = max(p.numel() for p in prompts)
-            ids, keep = _left_pad(prompts, width, pad_id)
+            ids, keep = left_pad([pairs[i][0].cpu() for i in chunk], pad_id)
+            width = ids.shape[1]
             out = generate(model, ids.to(device), keep.long().to(device), steps=length, gen_length=length,
                            block_length=length, temperature=0.0, cfg_scale=cfg_scale, mask_id=mask_id,
                            confidence_source="tps_prob", remask=False)
@@ -162,7 +163,8 @@ def greedy_matches(model, pairs, cfg_scale=0., mask_id=LLADA_MASK_ID, *, max_row
     return matches
 
 
-def _estimate(model, pairs, mc_num, batch_size, cfg_scale, mask_id, generators, max_rows, pad_id=None):
+def _estimate(model, pairs, mc_num, batch_size, cfg_scale, mask_id, generators, max_rows, pad_id=None,
+              progress=False):
     _validate(pairs, mc_num, batch_size, cfg_scale, mask_id)
     device = _device(model)
     batches = []
@@ -171,7 +173,8 @@ def _estimate(model, pairs, mc_num, batch_size, cfg_scale, mask_id, generators, 
         draw_device = device if generator is None else None  # upstream draws k on the model's device
         batches += draw_mini_batches(index, prompt.cpu(), answer.cpu(), mc_num, batch_size, generator, draw_device)
     terms = [[] for _ in pairs]
-    for group in _pack(sorted(batches, key=lambda b: b.length), max_rows):
+    groups = list(_pack(sorted(batches, key=lambda b: b.length), max_rows))
+    for group in tqdm(groups, desc="log-likelihood", unit="pass", disable=not progress):
         for batch, loss in zip(group, _group_losses(model, group, cfg_scale, mask_id, pad_id, device)):
             terms[batch.pair].append(loss)
     return [-sum(values) / len(values) for values in terms]
@@ -210,8 +213,8 @@ def _group_losses(model, group, cfg_scale, mask_id, pad_id, device):
     width = max(batch.length for batch in group)
     rows = torch.tensor([batch.masks.shape[0] for batch in group])
     starts = (rows.cumsum(0) - rows).tolist()  # first row of each mini-batch
-    sequences, keep = _left_pad([torch.cat([b.prompt, b.answer]) for b in group], width,
-                                _pad_id(model) if pad_id is None else pad_id)  # (G, W)
+    sequences, keep = left_pad([torch.cat([b.prompt, b.answer]) for b in group],
+                               _pad_id(model) if pad_id is None else pad_id)  # (G, W)
     answer_start = torch.tensor([width - batch.answer.numel() for batch in group])
     clean, keep, answer_start = (t.repeat_interleave(rows, dim=0) for t in (sequences, keep, answer_start))  # (R, W)
     masks = torch.zeros_like(clean, dtype=torch.bool)
@@ -229,8 +232,10 @@ def _group_losses(model, group, cfg_scale, mask_id, pad_id, device):
     return losses
 
 
-def _left_pad(sequences, width, pad_id):
-    """(ids, keep): 1-D sequences left-padded to `width` (B, width), and True where a real token stands."""
+def left_pad(sequences, pad_id, width=None):
+    """(ids, keep): 1-D sequences left-padded to `width` (default: the longest), (B, width), and keep = True where
+    a real token stands, as LLaDA's batched sampling and scoring expect them."""
+    width = max(s.numel() for s in sequences) if width is None else width
     ids = torch.stack([torch.cat([torch.full((width - s.numel(),), pad_id, dtype=s.dtype), s]) for s in sequences])
     keep = torch.stack([torch.arange(width) >= width - s.numel() for s in sequences])
     return ids, keep
@@ -268,5 +273,5 @@ def _device(model):
 
 def _pad_id(model):
     config = getattr(model, "config", None)
-    pad_id: Optional[int] = getattr(config, "pad_token_id", None)
+    pad_id = getattr(config, "pad_token_id", None)
     return 0 if pad_id is None else pad_id

@@ -11,8 +11,9 @@ from remedi.cli import add_model_arguments
 from remedi.trace import summarise_trace
 
 ROOT = Path(__file__).resolve().parent.parent
-ENTRY_POINTS = {"generate": "generate.py", "chat": "chat.py", "app": "app.py", "remedi.eval.__main__": "remedi/eval/__main__.py"}
-SCRIPTS = {"generate", "chat", "app"}
+ENTRY_POINTS = {"generate": "generate.py", "chat": "chat.py", "app": "app.py", "remedi.eval.__main__": "remedi/eval/__main__.py",
+                "get_log_likelihood": "get_log_likelihood.py"}
+SCRIPTS = {"generate", "chat", "app", "get_log_likelihood", "eval_llada"}
 
 
 def imported_modules(path):

@@ -61,6 +61,22 @@ $RLEVAL --model out/arith-rl-position --data data/arith/test.jsonl --sources ups
   --steps 1/1 1/2 1/4 1/8 --out runs/rl-test-position
 python scripts/policy_report.py --policy runs/rl-test:"RL policy" --policy-block 32 --runs runs/rl-test-heuristic-blocks \
   runs/rl-test-sft:"SFT UPS" runs/rl-test-position:"position-only" --out runs/rl-test-report.md
+# 5d. After the ranking fix (positions ranked by order-keeping scores, not float32 probabilities that tie at 1.0):
+#     how many answers the fix changes, the rows it changes (tps_prob + remask) again, and LLaDA's
+#     semi-autoregressive blocks at the full budgets too. The shipped model's ups/ is out/arith-rl.
+python tools/ranking_ties.py --model models/remedi-tiny-arith --data data/arith/test.jsonl --limit 200 --gen-length 32 --steps 8
+$RLEVAL --model out/arith-rl --data data/arith/test.jsonl --sources tps_prob --remask-modes on \
+  --steps 1/1 1/2 1/4 1/8 --out runs/rl-test-tps-remask
+$RLEVAL --model out/arith-rl --data data/arith/test.jsonl --sources ups --remask-modes on --steps 32 16 \
+  --out runs/rl-test-full-budgets
+$RLEVAL --model out/arith-rl --data data/arith/test.jsonl --sources ups --remask-modes on --steps 8 4 \
+  --out runs/rl-test-low-budgets
+$RLEVAL --model out/arith-rl --data data/arith/test.jsonl --sources tps_prob --remask-modes off on --steps 32 16 \
+  --block-lengths 16 8 --out runs/rl-test-heuristic-blocks-full-budgets
+python scripts/policy_report.py --policy runs/rl-test-full-budgets:"RL policy" --policy-block 32 \
+  --runs runs/rl-test-heuristic-blocks-full-budgets runs/rl-test-tps-remask --out runs/rl-test-full-budgets-report.md \
+  --latex paper/generated/policy_full_budgets.tex --latex-label tab:policy-full-budgets \
+  --latex-caption "1000 test problems after the ranking fix: the RL policy at 32 and 16 steps against \texttt{tps\_prob} with and without remasking in LLaDA's blocks of 32, 16 and 8, and \texttt{tps\_prob} with remasking in one block at every budget (the rows the fix changes); accuracy (\%) and the policy minus it, paired, 95\% bootstrap intervals"
 $RLEVAL --model out/arith-rl --data data/arith3/test.jsonl --sources random tps_prob ups --remask-modes off on \
   --steps 1/1 1/2 1/4 1/8 --out runs/rl-ood3
 python scripts/policy_report.py --policy runs/rl-ood3:"RL policy" --policy-block 32 --out runs/rl-ood3-report.md
@@ -218,6 +234,26 @@ python scripts/policy_report.py --policy runs/chains19l-test-rl:"RL UPS" --polic
   runs/chains19l-test-sft:"SFT UPS" runs/chains19l-test-position:"position-only" --out runs/chains19l-test-report.md \
   --latex paper/generated/chains_orders.tex --latex-label tab:chains-orders \
   --latex-caption "1000 test chains (labelled, 0..19), one block of 80 tokens: accuracy (\%) and RL UPS + remask minus it, paired, 95\% bootstrap intervals"
+
+# 7d. The labelled chains after the ranking fix (positions ranked by order-keeping scores, not by float32
+#     probabilities that tie at 1.0 and 0.0): the left-to-right order (-arange position logits, which had tied),
+#     the RL UPS again, tps_prob in LLaDA's semi-autoregressive blocks, and the TPS + remask rows the fix changes.
+$CHVAL --model out/chains19l-mdm --ups out/chains19l-left-to-right --sources ups --remask-modes off on \
+  --out runs/chains19l-val500-left-to-right
+$CHEV --model out/chains19l-mdm --ups out/chains19l-left-to-right --sources ups --remask-modes off --steps 20 10 \
+  --out runs/chains19l-test-left-to-right
+$CHEV --model out/chains19l-rl-tps-s50 --sources ups --remask-modes on --steps 20 10 --out runs/chains19l-test-rl-fixed
+$CHEV --model out/chains19l-mdm --sources tps_prob --remask-modes off --steps 10 --block-lengths 8 16 \
+  --out runs/chains19l-test-blocks-s10
+$CHEV --model out/chains19l-mdm --sources tps_prob --remask-modes off --steps 20 --block-lengths 8 \
+  --out runs/chains19l-test-blocks-s20
+$CHEV --model out/chains19l-mdm --sources tps_prob tps_margin --remask-modes on --steps 20 10 \
+  --out runs/chains19l-test-tps-remask
+python scripts/policy_report.py --policy runs/chains19l-test-rl-fixed:"RL UPS" --policy-block 80 \
+  --runs runs/chains19l-test-left-to-right:"left-to-right" runs/chains19l-test-blocks-s10 runs/chains19l-test-blocks-s20 \
+  runs/chains19l-test-tps-remask --out runs/chains19l-test-semiar-report.md \
+  --latex paper/generated/chains_semiar.tex --latex-label tab:chains-semiar \
+  --latex-caption "1000 test chains after the ranking fix: the RL UPS against LLaDA's semi-autoregressive blocks, the left-to-right order and the TPS orders with remasking; accuracy (\%) and RL UPS + remask minus it, paired, 95\% bootstrap intervals"
 
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed

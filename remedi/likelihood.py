@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 from .config import LLADA_MASK_ID
 from .sampling import generate
 from .training import block_causal_forward
+from .ups import RemeDiModel
 
 
 def stratified_mask_counts(answer_length, batch_size, generator=None, device=None):
@@ -155,7 +156,7 @@ def greedy_matches(model, pairs, cfg_scale=0., mask_id=LLADA_MASK_ID, *, max_row
             chunk = indices[start : start + max_rows]
             ids, keep = left_pad([pairs[i][0].cpu() for i in chunk], pad_id)
             width = ids.shape[1]
-            out = generate(model, ids.to(device), keep.long().to(device), steps=length, gen_length=length,
+            out = generate(tps_model(model), ids.to(device), keep.long().to(device), steps=length, gen_length=length,
                            block_length=length, temperature=0.0, cfg_scale=cfg_scale, mask_id=mask_id,
                            confidence_source="tps_prob", remask=False)
             for row, i in enumerate(chunk):
@@ -255,9 +256,18 @@ def _logits(model, clean, noisy, keep, answer_start, cfg_scale, mask_id):
     return unconditional + (cfg_scale + 1) * (conditional - unconditional)
 
 
+def tps_model(model):
+    """What computes the TPS logits: the backbone of a RemeDiModel whose UPS only reads it (an MLP head on the last
+    hidden state), so that scoring does not run the head; the whole model when a dual stream writes into the TPS."""
+    if isinstance(model, RemeDiModel) and model.hidden_source != "stream":
+        return model.backbone
+    return model
+
+
 def _layout_logits(model, clean, noisy, keep, answer_start):
     """Logits of the noisy rows in the model's training layout: one plain pass (padding hidden), or for a
     block-causal model the two-copy pass in which each noisy block sees the clean blocks before it."""
+    model = tps_model(model)
     padded = not bool(keep.all())
     config = getattr(model, "config", None)
     if getattr(config, "attention_layout", "bidirectional") == "block_causal":

@@ -179,7 +179,8 @@ class DiffusionHarness(LM):
         names in model_args win, and lm-eval's CUDA default is dropped where torch has no CUDA."""
         extra = {k: v for k, v in (additional_config or {}).items() if v is not None and k not in arg_dict}
         if str(extra.get("device", "")).startswith("cuda") and not torch.cuda.is_available():
-            logger.warning(f"device {extra.pop('device')} is not available (torch has no CUDA here): running on the CPU")
+            logger.warning(f"device {extra.pop('device')} is not available (torch has no CUDA here): "
+                           "running on the CPU")
         return cls(**arg_dict, **extra)
 
     def _init_processes(self, device):

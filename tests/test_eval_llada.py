@@ -1,6 +1,7 @@
 """eval_llada.py and its lm-eval models (remedi/lm_eval_harness.py) on the shipped tiny models and the offline tasks
 of lm_eval_tasks/. Needs the evaluation extras (requirements-eval.txt); skipped without them."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -30,7 +31,8 @@ def eval_llada_command(out, model="remedi"):
     data paths must resolve relative to their YAML files)."""
     return [str(ROOT / "eval_llada.py"), "--model", model, "--model_args",
             f"model_path={ARITH},{SAMPLER},mc_num=16,max_batch_size=64,is_check_greedy=False",
-            "--batch_size", "8", "--tasks", "remedi_arith,remedi_arith_mc", "--include_path", str(ROOT / "lm_eval_tasks"),
+            "--batch_size", "8", "--tasks", "remedi_arith,remedi_arith_mc",
+            "--include_path", str(ROOT / "lm_eval_tasks"),
             "--apply_chat_template", "--limit", str(ROWS), "--log_samples", "--output_path", str(out)]
 
 
@@ -49,8 +51,8 @@ def results(out):
     return json.loads(next(Path(out).rglob("results_*.json")).read_text())["results"]
 
 
-LAUNCH_TWO = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no"]
+LAUNCH_TWO = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +152,24 @@ def test_llada_dist_starts_from_llada_sampler_and_remedi_from_the_ups():
 def test_task_files_name_no_absolute_path():
     for path in (ROOT / "lm_eval_tasks").glob("*.yaml"):
         assert str(ROOT) not in path.read_text() and "/work/" not in path.read_text(), path
+
+
+def load_task_helpers():
+    spec = importlib.util.spec_from_file_location("remedi_tasks", ROOT / "lm_eval_tasks" / "remedi_tasks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("data_file", ["arith_test50.jsonl", "chains19l_test20.jsonl"])
+def test_choices_hold_the_right_number_once_and_three_others(data_file):
+    tasks = load_task_helpers()
+    rows = tasks.load_problems(f"../tests/fixtures/{data_file}", version=1.0, model_path="ignored")["test"]
+    again = tasks.load_problems(f"../tests/fixtures/{data_file}")["test"]
+    assert rows.to_list() == again.to_list()  # the same choices on every run and process
+    for row in rows:
+        right = row["answer"].rsplit("#### ", 1)[1]
+        assert len(set(row["choices"])) == 4 and row["choices"][row["gold"]] == right
+        endings = tasks.answer_endings(row)
+        assert row["worked"] + endings[row["gold"]] == row["answer"]
+    assert len({row["gold"] for row in rows}) > 1  # the right answer is not always in the same place

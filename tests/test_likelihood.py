@@ -12,8 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from remedi.likelihood import (get_log_likelihood, greedy_matches, log_likelihoods, masked_token_loss, random_answer_masks,
-                               stratified_mask_counts)
+from remedi import RemeDiModel, UPSHead, UPSStream
+from remedi.likelihood import (get_log_likelihood, greedy_matches, log_likelihoods, masked_token_loss,
+                               random_answer_masks, stratified_mask_counts)
 from tests.helpers import MASK_ID, ScriptedModel, tiny_backbone
 
 PROMPT = torch.tensor([7, 12, 30, 5, 21])
@@ -91,7 +92,8 @@ def mini_batch_values(model, counts_fn, n_batches, batch_size, generator):
     noisy = torch.cat([PROMPT.expand(n_batches * batch_size, -1), ANSWER.masked_fill(torch.cat(masks), MASK_ID)], 1)
     with torch.no_grad():
         logits = model(noisy).logits[:, PROMPT.numel():].split(batch_size)
-    return torch.tensor([-masked_token_loss(lg, ANSWER, m, c, length).item() for lg, m, c in zip(logits, masks, counts)])
+    values = [-masked_token_loss(lg, ANSWER, m, c, length).item() for lg, m, c in zip(logits, masks, counts)]
+    return torch.tensor(values)
 
 
 def test_stratified_ratios_vary_less_than_independent_ones():
@@ -153,7 +155,8 @@ def test_block_causal_estimate_is_the_sum_of_block_elbos(one_thread):
     assert abs(values.mean().item() - block_sum) < 3 * standard_error, (values.mean().item(), block_sum)
 
 
-PAIRS = [(PROMPT, ANSWER[:3]), (torch.tensor([11, 4, 25, 8, 19, 6, 30, 13, 9]), torch.tensor([16, 22, 10, 5, 27, 8, 14])),
+PAIRS = [(PROMPT, ANSWER[:3]),
+         (torch.tensor([11, 4, 25, 8, 19, 6, 30, 13, 9]), torch.tensor([16, 22, 10, 5, 27, 8, 14])),
          (torch.tensor([31, 17]), torch.tensor([12, 6, 20, 28, 33, 9, 15, 24, 11, 7, 18])), (PROMPT, ANSWER[:1])]
 
 
@@ -217,3 +220,18 @@ def test_greedy_check_accepts_exactly_the_greedy_answer():
     pairs = [(PROMPT, torch.tensor(tail)), (PROMPT[1:], torch.tensor(tail)), (PROMPT, torch.tensor([11, 23, 17, 31])),
              (PROMPT[:3], torch.tensor(tail[2:]))]
     assert greedy_matches(ScriptedModel(logits_fn), pairs, mask_id=MASK_ID, pad_id=0) == [True, True, False, True]
+
+
+def test_an_mlp_head_is_not_run_and_a_stream_that_writes_into_the_tps_is():
+    """Scoring needs the TPS only: a head on the last hidden state cannot change it, a dual stream does (its writes
+    start at zero; nudged here so that they count)."""
+    backbone = tiny_backbone(seed=6)
+    pair = [(PROMPT, ANSWER)]
+    alone = log_likelihoods(backbone, pair, 8, 4, 0.0, MASK_ID, seed=1)
+    with_head = RemeDiModel(backbone, UPSHead(backbone.config.hidden_size, 8)).eval()
+    assert log_likelihoods(with_head, pair, 8, 4, 0.0, MASK_ID, seed=1) == alone
+    stream = UPSStream(backbone.config.hidden_size, read_layers=[0, 1], stream_dim=16, n_heads=2)
+    with torch.no_grad():
+        for write in stream.write:
+            write.weight.normal_(std=0.5)
+    assert log_likelihoods(RemeDiModel(backbone, stream).eval(), pair, 8, 4, 0.0, MASK_ID, seed=1) != alone

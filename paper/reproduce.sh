@@ -103,6 +103,9 @@ python SMDM/pretrain/train_mdm.py --mode sft --data data/chains/train.jsonl --va
   --prompt-column question --response-column answer --seq-len 128 --micro-batch-size 64 --seed 0 --val-batches 4 \
   --n-layers 6 --objective mdm --max-steps 6000 --lr 2e-3 --weight-decay 0.01 --warmup-steps 200 --val-every 500 \
   --save-every 500 --out-dir out/chains-mdm-l6
+python -m remedi.eval --model out/chains-mdm-l6 --data data/chains/val.jsonl --limit 100 --gen-length 64 --batch-size 100 \
+  --seed 0 --answer-format strict --no-detection --sources tps_prob --remask-modes off --steps 1/1 --block-lengths 64 1 \
+  --out runs/chains-l6-val   # one token per step: 2 of 100 in one block, 1 of 100 left to right (blocks of 1)
 #    Sudoku: 50 givens (solutions not necessarily unique), answer '#### <row> ... <row>' (rows one space apart,
 #    the question's row stride) in 96 tokens. Backbone, Remask SFT head, Remask RL (graded sudoku_units reward)
 #    and the position-only control; orders compared on the 1000 test puzzles by scripts/sudoku_report.py.
@@ -174,6 +177,9 @@ python scripts/sudoku_report.py --data data/sudoku50/val.jsonl --baseline "tps_m
 python scripts/sudoku_report.py --data data/sudoku50/test.jsonl --baseline "tps_entropy + remask" \
   --runs runs/sudoku-test-margin-remask runs/sudoku-test-heuristics-remask runs/sudoku-test-rl-tps:"RL UPS (TPS-reading)" \
   --out runs/sudoku-rl-tps-report.md --latex paper/generated/sudoku_rl_tps.tex --latex-label tab:sudoku-rl-tps
+python scripts/sudoku_report.py --data data/sudoku50/test.jsonl --baseline "tps_margin + remask" \
+  --runs runs/sudoku-test-margin-remask runs/sudoku-test-rl-tps:"RL UPS (TPS-reading)" \
+  --out runs/sudoku-rl-tps-vs-margin-report.md   # the RL head against the order it started from, on the test puzzles
 
 # 7c. Labelled chains in 0..19 (the 0..99 chains above were not learned: scripts/chains_probe.py finds 2.4% operand
 #     lookup and 6.4% line arithmetic in out/chains-mdm-l6). Backbone, its probe curve, Remask SFT UPS, the

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "remedi_patches").glob("*.md"))
 # The command line each document describes.
 FRONT_ENDS = {"LLaDA-generate.py.md": "generate.py", "LLaDA-chat.py.md": "chat.py", "LLaDA-app.py.md": "app.py",
-              "SMDM-train_mdm.py.md": "SMDM/pretrain/train_mdm.py",
+              "LLaDA-get_log_likelihood.py.md": "get_log_likelihood.py", "SMDM-train_mdm.py.md": "SMDM/pretrain/train_mdm.py",
               "SMDM-train_mdm_rl.py.md": "SMDM/pretrain/train_mdm_rl.py"}
 FLAG = r"`(--[a-z][a-z0-9_-]*)[`\s=]"  # `--flag`, or `--flag VALUE` inside one code span
 # Upstream's own flags and options, which need no entry: SMDM's pretrain/train_mdm.py and train_mdm_rl.py
@@ -124,3 +124,19 @@ def test_sampler_keywords_of_ours_are_documented():
     keywords = {name for name, parameter in inspect.signature(generate).parameters.items()
                 if parameter.kind == parameter.KEYWORD_ONLY}
     assert not sorted(keywords - documented), f"LLaDA-generate.py.md does not document {sorted(keywords - documented)}"
+
+
+# Upstream eval_llada.py's LLaDAEvalHarness.__init__ keywords (at dacecad), which need no entry.
+UPSTREAM_LM_EVAL_ARGS = {"model_path", "mask_id", "max_length", "batch_size", "mc_num", "is_check_greedy", "cfg", "steps",
+                         "gen_length", "block_length", "remasking", "device"}
+
+
+def test_every_lm_eval_model_arg_of_ours_is_documented():
+    """The fields of HarnessOptions (read from the source: lm-eval may be missing) that upstream lacks."""
+    tree = ast.parse((ROOT / "remedi" / "lm_eval_harness.py").read_text())
+    options = next(node for node in ast.walk(tree) if isinstance(node, ast.ClassDef) and node.name == "HarnessOptions")
+    fields = {item.target.id for item in options.body if isinstance(item, ast.AnnAssign)}
+    assert {"model_path", "ups_path", "kv_cache"} <= fields  # the source was read
+    documented = set(re.findall(r"`([a-z_][a-z0-9_]*)=`", (ROOT / "remedi_patches" / "LLaDA-eval_llada.py.md").read_text()))
+    undocumented = sorted(fields - UPSTREAM_LM_EVAL_ARGS - documented)
+    assert not undocumented, f"LLaDA-eval_llada.py.md does not document the model_args {undocumented}"

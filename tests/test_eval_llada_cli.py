@@ -48,7 +48,6 @@ def assert_one_error_line(name, status, stderr, words):
 SUBPROCESS_CASES = {  # name -> (argv after `python`, key words of the message)
     "eval_llada unknown model_arg": ([str(ROOT / "eval_llada.py"), *EVAL_LLADA_CASES["unknown model_arg"][0]],
                                      "unknown model_args"),
-    "eval_llada missing UPS": ([str(ROOT / "eval_llada.py"), *EVAL_LLADA_CASES["missing UPS"][0]], "ups_path"),
     "eval_llada without lm-eval": (WITHOUT_LM_EVAL, "pip install -r requirements-eval.txt"),
     "get_log_likelihood mc_num": ([str(ROOT / "get_log_likelihood.py"), "--mc-num", "10", "--batch-size", "4"],
                                   "multiple of batch_size"),

@@ -44,7 +44,8 @@ logger = logging.getLogger(__name__)
 @dataclasses.dataclass
 class HarnessOptions:
     """The model_args. Upstream's names and defaults first (mask_id and max_length default to the tokenizer's
-    [MASK] and the model's context, device and dtype to CUDA + bfloat16 when there is a GPU, else CPU + float32)."""
+    [MASK] and the model's context, device and dtype to CUDA + bfloat16 when there is a GPU, else CPU + float32;
+    under `accelerate launch` each process runs on the device accelerate gives it)."""
 
     model_path: str = ""
     mask_id: Optional[int] = None
@@ -84,8 +85,8 @@ class HarnessOptions:
         """Refuse what cannot run before a model is loaded."""
         if not self.model_path:
             raise ValueError("model_args needs model_path=<model directory, hub id or tiny-random>")
-        for name in ("batch_size", "mc_num", "steps", "gen_length", "block_length"):
-            if getattr(self, name) < 1:
+        for name in ("batch_size", "mc_num", "steps", "gen_length", "block_length", "max_batch_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if self.mc_num % self.batch_size:
             raise ValueError(f"mc_num={self.mc_num} must be a multiple of batch_size={self.batch_size} "
@@ -128,6 +129,8 @@ def _typed(name, value, annotation):
         return value
     if kind is bool and isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
+    if kind is bool and isinstance(value, int) and value in (0, 1):
+        return bool(value)
     if kind is bool and isinstance(value, bool) or kind is str and isinstance(value, str):
         return value
     if kind in (int, float) and not isinstance(value, bool):

@@ -173,3 +173,15 @@ def test_choices_hold_the_right_number_once_and_three_others(data_file):
         endings = tasks.answer_endings(row)
         assert row["worked"] + endings[row["gold"]] == row["answer"]
     assert len({row["gold"] for row in rows}) > 1  # the right answer is not always in the same place
+
+
+def test_model_args_take_lm_eval_spellings_and_refuse_wrong_types():
+    from remedi.lm_eval_harness import HarnessOptions
+
+    options = HarnessOptions.parse({"model_path": "m", "batch_size": "8", "is_check_greedy": 0, "stop_at_eos": "True",
+                                    "cfg": 1, "ups_path": None})
+    assert (options.batch_size, options.is_check_greedy, options.stop_at_eos, options.cfg) == (8, False, True, 1.0)
+    for bad in ({"batch_size": "auto"}, {"mc_num": 12.5}, {"remask": "maybe"}, {"threshold": "high"},
+                {"model_path": "m", "max_batch_size": 0}):
+        with pytest.raises(ValueError):
+            HarnessOptions.parse(bad).check()

@@ -49,12 +49,12 @@ def resident_mib(pid):
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def start_app(port, log, app_args, timeout_s=180):
+def start_app(port, log, app_args, startup_seconds=180):
     """app.py listening on `port`, once its page answers; its output goes to `log`."""
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, "app.py"), "--port", str(port), *app_args],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + startup_seconds
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"app.py exited with {process.returncode} before it answered; see {log.name}")
@@ -64,7 +64,7 @@ def start_app(port, log, app_args, timeout_s=180):
         except OSError:
             if time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"app.py did not answer within {timeout_s} s; see {log.name}")
+                raise RuntimeError(f"app.py did not answer within {startup_seconds} s; see {log.name}")
             time.sleep(0.5)
 
 

@@ -31,8 +31,8 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def wait_until_serving(url, process, timeout_s=180):
-    deadline = time.monotonic() + timeout_s
+def wait_until_serving(url, process, startup_seconds=180):
+    deadline = time.monotonic() + startup_seconds
     while True:
         if process.poll() is not None:
             sys.exit(f"error: app.py exited with {process.returncode}")
@@ -41,7 +41,7 @@ def wait_until_serving(url, process, timeout_s=180):
             return
         except OSError:
             if time.monotonic() > deadline:
-                sys.exit(f"error: app.py did not answer within {timeout_s} s")
+                sys.exit(f"error: app.py did not answer within {startup_seconds} s")
             time.sleep(0.5)
 
 

@@ -1,6 +1,6 @@
-"""The LLaDA-8B path, checked and measured in one command: what a session runs first on a lent GPU.
+"""The LLaDA-8B path, checked and measured in one command: what to run first on a new GPU machine.
 
-    python scripts/gpu_check.py --out $OUT/gpu_check.json          # one H100/H200, LLaDA-8B shapes
+    python scripts/gpu_check.py --out gpu_check.json               # one H100/H200, LLaDA-8B shapes
     python scripts/gpu_check.py --preset tiny --device cpu --threads 1   # every code path, seconds, on the CPU
 
 Four parts, in order; every check inside a part is timed and guarded, so a failure (an out-of-memory
@@ -44,12 +44,12 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
-# The check never needs the hub, and the lent machine cannot reach it: fail fast instead of waiting on timeouts.
+# The check never needs the hub, and a GPU node often cannot reach it: fail fast instead of waiting on timeouts.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
-# The lent machine gets a bare copy of the tree, where this package is not pip-installed.
+# The check also runs from a bare copy of the tree, where this package is not pip-installed.
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
@@ -137,7 +137,7 @@ def guarded(check, *args):
 
 class Report:
     """The JSON report, rewritten after every check so that a run cut short keeps what it measured, and one
-    progress line per check on stdout (the lent machine's tool shows the end of the output)."""
+    progress line per check on stdout (a batch job's log shows how far it got)."""
 
     def __init__(self, path, header):
         self.path, self.start = path, time.perf_counter()
@@ -695,7 +695,7 @@ def git_commit():
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return None  # the lent machine's copy of the tree has no .git
+        return None  # a copy of the tree without .git
 
 
 def run_part(report, name, preset, device, state):

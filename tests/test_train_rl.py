@@ -169,8 +169,8 @@ def test_lora_trains_the_tps_through_the_token_term_and_kl_starts_at_zero(setup_
 
 @pytest.mark.parametrize("flags, message", [
     (["--group-size", 1], "at least 2"),
-    (["--steps", 3, "--gen-length", 8, "--block-length", 4], "not a multiple of the 2 blocks"),
-    (["--block-length", 3], "must divide"),
+    (["--steps", 3, "--gen-length", 8, "--block-length", 4], "not divisible by the number of blocks"),
+    (["--block-length", 3], "not divisible by block_length"),
     (["--reward", "no_such_module:f"], "cannot import"),
     (["--train", "full", "--temperature", 0], "--temperature > 0"),
     (["--position-temperature", 0], "must be > 0"),

@@ -31,6 +31,7 @@ from remedi.eval.runner import SamplerOptions, Setting, sample
 from remedi.model.loading import DEFAULT_MODEL, load_backbone, load_tokenizer
 from remedi.model.tokenizer import encode_prompts, special_token_ids
 from remedi.model.ups_registry import UPS_CONFIG_NAME, build_ups
+from remedi.sampler.config import SamplerConfig
 from remedi.sampler.sampling import generate
 from remedi.train import checkpoint as ckpt, rl, training
 from remedi.train.arguments import LoRAArgs, OptimisationArgs, RunArgs, add_arguments
@@ -117,20 +118,15 @@ def check_args(args):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     args.block_length = args.block_length or args.gen_length
-    if args.gen_length % args.block_length:
-        raise ValueError(f"--block-length {args.block_length} must divide --gen-length {args.gen_length}")
-    num_blocks = args.gen_length // args.block_length
     args.val_steps = args.val_steps or list(args.steps)
-    for steps in args.steps + args.val_steps:
-        if steps < 1:
-            raise ValueError(f"--steps/--val-steps {steps}: step budgets must be at least 1")
-        if steps % num_blocks:
-            raise ValueError(f"--steps/--val-steps {steps} is not a multiple of the {num_blocks} blocks "
-                             f"(--gen-length / --block-length)")
     if args.position_temperature <= 0:
         raise ValueError("--position-temperature must be > 0: the position policy has to be stochastic to learn")
-    if args.temperature < 0 or args.cfg_scale < 0:
-        raise ValueError("--temperature and --cfg-scale must be >= 0")
+    for steps in args.steps + args.val_steps:
+        try:
+            rollout_config(args, steps).validate()
+        except ValueError as error:
+            raise ValueError(f"--steps/--val-steps {steps} with --gen-length {args.gen_length} and --block-length "
+                             f"{args.block_length}: {error}") from None
     if args.train != "ups" and args.temperature == 0:
         raise ValueError(f"--train {args.train} trains the TPS on the tokens it sampled: use --temperature > 0")
     if not 0 < args.clip_eps < 1 or args.kl_coef < 0:
@@ -278,18 +274,20 @@ def sample_group(fabric, model, tokenizer, questions, steps, args):
 
     The G copies of a prompt are consecutive rows, which is what `group_advantages` expects.
     """
-    ids = special_token_ids(tokenizer)
+    config = rollout_config(args, steps).with_token_ids(special_token_ids(tokenizer))
     input_ids, attention_mask = encode_prompts(tokenizer, questions)
     input_ids = input_ids.repeat_interleave(args.group_size, dim=0).to(fabric.device)
     attention_mask = attention_mask.repeat_interleave(args.group_size, dim=0).to(fabric.device)
-    out, rollout = generate(
-        model, input_ids, attention_mask, steps=steps, gen_length=args.gen_length,
-        block_length=args.block_length, temperature=args.temperature, cfg_scale=args.cfg_scale,
-        mask_id=ids["mask_id"], eos_id=ids["eos_id"], eot_id=ids["eot_id"], confidence_source="ups", remask=True,
-        position_temperature=args.position_temperature, return_rollout=True,
-    )
+    out, rollout = generate(model, input_ids, attention_mask, config=config, return_rollout=True)
     completions = tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)
     return rollout, completions
+
+
+def rollout_config(args, steps):
+    """The sampler of a rollout: UPS + remask with positions drawn from the policy, at `steps` steps."""
+    return SamplerConfig(steps=steps, gen_length=args.gen_length, block_length=args.block_length,
+                         temperature=args.temperature, cfg_scale=args.cfg_scale, confidence_source="ups", remask=True,
+                         position_temperature=args.position_temperature)
 
 
 def group_statistics(fabric, rewards, correct, group_size):

@@ -43,7 +43,7 @@ from remedi.eval.runner import (BASELINE, SamplerOptions, add_confidence_interva
 from remedi.eval.trajectory import first_corrected, trajectory_figure, trajectory_html
 from remedi.model.loading import load_model_and_tokenizer
 from remedi.model.tokenizer import special_token_ids, warn_unknown_characters
-from remedi.sampler.sampling import CONFIDENCE_SOURCES
+from remedi.sampler.config import CONFIDENCE_SOURCES
 
 
 def threshold_value(text):

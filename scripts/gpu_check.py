@@ -745,7 +745,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="8b",
-                   help="8b: LLaDA-8B's shapes and the issue's workloads; tiny: the same code paths in seconds")
+                   help="8b: LLaDA-8B's shapes and the workloads of docs/gpu.md; tiny: the same code paths in seconds")
     p.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu")
     p.add_argument("--parts", nargs="+", choices=PART_NAMES, default=list(PART_NAMES),
                    help="run only these parts (forward and sampler need model)")

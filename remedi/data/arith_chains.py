@@ -4,7 +4,7 @@ generator behind scripts/make_arith_data.py (whose docstring describes the range
 A library module so that the data script and the tests draw the same problems.
 """
 
-import random
+from remedi.data.seeded_splits import seeded_splits
 
 
 def sample_chain(rng, num_ops, max_value):
@@ -75,17 +75,8 @@ def make_splits(seed=0, n_train=20_000, n_val=500, n_test=1_000, num_ops=4, max_
                 fixed_width=False, min_ops=None, labels=False):
     """Dict split name -> list of records; 'test_fresh' is present when fresh_seed is given."""
     width = len(str(max_value)) if fixed_width else 0
-    records = draw_unique(random.Random(seed), n_train + n_val + n_test, num_ops, max_value, width,
-                          min_ops=min_ops, labels=labels)
-    splits = {
-        "train": records[:n_train],
-        "val": records[n_train : n_train + n_val],
-        "test": records[n_train + n_val :],
-    }
-    if fresh_seed is not None:
-        if fresh_seed == seed:
-            raise ValueError("--fresh-seed must differ from --seed, or the fresh test set is not fresh")
-        exclude = {r["question"] for r in splits["train"] + splits["val"]}
-        splits["test_fresh"] = draw_unique(random.Random(fresh_seed), n_test, num_ops, max_value, width, exclude,
-                                           min_ops, labels)
-    return splits
+
+    def draw(rng, n, exclude):
+        return draw_unique(rng, n, num_ops, max_value, width, exclude, min_ops, labels)
+
+    return seeded_splits(draw, seed, n_train, n_val, n_test, fresh_seed)

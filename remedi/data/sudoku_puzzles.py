@@ -4,8 +4,7 @@ scripts/make_sudoku_data.py (whose docstring describes the record layout and how
 A library module so that the data script, the difficulty measures and the tests draw the same puzzles.
 """
 
-import random
-
+from remedi.data.seeded_splits import seeded_splits
 
 QUESTION_HEADER = "Sudoku:"
 
@@ -128,15 +127,8 @@ def make_splits(seed=0, n_train=20_000, n_val=500, n_test=1_000, givens=40, uniq
     """Dict split name -> list of records; 'test_fresh' is present when fresh_seed is given."""
     if not 17 <= givens <= 81:
         raise ValueError(f"givens={givens}: a 9x9 Sudoku keeps 17 to 81 given cells")
-    records = draw_unique(random.Random(seed), n_train + n_val + n_test, givens, unique)
-    splits = {
-        "train": records[:n_train],
-        "val": records[n_train : n_train + n_val],
-        "test": records[n_train + n_val :],
-    }
-    if fresh_seed is not None:
-        if fresh_seed == seed:
-            raise ValueError("--fresh-seed must differ from --seed, or the fresh test set is not fresh")
-        exclude = {r["question"] for r in splits["train"] + splits["val"]}
-        splits["test_fresh"] = draw_unique(random.Random(fresh_seed), n_test, givens, unique, exclude)
-    return splits
+
+    def draw(rng, n, exclude):
+        return draw_unique(rng, n, givens, unique, exclude)
+
+    return seeded_splits(draw, seed, n_train, n_val, n_test, fresh_seed)

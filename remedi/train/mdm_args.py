@@ -15,7 +15,8 @@ from remedi.model.tiny import tiny_config
 from remedi.model.ups_heads import UPSHead
 from remedi.model.ups_stream import UPSStream
 from remedi.train import training
-from remedi.train.arguments import LoRAArgs, OptimisationArgs, RemaskSFTArgs, RunArgs, add_arguments
+from remedi.train.arguments import (LoRAArgs, OptimisationArgs, RemaskSFTArgs, RunArgs, add_arguments,
+                                    fill_shared_defaults)
 from remedi.train.noise import EPS
 from remedi.train.smdm import DIFF_LLAMA_SHAPES, SMDM_SEQ_LEN, diff_llama_dims, steps_for_budget
 
@@ -211,10 +212,5 @@ def check_args(args):
         raise ValueError(f"--attention-block-length must be positive, got {args.attention_block_length}")
     if args.attention_layout == "block_causal" and args.mode != "sft":
         raise ValueError("--attention-layout block_causal counts blocks from the answer: use it with --mode sft")
-    if args.val_data is not None and args.val_fraction is not None:
-        raise ValueError("give either --val-data or --val-fraction, not both")
-    if args.val_fraction is None:
-        args.val_fraction = 0.0 if args.val_data is not None else DEFAULT_VAL_FRACTION
-    if args.min_lr is None:
-        args.min_lr = args.lr / 10
+    fill_shared_defaults(args)
     return args

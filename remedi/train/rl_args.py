@@ -12,7 +12,7 @@ from remedi.cli import HelpFormatter, add_hardware_arguments
 from remedi.data.resolve import DEFAULT_VAL_FRACTION
 from remedi.model.loading import DEFAULT_MODEL
 from remedi.train import training
-from remedi.train.arguments import LoRAArgs, OptimisationArgs, RunArgs, add_arguments
+from remedi.train.arguments import LoRAArgs, OptimisationArgs, RunArgs, add_arguments, fill_shared_defaults
 from remedi.train.rewards import REWARDS, correctness_reward
 from remedi.train.rl_setup import rollout_config
 
@@ -105,12 +105,7 @@ def check_args(args):
         raise ValueError(f"--train {args.train} trains the TPS on the tokens it sampled: use --temperature > 0")
     if not 0 < args.clip_eps < 1 or args.kl_coef < 0:
         raise ValueError("--clip-eps must lie in (0, 1) and --kl-coef be >= 0")
-    if args.val_data is not None and args.val_fraction is not None:
-        raise ValueError("give either --val-data or --val-fraction, not both")
-    if args.val_fraction is None:
-        args.val_fraction = 0.0 if args.val_data is not None else DEFAULT_VAL_FRACTION
-    if args.min_lr is None:
-        args.min_lr = args.lr / 10
+    fill_shared_defaults(args)
     correctness_reward(args.reward)  # a missing hook fails here, not after the model is loaded
     try:
         args.prompt_template.format(question="")

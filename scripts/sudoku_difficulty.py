@@ -16,6 +16,7 @@ import argparse
 
 from remedi.cli import positive_int, run_cli
 from remedi.data.sudoku_difficulty import measure
+from remedi.eval.report import markdown_table, percent
 
 
 def main(argv=None):
@@ -26,11 +27,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not all(17 <= givens <= 81 for givens in args.givens):
         parser.error("--givens must lie in 17..81 (a 9x9 Sudoku needs at least 17 givens)")
-    print("| givens | singles-solvable | initial singles | random-order fill | several solutions |")
-    print("|---|---|---|---|---|")
-    for givens in args.givens:
-        m = measure(givens, args.puzzles, args.seed)
-        print(f"| {givens} | " + " | ".join(f"{100 * v:.1f}%" for v in m.values()) + " |")
+    rows = [[givens, *(f"{percent(v)}%" for v in measure(givens, args.puzzles, args.seed).values())]
+            for givens in args.givens]
+    header = ["givens", "singles-solvable", "initial singles", "random-order fill", "several solutions"]
+    print("\n".join(markdown_table(header, rows)))
 
 
 if __name__ == "__main__":

@@ -60,7 +60,8 @@ done
 $RLEVAL --model out/arith-rl-position --data data/arith/test.jsonl --sources ups --remask-modes on \
   --steps 1/1 1/2 1/4 1/8 --out runs/rl-test-position
 python scripts/policy_report.py --policy runs/rl-test:"RL policy" --policy-block 32 --runs runs/rl-test-heuristic-blocks \
-  runs/rl-test-sft:"SFT UPS" runs/rl-test-position:"position-only" --out runs/rl-test-report.md
+  runs/rl-test-sft:"SFT UPS" runs/rl-test-position:"position-only" --out runs/rl-test-report.md \
+  --json runs/rl-test-report.json
 # 5d. After the ranking fix (positions ranked by order-keeping scores, not float32 probabilities that tie at 1.0):
 #     how many answers the fix changes, the rows it changes (tps_prob + remask) again, and LLaDA's
 #     semi-autoregressive blocks at the full budgets too. The shipped model's ups/ is out/arith-rl.
@@ -94,7 +95,7 @@ python scripts/policy_report.py --policy runs/rl-ood3:"RL policy" --policy-block
 python scripts/ablations.py --backbone out/arith-mdm --default-ups out/arith-ups-mlp-r03 --steps 300 --limit 300
 python paper/make_report.py --eval runs/eval-arith:"held-out test split" runs/eval-arith-fresh:"fresh test set" \
   runs/eval-arith-onestep:"one-step decoding" runs/eval-arith-stream:"dual-stream UPS (same recipe)" \
-  --rl out/arith-rl:"UPS head" out/arith-rl-position:"position-only control" --policy-report runs/rl-test-report.md
+  --rl out/arith-rl:"UPS head" out/arith-rl-position:"position-only control" --policy-report runs/rl-test-report.json
 
 # 7. Tasks where the right order depends on the content: Sudoku (7, 7b) and labelled chains (7c);
 #    see paper/content_order.tex for what ran and what did not.

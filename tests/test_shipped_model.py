@@ -1,6 +1,5 @@
 """The tiny model shipped as the default: trained, complete, and as good as its model card says."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -8,6 +7,7 @@ import torch
 
 import generate
 from remedi import RemeDiModel, UPSHead, load_ups
+from remedi.data.arith_chains import make_splits
 from remedi.grading.answers import extract_gsm8k, grade
 from remedi.model.loading import DEFAULT_MODEL, load_model_and_tokenizer
 from remedi.model.tokenizer import encode_prompts, special_token_ids
@@ -15,14 +15,11 @@ from remedi.model.ups_heads import UPSPosition, UPSTPSHead
 from remedi.sampler.sampling import generate as sample
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("make_arith_data", ROOT / "scripts" / "make_arith_data.py")
-arith = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(arith)
 
 
 def held_out_problems(n):
     """The first n problems of the test split the shipped model was evaluated on (never trained on)."""
-    return arith.make_splits(seed=0)["test"][:n]
+    return make_splits(seed=0)["test"][:n]
 
 
 def test_default_model_is_the_shipped_remedi_model():

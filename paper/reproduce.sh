@@ -91,6 +91,18 @@ python scripts/policy_report.py --policy runs/rl-test-low-budgets:"RL policy" --
   --out runs/rl-test-low-budgets-report.md \
   --latex paper/generated/policy_low_budgets.tex --latex-label tab:policy-low-budgets \
   --latex-caption "1000 test problems after the ranking fix: the RL policy at 8 and 4 steps against random and \texttt{tps\_prob}, with and without remasking, in LLaDA's blocks of 32, 16 and 8, and of 4 at 8 steps (one step per block: left to right, four tokens a step); accuracy (\%) and the policy minus it, paired, 95\% bootstrap intervals"
+# 5f. The position-only control, started from the best fixed positional order (left to right: -arange logits, which
+#     with one step per block is LLaDA's semi-autoregressive order; blocks of 4 at 8 steps were the best heuristic
+#     there) and trained by the same RL (validation 200 problems every 10 steps; steps 30-50 tie, the last ships
+#     as models/remedi-tiny-arith/ups-position).
+python -c "import torch; from remedi.model.ups_heads import UPSPosition; from remedi.model.ups_registry import save_ups; h = UPSPosition(128, 512); h.logits.data = -torch.arange(512.0); save_ups(h, 'out/arith-left-to-right')"
+$RL --model-path out/arith-rl --ups-path out/arith-left-to-right --val-limit 200 --val-every 10 --prompts-per-step 16 \
+    --lr 3e-2 --max-steps 50 --save-every 10 --out-dir out/arith-rl-position-l2r
+$RLEVAL --model out/arith-rl-position-l2r --data data/arith/test.jsonl --sources ups --remask-modes on --steps 8 4 \
+  --out runs/rl-test-position-l2r
+python scripts/policy_report.py --policy runs/rl-test-low-budgets:"RL policy" --policy-block 32 \
+  --runs runs/rl-test-heuristic-blocks-low-budgets runs/rl-test-heuristic-block4-8steps \
+  runs/rl-test-position-l2r:"position-only control (from left to right)" --out runs/rl-test-position-l2r-report.md
 $RLEVAL --model out/arith-rl --data data/arith3/test.jsonl --sources random tps_prob ups --remask-modes off on \
   --steps 1/1 1/2 1/4 1/8 --out runs/rl-ood3
 python scripts/policy_report.py --policy runs/rl-ood3:"RL policy" --policy-block 32 --out runs/rl-ood3-report.md

@@ -10,6 +10,11 @@ reference), and the policy takes clipped policy-gradient steps on the group-norm
     --train lora   LoRA adapters + UPS: the token term trains the TPS too
     --train full   every weight
 
+With --train lora or full and sampled tokens (--temperature > 0) the objective has both terms, the token
+policy's and the position policy's, as the paper's Remask RL. On a block-causal model, --kv-cache exact
+samples the rollouts through the exact KV cache and re-scores them through it in the update (the model's
+own layout; the log-probabilities of a rollout and of its re-scoring are equal bit for bit).
+
 The script reads as setup() -> main() -> fit() / validate(), like train_mdm.py, with the pieces in
 remedi/ (sampling.py for rollouts, rl.py for the objective, rewards.py, checkpoint.py, tracking.py).
 Outputs in --out-dir: metrics.csv, checkpoints/step-N.ckpt (--resume continues from the newest,
@@ -32,16 +37,24 @@ from remedi.model.loading import DEFAULT_MODEL, load_backbone, load_tokenizer
 from remedi.model.tokenizer import encode_prompts, special_token_ids
 from remedi.model.ups_registry import UPS_CONFIG_NAME, build_ups
 from remedi.sampler.sampling import generate
+from remedi.sampler.step_runner import runner_problem as rollout_runner_problem
 from remedi.train import checkpoint as ckpt, rl, training
 from remedi.train.arguments import LoRAArgs, OptimisationArgs, RunArgs, add_arguments
 from remedi.train.rewards import REWARDS, correctness_reward, score_completions
 from remedi.train.tracking import MetricsLogger, plain_args
 
+RL_KV_CACHES = ("none", "exact")  # the approximate caches would sample a policy the update cannot score
+
 # Per RL step; loss, grad_norm, clip fractions and KL are those of the last --ppo-epochs update (the first
 # update is on-policy, its ratios are all 1).
 METRICS = ["lr", "rollout_steps", "reward", "accuracy", "groups_all_right", "groups_all_wrong", "zero_advantage_groups", "loss",
-           "grad_norm", "clip_frac_position", "clip_frac_token", "kl", "position_entropy", "remasks_per_answer",
-           "rollout_s", "update_s"]
+           "loss_position", "loss_token", "grad_norm", "clip_frac_position", "clip_frac_token", "kl", "position_entropy",
+           "token_entropy", "remasks_per_answer", "rollout_s", "update_s"]
+
+
+def budget_fields(args):
+    """The rollouts' accuracy under each --steps budget, filled on the RL steps that use it."""
+    return [f"accuracy_{steps}_steps" for steps in dict.fromkeys(args.steps)]
 
 
 def parse_args(argv=None):
@@ -68,6 +81,10 @@ def parse_args(argv=None):
     g.add_argument("--position-temperature", type=float, default=1.2,
                    help="Plackett-Luce temperature on the UPS logits")
     g.add_argument("--cfg-scale", type=float, default=0.0, help="classifier-free guidance of the rollouts")
+    g.add_argument("--kv-cache", choices=RL_KV_CACHES, default="none",
+                   help="rollouts, their re-scoring and validation: 'none' runs the whole sequence every step; "
+                        "'exact' (block-causal models, --block-length a multiple of the attention block) runs each "
+                        "step's block alone against the cached prompt and finished blocks: the same tokens, less work")
     g.add_argument("--reward", default="auto",
                    help=f"one of {REWARDS} or MODULE:FUNCTION / FILE.py:FUNCTION, called as f(completion, reference); sudoku reads the puzzle's givens from the question")
     g.add_argument("--format-reward", type=float, default=0.0,
@@ -77,11 +94,17 @@ def parse_args(argv=None):
     g.add_argument("--train", choices=training.TRAIN_MODES, default="ups", help="what trains")
     g.add_argument("--clip-eps", type=float, default=0.2, help="PPO clipping of the probability ratios")
     g.add_argument("--ppo-epochs", type=int, default=2, help="optimizer steps per rollout batch")
-    g.add_argument("--kl-coef", type=float, default=0.0, help="weight of KL to the starting policy (0: off)")
+    g.add_argument("--kl-coef", type=float, default=0.0,
+                   help="weight of the k3 KL to a frozen reference policy (0: off, and no reference is kept)")
+    g.add_argument("--reference-path", default=None,
+                   help="with --kl-coef: the reference model directory (with its ups/; default: a copy of the "
+                        "starting model)")
     g.add_argument("--update-micro-batch", type=int, default=None,
                    help="rows per forward pass in the update (default: all of this device's rollouts)")
     g.add_argument("--lora-r", type=int, default=LoRAArgs.lora_r, help="--train lora")
     g.add_argument("--lora-alpha", type=int, default=LoRAArgs.lora_alpha, help="--train lora")
+    g.add_argument("--lora-target-modules", nargs="+", default=list(training.LORA_TARGETS),
+                   help="--train lora: the block projections that get adapters (names of modules in every block)")
 
     g = p.add_argument_group("data")
     g.add_argument("--data", default="gsm8k", help="gsm8k | math500 | PATH.jsonl/.json/.parquet (prompt + reference)")
@@ -135,6 +158,12 @@ def check_args(args):
         raise ValueError(f"--train {args.train} trains the TPS on the tokens it sampled: use --temperature > 0")
     if not 0 < args.clip_eps < 1 or args.kl_coef < 0:
         raise ValueError("--clip-eps must lie in (0, 1) and --kl-coef be >= 0")
+    if args.reference_path is not None and args.kl_coef == 0:
+        raise ValueError(f"--reference-path {args.reference_path} is the KL's reference: give --kl-coef > 0 or drop it")
+    if args.kl_coef > 0 and args.reference_path is not None and not (Path(args.reference_path) / "config.json").is_file():
+        raise ValueError(f"--kl-coef {args.kl_coef} needs a reference model, and --reference-path "
+                         f"{args.reference_path} holds none (no config.json): give a model directory, or leave "
+                         "--reference-path out to measure the KL to the starting model")
     if args.val_data is not None and args.val_fraction is not None:
         raise ValueError("give either --val-data or --val-fraction, not both")
     if args.val_fraction is None:
@@ -172,7 +201,8 @@ def main(fabric, args):
     trainable = training.set_trainable(model, args.train)
     reference = None
     if args.kl_coef > 0:  # a frozen full copy on every device (not sharded: it never trains)
-        reference = fabric.to_device(copy.deepcopy(model).requires_grad_(False).eval())
+        reference = copy.deepcopy(model) if args.reference_path is None else load_reference(args, model.config)
+        reference = fabric.to_device(reference.requires_grad_(False).eval())
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     fabric.print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
                  f"{n_trainable / 1e6:.3f}M trainable (--train {args.train}); {len(train_problems)} train / "
@@ -195,7 +225,7 @@ def main(fabric, args):
 
     logger = None
     if fabric.is_global_zero:
-        fields = METRICS + (validation_fields(args) if val_problems else [])
+        fields = METRICS + budget_fields(args) + (validation_fields(args) if val_problems else [])
         logger = MetricsLogger(args.out_dir / "metrics.csv", fields,
                                resume_step=state["step"] if resume_from is not None else None,
                                wandb_mode=args.wandb, wandb_project=args.wandb_project, run_name=args.run_name,
@@ -260,6 +290,7 @@ def fit(fabric, args, state, tokenizer, train_problems, val_problems, reference,
         state["step"] += 1
         metrics = {"lr": lr, "rollout_steps": steps, **update, **group_statistics(fabric, rewards, correct, args.group_size),
                    **rollout_statistics(fabric, rollout), "rollout_s": rollout_s, "update_s": update_s}
+        metrics[f"accuracy_{steps}_steps"] = metrics["accuracy"]
         last_step = state["step"] == args.max_steps
         if val_problems and (state["step"] % args.val_every == 0 or last_step):
             metrics.update(validate(fabric, model, tokenizer, val_problems, args))
@@ -286,7 +317,7 @@ def sample_group(fabric, model, tokenizer, questions, steps, args):
         model, input_ids, attention_mask, steps=steps, gen_length=args.gen_length,
         block_length=args.block_length, temperature=args.temperature, cfg_scale=args.cfg_scale,
         mask_id=ids["mask_id"], eos_id=ids["eos_id"], eot_id=ids["eot_id"], confidence_source="ups", remask=True,
-        position_temperature=args.position_temperature, return_rollout=True,
+        position_temperature=args.position_temperature, return_rollout=True, kv_cache=args.kv_cache,
     )
     completions = tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)
     return rollout, completions
@@ -307,12 +338,15 @@ def group_statistics(fabric, rewards, correct, group_size):
 
 
 def rollout_statistics(fabric, rollout):
-    """Mean first-pick entropy of the position policy over deciding steps, and remasks per answer."""
+    """Mean first-pick entropy of the position policy over deciding steps, mean entropy of the token policy over
+    the tokens it sampled (0 with argmax tokens), and remasks per answer."""
     entropies = [step.position_entropy.mean() for step in rollout.steps if step.decides_positions]
     entropy = torch.stack(entropies).mean() if entropies else torch.zeros((), device=fabric.device)
-    values = torch.stack([entropy.float(), rollout.remasks_per_row().mean().float()])
-    entropy, remasks = (fabric.all_reduce(values, reduce_op="mean")).tolist()
-    return {"position_entropy": entropy, "remasks_per_answer": remasks}
+    placed = sum(step.new_tokens.sum() for step in rollout.steps)
+    token_entropy = sum(step.token_entropy.sum() for step in rollout.steps) / placed.clamp(min=1)
+    values = torch.stack([entropy.float(), token_entropy.float(), rollout.remasks_per_row().mean().float()])
+    entropy, token_entropy, remasks = (fabric.all_reduce(values, reduce_op="mean")).tolist()
+    return {"position_entropy": entropy, "token_entropy": token_entropy, "remasks_per_answer": remasks}
 
 
 def validate(fabric, model, tokenizer, val_problems, args):
@@ -330,7 +364,7 @@ def validate(fabric, model, tokenizer, val_problems, args):
     metrics = {}
     with torch.random.fork_rng(devices=[fabric.device] if fabric.device.type == "cuda" else []):
         for steps in args.val_steps:
-            setting = Setting("ups", True, steps, args.block_length)
+            setting = Setting("ups", True, steps, args.block_length, args.kv_cache)
             right = 0.0
             for start in range(0, len(mine), batch_size):
                 batch = mine[start : start + batch_size]
@@ -400,16 +434,39 @@ def build_model(args):
     head = load_ups(ups_path).to(dtype=dtype)
     config, ups_config = backbone.config, head.config_dict()
     check_layout(args, config)
+    if args.train == "lora":
+        training.check_lora_targets(backbone, args.lora_target_modules)
 
     def assemble(backbone, head):
         if args.train == "lora":
-            backbone = training.add_lora(backbone, args.lora_r, args.lora_alpha, dropout=0.0)
+            backbone = training.add_lora(backbone, args.lora_r, args.lora_alpha, dropout=0.0,
+                                         targets=args.lora_target_modules)
         return RemeDiModel(backbone, head)
 
     def build_empty():
         return assemble(LLaDAModelLM(config), build_ups(ups_config))
 
-    return assemble(backbone, head), build_empty
+    model = assemble(backbone, head)
+    problem = rollout_runner_problem(args.kv_cache, model, args.block_length, args.cfg_scale)
+    if problem is not None:
+        raise ValueError(f"--kv-cache {args.kv_cache}: {problem}")
+    return model, build_empty
+
+
+def load_reference(args, config):
+    """The KL's frozen reference from --reference-path (its ups/ beside it), in the trained model's layout."""
+    dtype = torch.bfloat16 if args.precision == "bf16-true" else torch.float32
+    path = Path(args.reference_path)
+    if not (path / "ups" / UPS_CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"--reference-path {path}: no UPS at {path / 'ups'}; the KL compares both policies, "
+                                "so the reference needs its UPS too")
+    backbone = load_backbone(path, dtype)
+    layout = (backbone.config.attention_layout, backbone.config.attention_block_length)
+    if layout != (config.attention_layout, config.attention_block_length):
+        raise ValueError(f"--reference-path {path} is {layout[0]} (attention blocks of {layout[1]}), the trained "
+                         f"model {config.attention_layout} ({config.attention_block_length}): a reference must "
+                         "score the rollouts in their own layout")
+    return RemeDiModel(backbone, load_ups(path / "ups").to(dtype=dtype))
 
 
 def check_layout(args, config):

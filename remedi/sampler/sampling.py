@@ -25,7 +25,8 @@ import torch.nn.functional as F
 
 from remedi.model.config import LLADA_EOS_ID, LLADA_EOT_ID, LLADA_MASK_ID
 from remedi.sampler.parallel_decoding import block_done, ends_in_eos, filled_counts, kept_counts, validate_threshold
-from remedi.sampler.policy import Rollout, RolloutStep, plackett_luce_log_prob, position_entropy, sample_order, token_log_prob
+from remedi.sampler.policy import (Rollout, RolloutStep, plackett_luce_log_prob, position_entropy, sample_order,
+                                   token_entropy, token_log_prob)
 from remedi.sampler.step_runner import KV_CACHE_MODES, make_step_runner, model_ups_logits  # noqa: F401 (re-exported)
 
 CONFIDENCE_SOURCES = ("ups", "tps_prob", "tps_margin", "tps_entropy", "random")
@@ -312,7 +313,7 @@ def generate(
     if return_rollout:
         rollout = Rollout(attention_mask=attention_mask, prompt_length=prompt_len, temperature=temperature,
                           position_temperature=position_temperature, cfg_scale=cfg_scale,
-                          logits_eos_inf=logits_eos_inf, eos_id=eos_id, mask_id=mask_id)
+                          logits_eos_inf=logits_eos_inf, eos_id=eos_id, mask_id=mask_id, kv_cache=kv_cache)
     runner = make_step_runner(kv_cache, model, attention_mask, prompt_index, prompt_len, block_length, mask_id,
                               cfg_scale, logits_eos_inf, eos_id)
     bar = None
@@ -417,11 +418,13 @@ def _rollout_step(x, new_x, block_logits, scores, order, keep, start, end, new_t
     """The record of one stochastic remask step (see RolloutStep); `block_logits` cover x[:, start:end]."""
     if temperature > 0:
         token_lp = torch.where(new_tokens, token_log_prob(block_logits, new_x[:, start:end], temperature), 0.0)
+        entropy = torch.where(new_tokens, token_entropy(block_logits, temperature), 0.0)
     else:  # argmax tokens are not sampled: they carry no log-probability
         token_lp = torch.zeros(new_tokens.shape, device=x.device)
+        entropy = torch.zeros(new_tokens.shape, device=x.device)
     return RolloutStep(x=x, start=start, end=end, keep=keep, order=order, tokens=new_x[:, start:end].clone(),
                        new_tokens=new_tokens, position_log_prob=plackett_luce_log_prob(scores, order, keep),
-                       token_log_prob=token_lp, position_entropy=position_entropy(scores))
+                       token_log_prob=token_lp, position_entropy=position_entropy(scores), token_entropy=entropy)
 
 
 def _validate_policy(position_temperature, return_rollout, confidence_source, remask, gated):

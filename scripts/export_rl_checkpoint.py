@@ -35,8 +35,10 @@ def export(run_dir, step, out_dir):
         found = [p.name for p in ckpt.checkpoints(Path(run_dir) / "checkpoints")]
         raise FileNotFoundError(f"no checkpoint for step {step} in {run_dir}; there are: {found or 'none'}")
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    args = argparse.Namespace(**saved["args"])
-    model, build_empty = load_trainer().build_model(args)
+    trainer = load_trainer()
+    # flags added after the run was made take their defaults
+    args = argparse.Namespace(**{**vars(trainer.parse_args([])), **saved["args"]})
+    model, build_empty = trainer.build_model(args)
     weights = model.state_dict()
     missing = [name for name in saved["model"] if name not in weights]
     if missing:

@@ -304,16 +304,17 @@ CHEV="python -m remedi.eval --data data/chains19l/test.jsonl --limit 1000 --gen-
 python scripts/export_rl_checkpoint.py out/chains19l-rl-position-l2r --step 8 --out out/chains19l-rl-position-l2r-s8
 #   = models/remedi-tiny-chains/ups-position/ (its logits still fall with the position: it decodes left to right)
 $CHEV --model out/chains19l-rl-tps-s50 --sources ups --remask-modes on --steps 5 --out runs/chains19l-test-rl-s5
-$CHEV --model out/chains19l-rl-position-l2r-s8 --sources ups --remask-modes on --steps 20 10 5 \
+$CHEV --model out/chains19l-rl-position-l2r-s8 --sources ups --remask-modes on --steps 10 5 \
   --out runs/chains19l-test-position-l2r
 $CHEV --model out/chains19l-rl-tps-s50 --sources tps_prob --remask-modes off --steps 5 --block-lengths 16 \
   --out runs/chains19l-test-onestep-s5
 python scripts/policy_report.py --policy runs/chains19l-test-rl-fixed:"RL UPS" --policy-block 80 \
   --runs runs/chains19l-test-rl-s5:"RL UPS" runs/chains19l-test-left-to-right:"left-to-right" \
   runs/chains19l-test-blocks-s10 runs/chains19l-test-blocks-s20 runs/chains19l-test-onestep-s5 \
-  runs/chains19l-test-tps-remask --out runs/chains19l-test-semiar3-report.md \
+  runs/chains19l-test-tps-remask runs/chains19l-test-position-l2r:"position-only" \
+  --out runs/chains19l-test-semiar3-report.md \
   --latex paper/generated/chains_semiar.tex --latex-label tab:chains-semiar \
-  --latex-caption "1000 test chains: the RL UPS at 20, 10 and 5 steps against LLaDA's semi-autoregressive blocks (the best heuristic on validation; with one step per block every order gives the same answers, shown as tps\\_prob), the left-to-right order and the TPS orders with remasking; accuracy (\\%) and RL UPS + remask minus it, paired, 95\\% bootstrap intervals"
+  --latex-caption "1000 test chains: the RL UPS at 20, 10 and 5 steps against LLaDA's semi-autoregressive blocks (the best heuristic on validation; with one step per block every order gives the same answers, shown as tps\\_prob), the left-to-right order, the position-only control (started as that order and trained by the same RL) and the TPS orders with remasking; accuracy (\\%) and RL UPS + remask minus it, paired, 95\\% bootstrap intervals"
 
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed

@@ -283,9 +283,50 @@ $CHEV --model out/chains19l-mdm --sources tps_prob tps_margin --remask-modes on 
   --out runs/chains19l-test-tps-remask
 python scripts/policy_report.py --policy runs/chains19l-test-rl-fixed:"RL UPS" --policy-block 80 \
   --runs runs/chains19l-test-left-to-right:"left-to-right" runs/chains19l-test-blocks-s10 runs/chains19l-test-blocks-s20 \
-  runs/chains19l-test-tps-remask --out runs/chains19l-test-semiar-report.md \
+  runs/chains19l-test-tps-remask --out runs/chains19l-test-semiar-report.md   # paper table: section 7e
+
+# 7e. Whole-model Remask RL on the labelled chains and the heuristics in LLaDA's blocks at 20, 10 and 5 steps.
+#     Every RL mode continues from the shipped model (out/chains19l-rl-tps-s50 = models/remedi-tiny-chains) with the
+#     same rollouts: 64 per RL step (8 prompts x 8), budgets 10 and 5 in turn, a cosine schedule of 24 steps; the runs
+#     were stopped after their step-8 checkpoint (512 rollouts; the LoRA run after step 16) and are compared at step 8,
+#     on 200 validation chains (the trainer's own validation, greedy UPS + remask).
+CHW="python SMDM/pretrain/train_mdm_rl.py --model-path out/chains19l-rl-tps-s50 --data data/chains19l/train.jsonl
+     --val-data data/chains19l/val.jsonl --val-limit 200 --val-steps 10 5 --reward strict --steps 10 5 --gen-length 80
+     --position-temperature 1.0 --group-size 8 --prompts-per-step 8 --warmup-steps 3 --ppo-epochs 2 --val-every 8
+     --save-every 8 --max-steps 24 --accelerator cpu"
+$CHW --train lora --temperature 0.5 --lr 1e-3 --out-dir out/chains19l-rl-lora            # stopped after step 16
+$CHW --train ups --temperature 0 --lr 3e-3 --out-dir out/chains19l-rl-ups                 # stopped after step 8
+# the position-only control, started as the left-to-right order (section 7d's out/chains19l-left-to-right)
+$CHW --train ups --temperature 0 --lr 1e-2 --ups-path out/chains19l-left-to-right \
+  --out-dir out/chains19l-rl-position-l2r                                                 # stopped after step 8
+CHV2="python -m remedi.eval --data data/chains19l/val.jsonl --limit 200 --gen-length 80 --batch-size 100 --seed 0
+      --answer-format strict --no-detection"
+$CHV2 --model out/chains19l-rl-tps-s50 --sources ups --remask-modes on --steps 10 5 --out runs/chains19l-val200-rl-ups-s50
+# every heuristic in LLaDA's blocks on validation (one step per block fills the whole block: every order gives the same
+# answers there, so one run stands for all of them)
+HEUR="--model out/chains19l-rl-tps-s50 --sources random tps_prob tps_margin tps_entropy --remask-modes off on"
+$CHV2 --model out/chains19l-rl-tps-s50 --sources tps_prob --remask-modes off --steps 5 --block-lengths 16 \
+  --out runs/chains19l-val200-onestep-s5
+$CHV2 $HEUR --steps 5 --block-lengths 80 --out runs/chains19l-val200-heur-s5
+$CHV2 --model out/chains19l-rl-tps-s50 --sources tps_prob --remask-modes off --steps 10 --block-lengths 8 \
+  --out runs/chains19l-val200-onestep-s10
+$CHV2 $HEUR --steps 10 --block-lengths 16 40 80 --out runs/chains19l-val200-heur-s10
+CHEV="python -m remedi.eval --data data/chains19l/test.jsonl --limit 1000 --gen-length 80 --batch-size 100 --seed 0
+      --answer-format strict --no-detection"
+python scripts/export_rl_checkpoint.py out/chains19l-rl-position-l2r --step 8 --out out/chains19l-rl-position-l2r-s8
+#   = models/remedi-tiny-chains/ups-position/ (its logits still fall with the position: it decodes left to right)
+$CHEV --model out/chains19l-rl-tps-s50 --sources ups --remask-modes on --steps 5 --out runs/chains19l-test-rl-s5
+$CHEV --model out/chains19l-rl-position-l2r-s8 --sources ups --remask-modes on --steps 10 5 \
+  --out runs/chains19l-test-position-l2r
+$CHEV --model out/chains19l-rl-tps-s50 --sources tps_prob --remask-modes off --steps 5 --block-lengths 16 \
+  --out runs/chains19l-test-onestep-s5
+python scripts/policy_report.py --policy runs/chains19l-test-rl-fixed:"RL UPS" --policy-block 80 \
+  --runs runs/chains19l-test-rl-s5:"RL UPS" runs/chains19l-test-left-to-right:"left-to-right" \
+  runs/chains19l-test-blocks-s10 runs/chains19l-test-blocks-s20 runs/chains19l-test-onestep-s5 \
+  runs/chains19l-test-tps-remask runs/chains19l-test-position-l2r:"position-only" \
+  --out runs/chains19l-test-semiar3-report.md \
   --latex paper/generated/chains_semiar.tex --latex-label tab:chains-semiar \
-  --latex-caption "1000 test chains after the ranking fix: the RL UPS against LLaDA's semi-autoregressive blocks, the left-to-right order and the TPS orders with remasking; accuracy (\%) and RL UPS + remask minus it, paired, 95\% bootstrap intervals"
+  --latex-caption "1000 test chains: the RL UPS at 20, 10 and 5 steps against LLaDA's semi-autoregressive blocks (the best heuristic on validation; with one step per block every order gives the same answers, shown as tps\\_prob), the left-to-right order, the position-only control (started as that order and trained by the same RL) and the TPS orders with remasking; accuracy (\\%) and RL UPS + remask minus it, paired, 95\\% bootstrap intervals"
 
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed

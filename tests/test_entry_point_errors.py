@@ -47,11 +47,12 @@ def bad_inputs(tmp_path_factory):
     model = save_tiny_random_dir(root / "cut")
     for weights in (model / "model.safetensors", model / "ups" / "ups_head.safetensors"):
         weights.write_bytes(weights.read_bytes()[:100])
+    good = save_tiny_random_dir(root / "good")  # bidirectional, with an MLP UPS head
     (root / "broken.jsonl").write_text('{"question": "1+1", "answer": "#### 2"}\n{"question": \n')
     (root / "good.jsonl").write_text("".join(json.dumps({"prompt": f"{a}+1", "response": f"#### {a + 1}"}) + "\n"
                                              for a in range(20)))
     return {"CUT_MODEL": str(model), "CUT_UPS": str(model / "ups"), "BROKEN_JSONL": str(root / "broken.jsonl"),
-            "GOOD_JSONL": str(root / "good.jsonl")}
+            "GOOD_JSONL": str(root / "good.jsonl"), "GOOD_MODEL": str(good)}
 
 
 CASES = [
@@ -79,7 +80,15 @@ CASES = [
      "damaged or incomplete"),
     ("train_mdm_rl", ["--model-path", "/nonexistent", "--out-dir", "OUT/run"], "no config.json"),
     ("train_mdm_rl", ["--model-path", "CUT_MODEL", "--out-dir", "OUT/run"], "damaged or incomplete"),
+    ("train_mdm_rl", ["--model-path", "GOOD_MODEL", "--kv-cache", "exact", "--out-dir", "OUT/run"],
+     "needs a block-causal model"),
+    ("train_mdm_rl", ["--model-path", "GOOD_MODEL", "--train", "lora", "--temperature", "1",
+                      "--lora-target-modules", "q_proj", "qkv", "--out-dir", "OUT/run"], "--lora-target-modules qkv"),
+    ("train_mdm_rl", ["--train", "full", "--temperature", "0", "--out-dir", "OUT/run"], "--temperature > 0"),
+    ("train_mdm_rl", ["--kl-coef", "0.1", "--reference-path", "/nonexistent", "--out-dir", "OUT/run"],
+     "needs a reference model"),
     ("bench_rl", ["--model", "/nonexistent"], "does not exist"),
+    ("bench_rl", ["--model", "GOOD_MODEL", "--compare-cache"], "needs a block-causal model"),
     ("bench_sampler", ["--steps", "0"], "at least 1"),
     ("bench_trainer", ["--d-model", "0"], "at least 1"),
     ("bench_app", ["--waves", "0"], "at least 1"),

@@ -7,6 +7,8 @@ import math
 import pytest
 import torch
 
+from remedi import RemeDiModel
+from remedi.model.ups_heads import UPSHead
 from remedi.sampler.policy import plackett_luce_log_prob, position_entropy, sample_order, token_log_prob
 from remedi.sampler.sampling import generate, scheduled_mask_counts
 from tests.helpers import EOS_ID, MASK_ID, random_prompt, tiny_backbone, tiny_remedi
@@ -136,3 +138,31 @@ def test_stochastic_positions_refuse_settings_where_they_mean_nothing():
         generate(model, prompt, **common, position_temperature=-1.0)
     with pytest.raises(ValueError, match="no `ups_logits`"):
         generate(tiny_backbone(), prompt, **common, position_temperature=1.0)
+
+
+@pytest.mark.parametrize("kv_cache", ["none", "exact"])
+@pytest.mark.parametrize("case", ["plain", "padded+eos_inf"])
+def test_a_block_causal_rollout_scored_again_reproduces_its_log_probs_exactly(kv_cache, case):
+    """Sampled with or without the exact cache, re-scored the same way (`rescore_rollout`): equal bit for bit."""
+    from remedi.train.rl import rescore_rollout
+
+    backbone = tiny_backbone(6, attention_layout="block_causal", attention_block_length=4)
+    torch.manual_seed(7)
+    model = RemeDiModel(backbone, UPSHead(backbone.config.hidden_size, 16)).eval()
+    prompt, mask, kwargs = random_prompt(batch=4, length=6, seed=6), None, {}
+    if case == "padded+eos_inf":
+        prompt[:2, :2] = EOS_ID
+        mask = torch.ones_like(prompt)
+        mask[:2, :2] = 0
+        kwargs = dict(logits_eos_inf=True, eos_id=EOS_ID)
+    torch.manual_seed(3)
+    _, _, rollout = stochastic(model, prompt, mask, temperature=1.3, position_temperature=0.7, block_length=4,
+                               steps=6, gen_length=12, kv_cache=kv_cache, **kwargs)
+    assert rollout.kv_cache == kv_cache and len({step.start for step in rollout.steps}) == 3
+    with torch.no_grad():
+        scored = list(rescore_rollout(model, rollout))
+    assert [i for i, _, _ in scored] == list(range(len(rollout.steps)))
+    for i, position_lp, token_lp in scored:
+        assert torch.equal(position_lp, rollout.steps[i].position_log_prob)
+        assert torch.equal(token_lp, rollout.steps[i].token_log_prob)
+    assert all(step.new_tokens.any() for step in rollout.steps)

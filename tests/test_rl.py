@@ -1,6 +1,7 @@
 """Remask RL's objective (remedi/train/rl.py) and rewards (remedi/train/rewards.py), on hand examples and tiny models."""
 
 import copy
+import dataclasses
 import math
 
 import pytest
@@ -8,13 +9,14 @@ import torch
 from lightning.fabric import Fabric
 
 from remedi import RemeDiModel
+from remedi.model.ups_heads import UPSHead
 from remedi.model.ups_heads import UPSPosition
 from remedi.sampler.policy import RolloutStep
 from remedi.sampler.sampling import generate
 from remedi.train import rl
 from remedi.train.rewards import correctness_reward, score_completions, well_formed
 from remedi.train.training import set_trainable
-from tests.helpers import MASK_ID, random_prompt, tiny_remedi
+from tests.helpers import MASK_ID, random_prompt, tiny_backbone, tiny_remedi
 
 
 def test_group_advantages_hand_example():
@@ -281,3 +283,64 @@ def test_user_reward_hook_from_a_file_and_its_errors(tmp_path):
         correctness_reward("exact")
     with pytest.raises(ValueError, match="cannot import"):
         correctness_reward("no_such_module_here:f")
+
+
+def block_causal_rollout(kv_cache="exact", rows=4, seed=12):
+    backbone = tiny_backbone(seed, attention_layout="block_causal", attention_block_length=4)
+    torch.manual_seed(seed + 1)
+    model = RemeDiModel(backbone, UPSHead(backbone.config.hidden_size, 16)).eval()
+    prompt = random_prompt(batch=1, length=5, seed=seed).repeat(rows, 1)
+    torch.manual_seed(seed)
+    _, rollout = generate(model, prompt, steps=6, gen_length=12, block_length=4, temperature=1.0, mask_id=MASK_ID,
+                          position_temperature=1.0, return_rollout=True, kv_cache=kv_cache)
+    return model, rollout
+
+
+def test_a_cached_rollouts_update_equals_the_whole_sequence_update_and_trains_through_the_context():
+    """The same rollout re-scored through the exact cache and on the whole sequence: one SGD step (lr 1, so the
+    step is minus the gradient) moves every weight alike. Were the cached context's graph cut, the weights
+    that only act through the prompt and the finished blocks' keys/values would get other gradients."""
+    model, rollout = block_causal_rollout()
+    set_trainable(model, "full")
+    advantages = torch.tensor([1.0, -0.5, 0.25, -0.75])
+    updated, lengths = [], []
+    for kv_cache in ("exact", "none"):
+        copied = copy.deepcopy(model)
+        seen = []
+        copied.backbone.model.transformer.wte.register_forward_hook(lambda m, a, out: seen.append(out.shape[1]))
+        optimizer = torch.optim.SGD(copied.parameters(), lr=1.0)
+        fabric, wrapped, optimizer = on_fabric(copied, optimizer)
+        rl.policy_update(fabric, wrapped, optimizer, dataclasses.replace(rollout, kv_cache=kv_cache), advantages,
+                         rl.PolicyLossConfig(), 12, grad_clip=0)
+        updated.append(copied.state_dict())
+        lengths.append(seen)
+    # the prompt once, each step its block, each finished block appended once; the whole sequence every step
+    assert lengths == [[5] + [4, 4, 4] * 2 + [4, 4], [17] * 6]
+    start = model.state_dict()
+    assert all(not torch.equal(start[k], updated[0][k]) for k in start if "ups_head" not in k)
+    for name in start:
+        assert torch.allclose(updated[0][name], updated[1][name], atol=1e-5), name
+
+
+def test_a_cached_frozen_backbone_update_reuses_its_hidden_states():
+    model, rollout = block_causal_rollout(seed=13)
+    set_trainable(model, "ups")
+    cfg = rl.PolicyLossConfig(token_term=False)
+    assert rl.can_cache_hidden(model, cfg, rollout)
+    advantages = torch.tensor([1.0, -0.5, 0.25, -0.75])
+    updated, passes = [], []
+    for cache in (None, {}):
+        copied = copy.deepcopy(model)
+        calls = [0]
+        copied.backbone.register_forward_hook(lambda *args: calls.__setitem__(0, calls[0] + 1))
+        optimizer = torch.optim.SGD([p for p in copied.parameters() if p.requires_grad], lr=1.0)
+        fabric, wrapped, optimizer = on_fabric(copied, optimizer)
+        for _ in range(2):
+            rl.policy_update(fabric, wrapped, optimizer, rollout, advantages, cfg, 12, grad_clip=0,
+                             hidden_cache=cache)
+        updated.append(copied.ups_head.state_dict())
+        passes.append(calls[0])
+    # per epoch: the prompt, the 3 deciding steps (the last of each block keeps it whole) and 2 appends
+    assert passes == [12, 6]
+    for name in updated[0]:
+        assert torch.allclose(updated[0][name], updated[1][name], atol=1e-5)

@@ -176,6 +176,9 @@ def test_lora_trains_the_tps_through_the_token_term_and_kl_starts_at_zero(setup_
     (["--ssl_ratio", 0.5], "random-length-prob"),
     (["--prompt-template", "Q: {q}"], "not a format string"),
     (["--prompt-template", "no question here"], "must contain"),
+    (["--train", "lora", "--temperature", 0], "--temperature > 0"),
+    (["--reference-path", "/nonexistent"], "give --kl-coef > 0"),
+    (["--kl-coef", 0.1, "--reference-path", "/nonexistent"], "needs a reference model"),
 ])
 def test_bad_flags_are_refused_before_any_work(flags, message):
     with pytest.raises(ValueError, match=message):
@@ -210,6 +213,29 @@ def test_a_block_causal_model_trains_and_a_layout_flag_must_match_it(setup_dir, 
     with pytest.raises(ValueError, match="has block_causal"):
         argv[-1] = "bidirectional"
         train_mdm_rl.setup(rl_args.parse_args([str(a) for a in argv + ["--out-dir", tmp_path / "bad"]]))
+
+
+def test_whole_model_rl_through_the_exact_cache_reports_both_terms(setup_dir, tmp_path):
+    model, tokenizer = build_tiny_random(seed=0, ups_width=16)
+    model.backbone.config.attention_layout, model.backbone.config.attention_block_length = "block_causal", 8
+    directory = tmp_path / "block_causal"
+    model.backbone.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    model.save_ups(directory / "ups")
+    argv = ["--model-path", directory, "--data", setup_dir / "train.jsonl", "--val-data", setup_dir / "val.jsonl",
+            "--reward", f"{setup_dir / 'digits.py'}:share", *SMALL, "--max-steps", 2, "--val-every", 2,
+            "--gen-length", 16, "--block-length", 8, "--steps", 4, 2, "--train", "full", "--temperature", 1.0,
+            "--kv-cache", "exact", "--kl-coef", 0.1, "--reference-path", directory, "--ppo-epochs", 1,
+            "--out-dir", tmp_path / "run"]
+    train_mdm_rl.setup(train_mdm_rl.parse_args([str(a) for a in argv]))
+    rows = read_csv(tmp_path / "run" / "metrics.csv")
+    assert [(r["accuracy_4_steps"] != "", r["accuracy_2_steps"] != "") for r in rows] == [(True, False), (False, True)]
+    assert float(rows[0]["position_entropy"]) > 0  # at 2 steps each step fills its whole block: nothing to choose
+    for row in rows:
+        assert float(row["token_entropy"]) > 0
+        assert row["loss_token"] != "" and row["loss_position"] != "" and row["clip_frac_token"] != ""
+    assert float(rows[0]["kl"]) == 0.0  # the reference is the starting model, the first update on-policy
+    assert rows[-1]["val_accuracy_2_steps"] != ""
 
 
 def test_a_model_without_a_ups_head_is_a_one_line_error(setup_dir, tmp_path):
@@ -252,7 +278,7 @@ def test_validation_accuracy_is_the_share_of_problems_answered_right():
     model = ScriptedModel(logits, ups_fn=lambda x: torch.zeros(x.shape))
     problems = [(f"{a}+{b}", f"#### {a + b}") for a, b in ((1, 3), (2, 2), (0, 1), (4, 0), (1, 1))]
     args = SimpleNamespace(reward="strict", prompts_per_step=2, group_size=1, gen_length=len(answer), block_length=4,
-                           val_steps=[8, 4])
+                           val_steps=[8, 4], kv_cache="none")
     fabric = Fabric(accelerator="cpu", devices=1)
     metrics = train_mdm_rl.validate(fabric, model, tokenizer, problems, args)
     assert metrics == {"val_accuracy_8_steps": 0.6, "val_accuracy_4_steps": 0.6}

@@ -10,6 +10,11 @@ reference), and the policy takes clipped policy-gradient steps on the group-norm
     --train lora   LoRA adapters + UPS: the token term trains the TPS too
     --train full   every weight
 
+With --train lora or full and sampled tokens (--temperature > 0) the objective has both terms, the token
+policy's and the position policy's, as the paper's Remask RL. On a block-causal model, --kv-cache exact
+samples the rollouts through the exact KV cache and re-scores them through it in the update (the model's
+own layout; the log-probabilities of a rollout and of its re-scoring are equal bit for bit).
+
 The script reads as setup() -> main() -> fit() / validate(), like train_mdm.py, with the pieces in
 remedi/ (rl_args.py: the flags; rl_setup.py: model, problems, rollouts; rl.py for the objective,
 rewards.py, checkpoint.py, tracking.py).
@@ -29,14 +34,19 @@ from remedi.model.loading import load_tokenizer
 from remedi.train import checkpoint as ckpt, rl, training
 from remedi.train.rewards import correctness_reward, score_completions
 from remedi.train.rl_args import parse_args
-from remedi.train.rl_setup import build_model, load_problems, sample_group
+from remedi.train.rl_setup import build_model, load_problems, load_reference, sample_group
 from remedi.train.tracking import plain_args, run_logger
 
 # Per RL step; loss, grad_norm, clip fractions and KL are those of the last --ppo-epochs update (the first
 # update is on-policy, its ratios are all 1).
 METRICS = ["lr", "rollout_steps", "reward", "accuracy", "groups_all_right", "groups_all_wrong", "zero_advantage_groups", "loss",
-           "grad_norm", "clip_frac_position", "clip_frac_token", "kl", "position_entropy", "remasks_per_answer",
-           "rollout_s", "update_s"]
+           "loss_position", "loss_token", "grad_norm", "clip_frac_position", "clip_frac_token", "kl", "position_entropy",
+           "token_entropy", "remasks_per_answer", "rollout_s", "update_s"]
+
+
+def budget_fields(args):
+    """The rollouts' accuracy under each --steps budget, filled on the RL steps that use it."""
+    return [f"accuracy_{steps}_steps" for steps in dict.fromkeys(args.steps)]
 
 
 def setup(args):
@@ -59,7 +69,8 @@ def main(fabric, args):
     trainable = training.set_trainable(model, args.train)
     reference = None
     if args.kl_coef > 0:  # a frozen full copy on every device (not sharded: it never trains)
-        reference = fabric.to_device(copy.deepcopy(model).requires_grad_(False).eval())
+        reference = copy.deepcopy(model) if args.reference_path is None else load_reference(args, model.config)
+        reference = fabric.to_device(reference.requires_grad_(False).eval())
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     fabric.print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
                  f"{n_trainable / 1e6:.3f}M trainable (--train {args.train}); {len(train_problems)} train / "
@@ -80,7 +91,7 @@ def main(fabric, args):
     if args.resume and resume_from is None:
         fabric.print(f"--resume: no checkpoint in {checkpoint_dir}, starting from step 0")
 
-    fields = METRICS + (validation_fields(args) if val_problems else [])
+    fields = METRICS + budget_fields(args) + (validation_fields(args) if val_problems else [])
     with run_logger(fabric, args, fields, state["step"] if resume_from is not None else None) as logger:
         fit(fabric, args, state, tokenizer, train_problems, val_problems, reference, generators, logger)
 
@@ -134,6 +145,7 @@ def fit(fabric, args, state, tokenizer, train_problems, val_problems, reference,
         state["step"] += 1
         metrics = {"lr": lr, "rollout_steps": steps, **update, **group_statistics(fabric, rewards, correct, args.group_size),
                    **rollout_statistics(fabric, rollout), "rollout_s": rollout_s, "update_s": update_s}
+        metrics[f"accuracy_{steps}_steps"] = metrics["accuracy"]
         last_step = state["step"] == args.max_steps
         if val_problems and (state["step"] % args.val_every == 0 or last_step):
             metrics.update(validate(fabric, model, tokenizer, val_problems, args))
@@ -161,12 +173,15 @@ def group_statistics(fabric, rewards, correct, group_size):
 
 
 def rollout_statistics(fabric, rollout):
-    """Mean first-pick entropy of the position policy over deciding steps, and remasks per answer."""
+    """Mean first-pick entropy of the position policy over deciding steps, mean entropy of the token policy over
+    the tokens it sampled (0 with argmax tokens), and remasks per answer."""
     entropies = [step.position_entropy.mean() for step in rollout.steps if step.decides_positions]
     entropy = torch.stack(entropies).mean() if entropies else torch.zeros((), device=fabric.device)
-    values = torch.stack([entropy.float(), rollout.remasks_per_row().mean().float()])
-    entropy, remasks = (fabric.all_reduce(values, reduce_op="mean")).tolist()
-    return {"position_entropy": entropy, "remasks_per_answer": remasks}
+    placed = sum(step.new_tokens.sum() for step in rollout.steps)
+    token_entropy = sum(step.token_entropy.sum() for step in rollout.steps) / placed.clamp(min=1)
+    values = torch.stack([entropy.float(), token_entropy.float(), rollout.remasks_per_row().mean().float()])
+    entropy, token_entropy, remasks = (fabric.all_reduce(values, reduce_op="mean")).tolist()
+    return {"position_entropy": entropy, "token_entropy": token_entropy, "remasks_per_answer": remasks}
 
 
 def validate(fabric, model, tokenizer, val_problems, args):
@@ -184,7 +199,7 @@ def validate(fabric, model, tokenizer, val_problems, args):
     metrics = {}
     with torch.random.fork_rng(devices=[fabric.device] if fabric.device.type == "cuda" else []):
         for steps in args.val_steps:
-            setting = Setting("ups", True, steps, args.block_length)
+            setting = Setting("ups", True, steps, args.block_length, args.kv_cache)
             right = 0.0
             for start in range(0, len(mine), batch_size):
                 batch = mine[start : start + batch_size]

@@ -12,7 +12,8 @@ from typing import Optional
 import torch
 
 from remedi.sampler.confidence import confidence_value
-from remedi.sampler.policy import Rollout, RolloutStep, plackett_luce_log_prob, position_entropy, token_log_prob
+from remedi.sampler.policy import (Rollout, RolloutStep, plackett_luce_log_prob, position_entropy, token_entropy,
+                                   token_log_prob)
 
 
 @dataclass
@@ -90,7 +91,7 @@ class RolloutRecorder(Observer):
         self.rollout = Rollout(attention_mask=attention_mask, prompt_length=prompt_length,
                                temperature=config.temperature, position_temperature=config.position_temperature,
                                cfg_scale=config.cfg_scale, logits_eos_inf=config.logits_eos_inf,
-                               eos_id=config.eos_id, mask_id=config.mask_id)
+                               eos_id=config.eos_id, mask_id=config.mask_id, kv_cache=config.kv_cache)
 
     def step(self, event):
         start, end = event.start, event.end
@@ -98,12 +99,14 @@ class RolloutRecorder(Observer):
         tokens = event.new_x[:, start:end]
         if self.temperature > 0:
             token_lp = torch.where(new_tokens, token_log_prob(event.block_logits, tokens, self.temperature), 0.0)
+            entropy = torch.where(new_tokens, token_entropy(event.block_logits, self.temperature), 0.0)
         else:  # argmax tokens are not sampled: they carry no log-probability
             token_lp = torch.zeros(new_tokens.shape, device=tokens.device)
+            entropy = torch.zeros(new_tokens.shape, device=tokens.device)
         self.rollout.steps.append(RolloutStep(
             x=event.x, start=start, end=end, keep=event.keep, order=event.order, tokens=tokens.clone(),
             new_tokens=new_tokens, position_log_prob=plackett_luce_log_prob(event.scores, event.order, event.keep),
-            token_log_prob=token_lp, position_entropy=position_entropy(event.scores)))
+            token_log_prob=token_lp, position_entropy=position_entropy(event.scores), token_entropy=entropy))
 
 
 class ProgressBar(Observer):

@@ -47,6 +47,12 @@ def position_entropy(scores):
     return -(log_p.exp() * log_p).sum(dim=-1)
 
 
+def token_entropy(logits, temperature):
+    """(B, N) entropy of softmax(logits / temperature) at every position: how spread the token policy is."""
+    log_p = F.log_softmax(logits.float() / temperature, dim=-1)
+    return -(log_p.exp() * log_p).sum(dim=-1)
+
+
 def token_log_prob(logits, tokens, temperature):
     """(B, N) log softmax(logits / temperature) of `tokens` (B, N): what sampling them had as probability."""
     log_p = F.log_softmax(logits.float() / temperature, dim=-1)
@@ -72,6 +78,7 @@ class RolloutStep:
     position_log_prob: torch.Tensor  # (B,) log P(order[:, :keep]) under the UPS policy
     token_log_prob: torch.Tensor  # (B, block), 0 where no token was newly placed
     position_entropy: torch.Tensor  # (B,)
+    token_entropy: Optional[torch.Tensor] = None  # (B, block) entropy of the sampled tokens' distributions, 0 elsewhere
 
     @property
     def decides_positions(self):
@@ -91,6 +98,7 @@ class Rollout:
     logits_eos_inf: bool
     eos_id: int
     mask_id: int
+    kv_cache: str = "none"  # how the sampler ran the model: "none" (whole sequence) or "exact" (block-causal cache)
     steps: List[RolloutStep] = field(default_factory=list)
 
     def remasks_per_row(self):

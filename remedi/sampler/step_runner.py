@@ -111,6 +111,7 @@ class CachedRunner:
         self.layout = layout_kwargs(model, prompt_length)
         self.cache = None
         self.first_step = None  # the refresh pass's outputs, served as the block's first step
+        self.last_output = None  # the model's output of the latest step pass (Remask RL reads its hidden states)
 
     def begin_block(self, x, start, end):
         if self.mode == "exact":
@@ -132,6 +133,7 @@ class CachedRunner:
             return outputs
         hi = x.shape[1] if self.mode == "prefix" else end
         out = self._run(x[:, start:hi], torch.arange(start, hi, device=x.device), self.cache, None, False)
+        self.last_output = out
         return self._suppress(out.logits), model_ups_logits(out), start
 
     def end_block(self, x, start, end):
@@ -187,24 +189,32 @@ def cache_layout_problem(kv_cache, config):
     return None
 
 
+def runner_problem(kv_cache, model, block_length, cfg_scale):
+    """Why `make_step_runner` would refuse this combination (one sentence with the fix), or None."""
+    problem = cache_layout_problem(kv_cache, getattr(model, "config", None))
+    if problem is not None or kv_cache == "none":
+        return problem
+    attention_block = model.config.attention_block_length
+    if kv_cache == "exact" and block_length % attention_block != 0:
+        return (f"kv_cache='exact' caches whole attention blocks: block_length={block_length} must be a "
+                f"multiple of the model's attention_block_length={attention_block}")
+    if cfg_scale > 0:
+        return (f"classifier-free guidance is not supported with kv_cache={kv_cache!r}: "
+                "use cfg_scale=0 or kv_cache='none'")
+    head = getattr(model, "ups_head", None)
+    if head is not None and not isinstance(head, (UPSHead, UPSTPSHead, UPSPosition)):
+        return (f"a {type(head).__name__} UPS has no cached form (only heads that score each token on its "
+                "own do): use kv_cache='none'")
+    return None
+
+
 def make_step_runner(kv_cache, model, attention_mask, prompt_index, prompt_length, block_length, mask_id, cfg_scale,
                      logits_eos_inf, eos_id):
     """The runner for `kv_cache`, after refusing combinations it cannot serve (with how to fix them)."""
-    problem = cache_layout_problem(kv_cache, getattr(model, "config", None))
+    problem = runner_problem(kv_cache, model, block_length, cfg_scale)
     if problem is not None:
         raise ValueError(problem)
     if kv_cache == "none":
         return FullSequenceRunner(model, attention_mask, prompt_index, prompt_length, mask_id, cfg_scale,
                                   logits_eos_inf, eos_id)
-    attention_block = model.config.attention_block_length
-    if kv_cache == "exact" and block_length % attention_block != 0:
-        raise ValueError(f"kv_cache='exact' caches whole attention blocks: block_length={block_length} must be a "
-                         f"multiple of the model's attention_block_length={attention_block}")
-    if cfg_scale > 0:
-        raise ValueError(f"classifier-free guidance is not supported with kv_cache={kv_cache!r}: "
-                         "use cfg_scale=0 or kv_cache='none'")
-    head = getattr(model, "ups_head", None)
-    if head is not None and not isinstance(head, (UPSHead, UPSTPSHead, UPSPosition)):
-        raise ValueError(f"a {type(head).__name__} UPS has no cached form (only heads that score each token on its "
-                         "own do): use kv_cache='none'")
     return CachedRunner(kv_cache, model, attention_mask, prompt_length, logits_eos_inf, eos_id)

@@ -16,6 +16,13 @@ loss is -mean_i J_i over the completions of the batch, plus, optionally, kl_coef
 of KL(new || reference) on the same decisions. Both normalisers are constants of the rollout, not counts
 that depend on the completion, so a long or short answer is not weighted up or down. The token term is
 used only when tokens were sampled (temperature > 0) and the TPS trains (`--train lora|full`).
+
+Re-scoring runs the model the way the rollout ran it. A rollout sampled without a cache is scored one
+step at a time on the whole sequence. A rollout of a block-causal model sampled with the exact KV cache
+(`kv_cache="exact"`) is scored through the same cache: the prompt and each finished block are encoded
+once, every step runs its block alone against them, and the cached keys/values keep their graph, so the
+gradient reaches the weights through the context as well as through the block. With unchanged weights
+and the same rows, both give back the rollout's log-probabilities bit for bit.
 """
 
 import math
@@ -24,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from remedi.sampler.policy import plackett_luce_log_prob, token_log_prob
-from remedi.sampler.step_runner import layout_kwargs, step_outputs
+from remedi.sampler.step_runner import CachedRunner, layout_kwargs, step_outputs
 from remedi.train.training import NonFiniteLossError
 
 
@@ -86,6 +93,81 @@ def rescore_step(model, rollout, step, rows=slice(None), hidden_cache=None):
     return position_lp, token_lp
 
 
+def _block_starts(rollout):
+    """Indices of the steps that open a block: the exact cache encodes the finished block before each."""
+    return {i for i, step in enumerate(rollout.steps) if i == 0 or rollout.steps[i - 1].start != step.start}
+
+
+def cached_step_passes(model, rollout, wanted, rows=slice(None)):
+    """Yields (step index, TPS logits (b, block, V), UPS logits (b, block), the pass's output) for the steps in
+    `wanted`, in order, of a rollout sampled with kv_cache="exact", computed as the sampler computed them.
+
+    The prompt is encoded once and every finished block is appended to the cache before the next block's
+    first step (taken from that step's input, which holds the block as it ended); steps not in `wanted`
+    run no pass. Under autograd the cache keeps its graph.
+    """
+    mask = None if rollout.attention_mask is None else rollout.attention_mask[rows]
+    runner = CachedRunner("exact", model, mask, rollout.prompt_length, rollout.logits_eos_inf, rollout.eos_id)
+    opens, steps = _block_starts(rollout), rollout.steps
+    for i, step in enumerate(steps[: max(wanted) + 1]):
+        x = step.x[rows]
+        if i in opens:
+            if i > 0:
+                runner.end_block(x, steps[i - 1].start, steps[i - 1].end)
+            runner.begin_block(x, step.start, step.end)
+        if i in wanted:
+            logits, ups_logits, _ = runner.step(x, step.start, step.end)
+            yield i, logits, ups_logits, runner.last_output
+
+
+def _step_log_probs(rollout, step, rows, logits, ups_logits):
+    """(position log-prob (b,), token log-probs (b, block)) of `step` from its block's TPS and UPS logits."""
+    scores = ups_logits.float() / rollout.position_temperature
+    position_lp = plackett_luce_log_prob(scores, step.order[rows], step.keep)
+    if rollout.temperature > 0:
+        token_lp = token_log_prob(logits, step.tokens[rows], rollout.temperature)
+        token_lp = torch.where(step.new_tokens[rows], token_lp, 0.0)
+    else:
+        token_lp = torch.zeros_like(step.token_log_prob[rows])
+    return position_lp, token_lp
+
+
+def rescore_cached(model, rollout, wanted, rows=slice(None), hidden_cache=None):
+    """Yields (step index, position log-prob (b,), token log-probs (b, block)) for the steps in `wanted` of a
+    rollout sampled with kv_cache="exact", through the same cache (see the module doc).
+
+    `hidden_cache` as in `rescore_step`: once it holds every wanted step of these rows, only the UPS head runs.
+    """
+    keys = {i: ("exact", id(rollout.steps[i]), rows.start, rows.stop) for i in wanted}
+    if hidden_cache is not None and all(key in hidden_cache for key in keys.values()):
+        for i in sorted(wanted):
+            step = rollout.steps[i]
+            hidden, tps_features = hidden_cache[keys[i]]
+            ups_logits = model(None, ups_hidden=hidden, ups_tps_features=tps_features).ups_logits
+            scores = ups_logits.float() / rollout.position_temperature
+            yield i, plackett_luce_log_prob(scores, step.order[rows], step.keep), torch.zeros_like(step.token_log_prob[rows])
+        return
+    for i, logits, ups_logits, out in cached_step_passes(model, rollout, wanted, rows):
+        if hidden_cache is not None:  # a frozen backbone: later epochs run the head alone on these states
+            tps_features = getattr(out, "ups_tps_features", None)
+            hidden_cache[keys[i]] = (out.last_hidden_state.detach(),
+                                     None if tps_features is None else tps_features.detach())
+        yield (i, *_step_log_probs(rollout, rollout.steps[i], rows, logits, ups_logits))
+
+
+def rescore_rollout(model, rollout, wanted=None, rows=slice(None), hidden_cache=None):
+    """Yields (step index, position log-prob (b,), token log-probs (b, block)) for the steps in `wanted` (default:
+    all), in order, scored the way the rollout was sampled: through the exact cache or on the whole sequence."""
+    wanted = set(range(len(rollout.steps))) if wanted is None else set(wanted)
+    if not wanted:
+        return
+    if rollout.kv_cache == "exact":
+        yield from rescore_cached(model, rollout, wanted, rows, hidden_cache)
+        return
+    for i in sorted(wanted):
+        yield (i, *rescore_step(model, rollout, rollout.steps[i], rows, hidden_cache))
+
+
 def _clipped(ratio, advantage, clip_eps):
     return torch.minimum(ratio * advantage, ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantage)
 
@@ -110,11 +192,13 @@ def step_objective(position_lp, token_lp, step, rows, advantages, cfg, n_positio
     position_ratio = torch.exp(position_lp - old_position)
     objective = decides * _clipped(position_ratio, advantage, cfg.clip_eps) / n_position_steps  # (b,)
     stats = {"position_clipped": decides * float(((position_ratio - 1).abs() > cfg.clip_eps).sum()),
-             "position_decisions": decides * len(advantage)}
+             "position_decisions": decides * len(advantage), "loss_position": -float(objective.detach().sum())}
     if cfg.token_term:
         token_ratio = torch.exp(token_lp - old_token)  # 1 where no token was placed
         per_token = _clipped(token_ratio, advantage[:, None], cfg.clip_eps)
-        objective = objective + torch.where(new_tokens, per_token, 0.0).sum(dim=-1) / gen_length
+        token_objective = torch.where(new_tokens, per_token, 0.0).sum(dim=-1) / gen_length
+        stats["loss_token"] = -float(token_objective.detach().sum())
+        objective = objective + token_objective
         stats["token_clipped"] = float((((token_ratio - 1).abs() > cfg.clip_eps) & new_tokens).sum())
         stats["token_decisions"] = float(new_tokens.sum())
     loss = -objective.sum()
@@ -137,11 +221,12 @@ def steps_to_score(rollout, cfg):
 def reference_log_probs(reference_model, rollout, cfg, micro_batch_size):
     """{step index: (position log-probs (B,), token log-probs (B, block))} under the reference policy."""
     rows = row_chunks(rollout.steps[0].x.shape[0], micro_batch_size)
-    values = {}
-    for i in steps_to_score(rollout, cfg):
-        parts = [rescore_step(reference_model, rollout, rollout.steps[i], r) for r in rows]
-        values[i] = (torch.cat([p for p, _ in parts]), torch.cat([t for _, t in parts]))
-    return values
+    indices = steps_to_score(rollout, cfg)
+    parts = {i: [] for i in indices}
+    for r in rows:
+        for i, position_lp, token_lp in rescore_rollout(reference_model, rollout, indices, r):
+            parts[i].append((position_lp, token_lp))
+    return {i: (torch.cat([p for p, _ in parts[i]]), torch.cat([t for _, t in parts[i]])) for i in indices}
 
 
 def can_cache_hidden(model, cfg, rollout):
@@ -151,6 +236,8 @@ def can_cache_hidden(model, cfg, rollout):
     backbone = getattr(model, "backbone", None)
     if ups_head is None or backbone is None or getattr(model, "hidden_source", None) == "stream":
         return False
+    if rollout.kv_cache != "none" and getattr(ups_head, "reads_positions", False):
+        return False  # a cached pass covers one block: a head alone on its states would not know where it is
     frozen = not any(p.requires_grad for p in backbone.parameters())
     return frozen and not cfg.token_term and rollout.cfg_scale == 0
 
@@ -174,20 +261,39 @@ def policy_update(fabric, model, optimizer, rollout, advantages, cfg, gen_length
     chunks = row_chunks(len(advantages), micro_batch_size)
     n_rows = len(advantages)
     totals = {"loss": 0.0}
-    n_backward, done = len(indices) * len(chunks), 0
-    for i in indices:
-        step = rollout.steps[i]
-        for rows in chunks:
-            done += 1
-            with fabric.no_backward_sync(model, enabled=done < n_backward):
-                position_lp, token_lp = rescore_step(model, rollout, step, rows, hidden_cache)
-                ref = None if reference is None else (reference[i][0][rows], reference[i][1][rows])
-                loss, stats = step_objective(position_lp, token_lp, step, rows, advantages, cfg, n_position_steps,
-                                             gen_length, ref)
-                fabric.backward(loss / n_rows)
-            totals["loss"] += float(loss.detach()) / n_rows
-            for key, value in stats.items():
-                totals[key] = totals.get(key, 0.0) + value
+
+    def add(stats):
+        for key, value in stats.items():
+            totals[key] = totals.get(key, 0.0) + value
+
+    def objective(i, rows, position_lp, token_lp):
+        ref = None if reference is None else (reference[i][0][rows], reference[i][1][rows])
+        return step_objective(position_lp, token_lp, rollout.steps[i], rows, advantages, cfg, n_position_steps,
+                              gen_length, ref)
+
+    if rollout.kv_cache == "exact":
+        # The steps of a block share the cached context's graph: one backward per row chunk.
+        for done, rows in enumerate(chunks, start=1):
+            with fabric.no_backward_sync(model, enabled=done < len(chunks)):
+                loss = 0.0
+                for i, position_lp, token_lp in rescore_rollout(model, rollout, indices, rows, hidden_cache):
+                    step_loss, stats = objective(i, rows, position_lp, token_lp)
+                    loss = loss + step_loss
+                    add(stats)
+                if torch.is_tensor(loss):
+                    fabric.backward(loss / n_rows)
+                    totals["loss"] += float(loss.detach()) / n_rows
+    else:
+        n_backward, done = len(indices) * len(chunks), 0
+        for i in indices:
+            for rows in chunks:
+                done += 1
+                with fabric.no_backward_sync(model, enabled=done < n_backward):
+                    position_lp, token_lp = rescore_step(model, rollout, rollout.steps[i], rows, hidden_cache)
+                    loss, stats = objective(i, rows, position_lp, token_lp)
+                    fabric.backward(loss / n_rows)
+                totals["loss"] += float(loss.detach()) / n_rows
+                add(stats)
     summed = fabric.all_reduce(torch.tensor(list(totals.values()), dtype=torch.float64, device=fabric.device),
                                reduce_op="sum")
     totals = dict(zip(totals, summed.tolist()))
@@ -200,9 +306,11 @@ def policy_update(fabric, model, optimizer, rollout, advantages, cfg, gen_length
         raise NonFiniteLossError(f"non-finite RL loss {loss} (gradient norm {grad_norm}); the update was not applied")
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    result = {"loss": loss, "grad_norm": grad_norm,
+    per_completion = n_rows * fabric.world_size
+    result = {"loss": loss, "grad_norm": grad_norm, "loss_position": totals["loss_position"] / per_completion,
               "clip_frac_position": totals["position_clipped"] / max(totals["position_decisions"], 1.0)}
     if cfg.token_term:
+        result["loss_token"] = totals["loss_token"] / per_completion
         result["clip_frac_token"] = totals["token_clipped"] / max(totals["token_decisions"], 1.0)
     if cfg.kl_coef > 0:
         result["kl"] = totals["kl"] / (n_rows * fabric.world_size)

@@ -16,6 +16,8 @@ from remedi.train.arguments import LoRAArgs, OptimisationArgs, RunArgs, add_argu
 from remedi.train.rewards import REWARDS, correctness_reward
 from remedi.train.rl_setup import rollout_config
 
+RL_KV_CACHES = ("none", "exact")  # the approximate caches would sample a policy the update cannot score
+
 DESCRIPTION = "Remask RL: train RemeDi's unmasking policy (and optionally the token predictor) on a verifiable reward."
 
 
@@ -43,6 +45,10 @@ def parse_args(argv=None):
     g.add_argument("--position-temperature", type=float, default=1.2,
                    help="Plackett-Luce temperature on the UPS logits")
     g.add_argument("--cfg-scale", type=float, default=0.0, help="classifier-free guidance of the rollouts")
+    g.add_argument("--kv-cache", choices=RL_KV_CACHES, default="none",
+                   help="rollouts, their re-scoring and validation: 'none' runs the whole sequence every step; "
+                        "'exact' (block-causal models, --block-length a multiple of the attention block) runs each "
+                        "step's block alone against the cached prompt and finished blocks: the same tokens, less work")
     g.add_argument("--reward", default="auto",
                    help=f"one of {REWARDS} or MODULE:FUNCTION / FILE.py:FUNCTION, called as f(completion, reference); sudoku reads the puzzle's givens from the question")
     g.add_argument("--format-reward", type=float, default=0.0,
@@ -52,11 +58,17 @@ def parse_args(argv=None):
     g.add_argument("--train", choices=training.TRAIN_MODES, default="ups", help="what trains")
     g.add_argument("--clip-eps", type=float, default=0.2, help="PPO clipping of the probability ratios")
     g.add_argument("--ppo-epochs", type=int, default=2, help="optimizer steps per rollout batch")
-    g.add_argument("--kl-coef", type=float, default=0.0, help="weight of KL to the starting policy (0: off)")
+    g.add_argument("--kl-coef", type=float, default=0.0,
+                   help="weight of the k3 KL to a frozen reference policy (0: off, and no reference is kept)")
+    g.add_argument("--reference-path", default=None,
+                   help="with --kl-coef: the reference model directory (with its ups/; default: a copy of the "
+                        "starting model)")
     g.add_argument("--update-micro-batch", type=int, default=None,
                    help="rows per forward pass in the update (default: all of this device's rollouts)")
     g.add_argument("--lora-r", type=int, default=LoRAArgs.lora_r, help="--train lora")
     g.add_argument("--lora-alpha", type=int, default=LoRAArgs.lora_alpha, help="--train lora")
+    g.add_argument("--lora-target-modules", nargs="+", default=list(training.LORA_TARGETS),
+                   help="--train lora: the block projections that get adapters (names of modules in every block)")
 
     g = p.add_argument_group("data")
     g.add_argument("--data", default="gsm8k", help="gsm8k | math500 | PATH.jsonl/.json/.parquet (prompt + reference)")
@@ -105,6 +117,12 @@ def check_args(args):
         raise ValueError(f"--train {args.train} trains the TPS on the tokens it sampled: use --temperature > 0")
     if not 0 < args.clip_eps < 1 or args.kl_coef < 0:
         raise ValueError("--clip-eps must lie in (0, 1) and --kl-coef be >= 0")
+    if args.reference_path is not None and args.kl_coef == 0:
+        raise ValueError(f"--reference-path {args.reference_path} is the KL's reference: give --kl-coef > 0 or drop it")
+    if args.kl_coef > 0 and args.reference_path is not None and not (Path(args.reference_path) / "config.json").is_file():
+        raise ValueError(f"--kl-coef {args.kl_coef} needs a reference model, and --reference-path "
+                         f"{args.reference_path} holds none (no config.json): give a model directory, or leave "
+                         "--reference-path out to measure the KL to the starting model")
     fill_shared_defaults(args)
     correctness_reward(args.reward)  # a missing hook fails here, not after the model is loaded
     try:

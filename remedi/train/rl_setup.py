@@ -17,6 +17,7 @@ from remedi.model.ups import RemeDiModel
 from remedi.model.ups_registry import UPS_CONFIG_NAME, build_ups, load_ups
 from remedi.sampler.config import SamplerConfig
 from remedi.sampler.sampling import generate
+from remedi.sampler.step_runner import runner_problem
 from remedi.train import checkpoint as ckpt, training
 
 
@@ -35,16 +36,39 @@ def build_model(args):
     head = load_ups(ups_path).to(dtype=dtype)
     config, ups_config = backbone.config, head.config_dict()
     check_layout(args, config)
+    if args.train == "lora":
+        training.check_lora_targets(backbone, args.lora_target_modules)
 
     def assemble(backbone, head):
         if args.train == "lora":
-            backbone = training.add_lora(backbone, args.lora_r, args.lora_alpha, dropout=0.0)
+            backbone = training.add_lora(backbone, args.lora_r, args.lora_alpha, dropout=0.0,
+                                         targets=args.lora_target_modules)
         return RemeDiModel(backbone, head)
 
     def build_empty():
         return assemble(LLaDAModelLM(config), build_ups(ups_config))
 
-    return assemble(backbone, head), build_empty
+    model = assemble(backbone, head)
+    problem = runner_problem(args.kv_cache, model, args.block_length, args.cfg_scale)
+    if problem is not None:
+        raise ValueError(f"--kv-cache {args.kv_cache}: {problem}")
+    return model, build_empty
+
+
+def load_reference(args, config):
+    """The KL's frozen reference from --reference-path (its ups/ beside it), in the trained model's layout."""
+    dtype = torch.bfloat16 if args.precision == "bf16-true" else torch.float32
+    path = Path(args.reference_path)
+    if not (path / "ups" / UPS_CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"--reference-path {path}: no UPS at {path / 'ups'}; the KL compares both policies, "
+                                "so the reference needs its UPS too")
+    backbone = load_backbone(path, dtype)
+    layout = (backbone.config.attention_layout, backbone.config.attention_block_length)
+    if layout != (config.attention_layout, config.attention_block_length):
+        raise ValueError(f"--reference-path {path} is {layout[0]} (attention blocks of {layout[1]}), the trained "
+                         f"model {config.attention_layout} ({config.attention_block_length}): a reference must "
+                         "score the rollouts in their own layout")
+    return RemeDiModel(backbone, load_ups(path / "ups").to(dtype=dtype))
 
 
 def check_layout(args, config):
@@ -116,7 +140,7 @@ def rollout_config(args, steps):
     """The sampler of a rollout: UPS + remask with positions drawn from the policy, at `steps` steps."""
     return SamplerConfig(steps=steps, gen_length=args.gen_length, block_length=args.block_length,
                          temperature=args.temperature, cfg_scale=args.cfg_scale, confidence_source="ups", remask=True,
-                         position_temperature=args.position_temperature)
+                         position_temperature=args.position_temperature, kv_cache=args.kv_cache)
 
 
 def export(run_dir, step, out_dir):
@@ -129,7 +153,10 @@ def export(run_dir, step, out_dir):
         found = [p.name for p in ckpt.checkpoints(Path(run_dir) / "checkpoints")]
         raise FileNotFoundError(f"no checkpoint for step {step} in {run_dir}; there are: {found or 'none'}")
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    args = argparse.Namespace(**saved["args"])
+    from remedi.train.rl_args import parse_args  # here: rl_args imports this module
+
+    # flags added after the run was made take their defaults
+    args = argparse.Namespace(**{**vars(parse_args([])), **saved["args"]})
     model, build_empty = build_model(args)
     weights = model.state_dict()
     missing = [name for name in saved["model"] if name not in weights]

@@ -10,6 +10,7 @@
 """
 
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
@@ -30,7 +31,7 @@ TRAIN_MODES = ("ups", "lora", "full")
 # LoRA fine-tuning of LLaMA-style models, since a rank-r update of a 126k-row output matrix adds
 # optimizer state for little gain and the UPS head is what Remask SFT adds on top.
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out")
-LORA_PATTERN = r".*\.blocks\.\d+\.(" + "|".join(LORA_TARGETS) + ")"
+LORA_PATTERN = r".*\.blocks\.\d+\.(" + "|".join(LORA_TARGETS) + ")"  # = lora_pattern()
 
 
 class NonFiniteLossError(RuntimeError):
@@ -174,11 +175,26 @@ def lr_at(step, lr, min_lr, warmup_steps, max_steps):
     return min_lr + 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))) * (lr - min_lr)
 
 
-def add_lora(backbone, r=LoRAArgs.lora_r, alpha=LoRAArgs.lora_alpha, dropout=LoRAArgs.lora_dropout):
-    """Wrap `backbone` in a peft LoRA model on the block projections of LORA_PATTERN (LM head excluded)."""
+def lora_pattern(targets=LORA_TARGETS):
+    """The peft target regex for the block projections named `targets` (the LM head is never one)."""
+    return r".*\.blocks\.\d+\.(" + "|".join(targets) + ")"
+
+
+def check_lora_targets(backbone, targets):
+    """Refuse LoRA target names that match no module in the backbone's blocks (peft would fail later, less clearly)."""
+    names = {name.rsplit(".", 1)[-1] for name, _ in backbone.named_modules() if re.match(r".*\.blocks\.\d+\.", name)}
+    missing = [t for t in targets if t not in names]
+    if missing:
+        raise ValueError(f"--lora-target-modules {' '.join(missing)}: no module of the backbone's blocks is named so; "
+                         f"choose among {' '.join(sorted(names))}")
+
+
+def add_lora(backbone, r=LoRAArgs.lora_r, alpha=LoRAArgs.lora_alpha, dropout=LoRAArgs.lora_dropout,
+             targets=LORA_TARGETS):
+    """Wrap `backbone` in a peft LoRA model on the block projections named `targets` (LM head excluded)."""
     from peft import LoraConfig, get_peft_model  # imported here: peft is slow to import and only LoRA needs it
 
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_PATTERN)
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=lora_pattern(tuple(targets)))
     return get_peft_model(backbone, config)
 
 

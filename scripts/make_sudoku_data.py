@@ -12,11 +12,13 @@ model with relative positions (RoPE) learns to copy the givens with a single off
 `python -m remedi.eval --answer-format sudoku` grades a completion against the question's givens: any
 valid grid that keeps every given counts, not only the reference solution.
 
-How a puzzle is made (fast, no search for a solved grid):
-  - a solved grid: the pattern grid cell(r, c) = (3 (r mod 3) + r div 3 + c) mod 9 + 1, then the
-    validity-preserving symmetries drawn at random: relabel the digits, shuffle the rows inside each band
-    and the bands, shuffle the columns inside each stack and the stacks, transpose with probability 1/2.
-    These grids are all equivalent to one pattern grid (about 1.2e12 of them, not every Sudoku grid);
+How a puzzle is made:
+  - a solved grid: a randomized backtracking fill (reading order, each cell's allowed digits tried in
+    random order), then the validity-preserving symmetries drawn at random: relabel the digits, shuffle
+    the rows inside each band and the bands, the columns inside each stack and the stacks, transpose with
+    probability 1/2. Every valid grid can be drawn (about 6.7e21 of them). `--grids pattern` starts from
+    one pattern grid instead, cell(r, c) = (3 (r mod 3) + r div 3 + c) mod 9 + 1, so every grid is one of
+    its about 1.2e12 symmetries (the data the first Sudoku backbone was trained on);
   - givens: `--givens N` cells (default 40) are kept, the others emptied. Without `--unique` the kept
     cells are a uniform random subset, and a puzzle may have several solutions (the grader accepts any);
     with `--unique` cells are emptied one at a time in random order, skipping any whose removal would
@@ -50,9 +52,43 @@ def _shuffled_lines(rng):
     return [3 * g + i for g in groups for i in rng.sample(range(3), 3)]
 
 
-def random_solution(rng):
-    """A solved grid drawn by applying random Sudoku symmetries to the pattern grid."""
-    base = pattern_grid()
+def backtracking_fill(rng):
+    """A solved grid (9 rows of ints 1..9) filled cell by cell in reading order, each cell trying the
+    digits its row, column and box allow in random order and backing up at a dead end.
+
+    Any valid grid can come out (unlike the symmetries of one pattern grid), so a model trained on these
+    has to learn the rules rather than one grid's structure.
+    """
+    cells, rows, cols, boxes = [0] * 81, [0] * 9, [0] * 9, [0] * 9
+
+    def place(i):
+        if i == 81:
+            return True
+        r, c = divmod(i, 9)
+        b = 3 * (r // 3) + c // 3
+        used = rows[r] | cols[c] | boxes[b]
+        digits = [v for v in range(1, 10) if not used >> v & 1]
+        rng.shuffle(digits)
+        for v in digits:
+            bit = 1 << v
+            cells[i] = v
+            rows[r], cols[c], boxes[b] = rows[r] | bit, cols[c] | bit, boxes[b] | bit
+            if place(i + 1):
+                return True
+            rows[r], cols[c], boxes[b] = rows[r] & ~bit, cols[c] & ~bit, boxes[b] & ~bit
+        cells[i] = 0
+        return False
+
+    place(0)
+    return [cells[9 * r : 9 * r + 9] for r in range(9)]
+
+
+def random_solution(rng, grids="random"):
+    """A solved grid: a random backtracking fill (grids='random') or the pattern grid (grids='pattern'),
+    then random Sudoku symmetries on top (relabel the digits, shuffle rows inside bands and the bands,
+    columns inside stacks and the stacks, transpose with probability 1/2). On a fill they undo its bias
+    towards small digits early in reading order; on the pattern grid they are all the variety there is."""
+    base = backtracking_fill(rng) if grids == "random" else pattern_grid()
     labels = rng.sample(range(1, 10), 9)
     rows, cols = _shuffled_lines(rng), _shuffled_lines(rng)
     grid = [[labels[base[r][c] - 1] for c in cols] for r in rows]
@@ -108,14 +144,14 @@ def count_solutions(cells, limit=2):
     return search(0)
 
 
-def make_puzzle(rng, givens, unique=False, tries=50):
+def make_puzzle(rng, givens, unique=False, tries=50, grids="random"):
     """(puzzle, solution) as 81-int lists, the puzzle with 0 for empty cells and `givens` cells kept.
 
     With unique=True cells whose removal would admit a second solution stay given, so a grid can keep
     more than `givens` cells when no more can go; it is then redrawn, at most `tries` times.
     """
     for _ in range(tries):
-        solution = [v for row in random_solution(rng) for v in row]
+        solution = [v for row in random_solution(rng, grids) for v in row]
         order = rng.sample(range(81), 81)
         if not unique:
             keep = set(order[:givens])
@@ -142,22 +178,23 @@ def format_problem(puzzle, solution):
     return {"question": "\n".join([QUESTION_HEADER] + rows), "answer": "#### " + " ".join(solution_rows)}
 
 
-def draw_unique(rng, n, givens, unique=False, exclude=()):
+def draw_unique(rng, n, givens, unique=False, exclude=(), grids="random"):
     """n records with distinct puzzles, none of them in `exclude` (a set of question strings)."""
     seen, records = set(exclude), []
     while len(records) < n:
-        record = format_problem(*make_puzzle(rng, givens, unique))
+        record = format_problem(*make_puzzle(rng, givens, unique, grids=grids))
         if record["question"] not in seen:
             seen.add(record["question"])
             records.append(record)
     return records
 
 
-def make_splits(seed=0, n_train=20_000, n_val=500, n_test=1_000, givens=40, unique=False, fresh_seed=None):
+def make_splits(seed=0, n_train=20_000, n_val=500, n_test=1_000, givens=40, unique=False, fresh_seed=None,
+                grids="random"):
     """Dict split name -> list of records; 'test_fresh' is present when fresh_seed is given."""
     if not 17 <= givens <= 81:
         raise ValueError(f"givens={givens}: a 9x9 Sudoku keeps 17 to 81 given cells")
-    records = draw_unique(random.Random(seed), n_train + n_val + n_test, givens, unique)
+    records = draw_unique(random.Random(seed), n_train + n_val + n_test, givens, unique, grids=grids)
     splits = {
         "train": records[:n_train],
         "val": records[n_train : n_train + n_val],
@@ -167,7 +204,7 @@ def make_splits(seed=0, n_train=20_000, n_val=500, n_test=1_000, givens=40, uniq
         if fresh_seed == seed:
             raise ValueError("--fresh-seed must differ from --seed, or the fresh test set is not fresh")
         exclude = {r["question"] for r in splits["train"] + splits["val"]}
-        splits["test_fresh"] = draw_unique(random.Random(fresh_seed), n_test, givens, unique, exclude)
+        splits["test_fresh"] = draw_unique(random.Random(fresh_seed), n_test, givens, unique, exclude, grids)
     return splits
 
 
@@ -187,13 +224,17 @@ def main(argv=None):
     parser.add_argument("--n-test", type=int, default=1_000)
     parser.add_argument("--givens", type=int, default=40, help="filled cells per puzzle, 17..81 (default 40)")
     parser.add_argument("--unique", action="store_true", help="only puzzles with exactly one solution (slower)")
+    parser.add_argument("--grids", choices=["random", "pattern"], default="random",
+                        help="solved grids from randomized backtracking (any valid grid; default) or the symmetries "
+                             "of one pattern grid (the data of the first Sudoku backbone)")
     args = parser.parse_args(argv)
     if not 17 <= args.givens <= 81:
         parser.error("--givens must lie in 17..81 (a 9x9 Sudoku needs at least 17 givens)")
     if args.fresh_seed is not None and args.fresh_seed == args.seed:
         parser.error("--fresh-seed must differ from --seed, or the fresh test set is not fresh")
 
-    splits = make_splits(args.seed, args.n_train, args.n_val, args.n_test, args.givens, args.unique, args.fresh_seed)
+    splits = make_splits(args.seed, args.n_train, args.n_val, args.n_test, args.givens, args.unique, args.fresh_seed,
+                         args.grids)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, records in splits.items():

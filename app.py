@@ -3,7 +3,7 @@
 python app.py [--model DIR] [--ups DIR] [--host 127.0.0.1] [--port 7860]
 
 The page offers the examples, scope note and starting steps / answer length / block length of the model
-directory's demo.json (remedi/demo_settings.py), so each shipped model brings the prompts it can answer.
+directory's demo.json (remedi/demo/settings.py), so each shipped model brings the prompts it can answer.
 
 Every step streams to the page as coloured tokens (masked / filled / remasked / kept, shaded by the
 sampler's confidence) next to the masked-count curve and LLaDA's schedule. The server listens on
@@ -24,15 +24,15 @@ import gradio as gr
 import torch
 
 from remedi.cli import add_model_arguments, confidence_threshold, positive_float, positive_int, run_cli
-from remedi.demo_settings import DEMO_FILE, load_demo_settings
-from remedi.loading import DEFAULT_MODEL, TINY_RANDOM, load_model_and_tokenizer
-from remedi.memory import release_freed_memory
-from remedi.sampling import CONFIDENCE_SOURCES, generate, scheduled_mask_counts
-from remedi.step_runner import KV_CACHE_MODES, cache_layout_problem
-from remedi.sudoku import sudoku_givens
-from remedi.tokenizer import decode_answer, encode_prompts, special_token_ids
-from remedi.ups import RemeDiModel
-from remedi.viz import (MASK_TEXT, MASKED, SUDOKU_ANSWER_TOKENS, mask_count_figure, past_end, render_step_html,
+from remedi.demo.memory import release_freed_memory
+from remedi.demo.settings import DEMO_FILE, load_demo_settings
+from remedi.grading.sudoku import sudoku_givens
+from remedi.model.loading import DEFAULT_MODEL, TINY_RANDOM, load_model_and_tokenizer
+from remedi.model.tokenizer import decode_answer, encode_prompts, special_token_ids
+from remedi.model.ups import RemeDiModel
+from remedi.sampler.sampling import CONFIDENCE_SOURCES, generate, scheduled_mask_counts
+from remedi.sampler.step_runner import KV_CACHE_MODES, cache_layout_problem
+from remedi.demo.viz import (MASK_TEXT, MASKED, SUDOKU_ANSWER_TOKENS, mask_count_figure, past_end, render_step_html,
                         render_sudoku_grid, step_view, update_confidences)
 
 MAX_SEED = 2**32 - 1
@@ -412,7 +412,7 @@ def build_demo(model, tokenizer, limits, model_name=DEFAULT_MODEL, kv_cache="non
             finally:
                 if stop_requests.get(request.session_hash) is stop_requested:
                     del stop_requests[request.session_hash]
-                release_freed_memory()  # else the run's freed buffers stay resident (see remedi/memory.py)
+                release_freed_memory()  # else the run's freed buffers stay resident (see remedi/demo/memory.py)
 
         def stop_on_page(request: gr.Request):
             """Stop: the session's run ends after its current step and shows what it reached."""

@@ -1,7 +1,7 @@
 """Chat with a (RemeDi) masked diffusion model in the terminal.
 
 Each turn puts the whole conversation through the tokenizer's chat template and samples the reply with
-`remedi.sampling.generate`. Type one message per line; an empty line, end of input (Ctrl-D) or Ctrl-C
+`remedi.sampler.sampling.generate`. Type one message per line; an empty line, end of input (Ctrl-D) or Ctrl-C
 ends the chat, so `printf 'hi\\nand then?\\n' | python chat.py` runs two turns. With --multiline a message
 is every line up to an empty line, for prompts laid out on several lines (a Sudoku puzzle, one row per
 line); an empty message then ends the chat. Messages are text: special-token names typed into them stay
@@ -15,10 +15,10 @@ import sys
 import torch
 
 from remedi.cli import add_model_arguments, add_sampler_arguments, run_cli
-from remedi.loading import load_model_and_tokenizer
-from remedi.sampling import generate
-from remedi.tokenizer import decode_answer, encode_chat, special_token_ids, warn_unknown_characters
-from remedi.trace import summarise_trace
+from remedi.model.loading import load_model_and_tokenizer
+from remedi.model.tokenizer import decode_answer, encode_chat, special_token_ids, warn_unknown_characters
+from remedi.sampler.sampling import generate
+from remedi.sampler.trace import summarise_trace
 
 
 def build_prompt(tokenizer, conversation):

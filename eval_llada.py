@@ -5,7 +5,7 @@
 
 The arguments are lm-eval's own (`--tasks`, `--model_args`, `--batch_size`, `--include_path`,
 `--apply_chat_template`, `--output_path`, ...). The models, `llada_dist` (LLaDA's sampler) and `remedi` (the
-model's UPS with remasking), live in `remedi/lm_eval_harness.py`, which lists their model_args.
+model's UPS with remasking), live in `remedi/eval/lm_eval_harness.py`, which lists their model_args.
 Needs the evaluation extras: `pip install -r requirements-eval.txt`.
 """
 
@@ -22,7 +22,7 @@ def main(argv=None):
         except ImportError:
             raise ValueError(f"{package} is not installed; install the evaluation extras with "
                              "pip install -r requirements-eval.txt") from None
-    harness = importlib.import_module("remedi.lm_eval_harness")  # registers llada_dist and remedi with lm-eval
+    harness = importlib.import_module("remedi.eval.lm_eval_harness")  # registers llada_dist and remedi with lm-eval
     argv = sys.argv[1:] if argv is None else argv
     harness.check_command_line(argv)
     from lm_eval.__main__ import cli_evaluate

@@ -1,6 +1,6 @@
 """Sample from a (RemeDi) masked diffusion model: `from generate import generate`, or run as a script.
 
-The sampler itself lives in `remedi/sampling.py`; this file keeps LLaDA's entry point and adds a CLI.
+The sampler itself lives in `remedi/sampler/sampling.py`; this file keeps LLaDA's entry point and adds a CLI.
 """
 
 import argparse
@@ -11,10 +11,10 @@ import sys
 import torch
 
 from remedi.cli import add_model_arguments, add_sampler_arguments, run_cli
-from remedi.loading import load_model_and_tokenizer
-from remedi.sampling import add_gumbel_noise, generate, get_num_transfer_tokens
-from remedi.tokenizer import encode_prompts, special_token_ids, warn_unknown_characters
-from remedi.trace import summarise_trace
+from remedi.model.loading import load_model_and_tokenizer
+from remedi.model.tokenizer import encode_prompts, special_token_ids, warn_unknown_characters
+from remedi.sampler.sampling import add_gumbel_noise, generate, get_num_transfer_tokens
+from remedi.sampler.trace import summarise_trace
 
 __all__ = ["generate", "get_num_transfer_tokens", "add_gumbel_noise", "encode_prompts"]
 

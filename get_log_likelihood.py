@@ -1,7 +1,7 @@
 """Score answers by their log-likelihood under a masked diffusion model: `from get_log_likelihood import
 get_log_likelihood`, or run as a script.
 
-The estimator lives in `remedi/likelihood.py`; this file keeps LLaDA's entry point and adds a CLI that
+The estimator lives in `remedi/eval/likelihood.py`; this file keeps LLaDA's entry point and adds a CLI that
 scores a few answers to one prompt with the shipped default model (or any other).
 """
 
@@ -10,9 +10,9 @@ import argparse
 import torch
 
 from remedi.cli import add_model_arguments, run_cli
-from remedi.likelihood import get_log_likelihood, log_likelihoods
-from remedi.loading import load_model_and_tokenizer
-from remedi.tokenizer import encode_prompts, special_token_ids, warn_unknown_characters
+from remedi.eval.likelihood import get_log_likelihood, log_likelihoods
+from remedi.model.loading import load_model_and_tokenizer
+from remedi.model.tokenizer import encode_prompts, special_token_ids, warn_unknown_characters
 
 __all__ = ["get_log_likelihood", "log_likelihoods"]
 

@@ -29,8 +29,8 @@ from lm_eval.tasks import TaskManager
 
 from remedi.cli import positive_int, run_cli
 from remedi.data import load_local_pairs
+from remedi.eval.lm_eval_harness import RemeDiHarness
 from remedi.eval.runner import SamplerOptions, Setting, run_setting
-from remedi.lm_eval_harness import RemeDiHarness
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK_CAUSAL = ROOT / "models" / "remedi-tiny-arith-blockcausal"

@@ -13,12 +13,12 @@ import time
 import torch
 from lightning.fabric import Fabric
 
-from remedi import rl
 from remedi.cli import positive_int, run_cli
-from remedi.loading import DEFAULT_MODEL, load_model_and_tokenizer
-from remedi.sampling import generate
-from remedi.tokenizer import encode_prompts, special_token_ids
-from remedi.training import build_optimizer, set_trainable
+from remedi.model.loading import DEFAULT_MODEL, load_model_and_tokenizer
+from remedi.model.tokenizer import encode_prompts, special_token_ids
+from remedi.sampler.sampling import generate
+from remedi.train import rl
+from remedi.train.training import build_optimizer, set_trainable
 
 
 def main(argv=None):

@@ -25,7 +25,7 @@ import torch
 
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead
 from remedi.cli import positive_int, run_cli
-from remedi.sampling import generate
+from remedi.sampler.sampling import generate
 
 
 def time_generation(model, prompt, settings, steps):

@@ -1,7 +1,7 @@
 """Trainer costs: Remask SFT step time over MDM, forward-process time, peak memory of --train ups vs full.
 
 1. Seconds per optimizer step of `--objective remask_sft` over `--objective mdm` (both `--train full`,
-   SFT rows), same backbone weights and batch, through the trainer's own `remedi.training.train_step`
+   SFT rows), same backbone weights and batch, through the trainer's own `remedi.train.training.train_step`
    on a one-device CPU Fabric. Remask SFT adds the UPS head, the incorrect-token noise, the UPS labels
    and the BCE: target ratio <= 1.15. Runs alternate so that machine noise hits both alike.
 2. Milliseconds of the forward (noising) processes alone at batch 8 x 2048 with LLaDA's vocabulary.
@@ -21,9 +21,9 @@ import torch
 from lightning.fabric import Fabric
 
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead
-from remedi import training
 from remedi.cli import positive_int, run_cli
-from remedi.noise import mdm_forward_process, remask_forward_process
+from remedi.train import training
+from remedi.train.noise import mdm_forward_process, remask_forward_process
 
 LLADA_VOCAB = 126464
 

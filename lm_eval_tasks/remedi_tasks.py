@@ -7,7 +7,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 
 from remedi.data import load_local_pairs
-from remedi.eval.answers import extract_strict, grade
+from remedi.grading.answers import extract_strict, grade
 
 TASK_DIR = Path(__file__).resolve().parent
 WRONG_CHOICES = 3

@@ -42,7 +42,7 @@ RL="python SMDM/pretrain/train_mdm_rl.py --data data/arith/train.jsonl --val-dat
     --prompts-per-step 16 --warmup-steps 5 --ppo-epochs 2 --val-every 25 --accelerator cpu"
 $RL --model-path out/arith-ups-mlp-r03 --lr 1e-3 --max-steps 300 --save-every 50 --out-dir out/arith-rl
 # 5b. The position-only control: the same RL for one learned logit per position (blind to the tokens).
-python -c "from remedi.ups_heads import UPSPosition; from remedi.ups_registry import save_ups; save_ups(UPSPosition(128, 512), 'out/position-ups-init')"
+python -c "from remedi.model.ups_heads import UPSPosition; from remedi.model.ups_registry import save_ups; save_ups(UPSPosition(128, 512), 'out/position-ups-init')"
 $RL --model-path out/arith-ups-mlp-r03 --ups-path out/position-ups-init --lr 3e-2 --max-steps 150 --save-every 25 \
     --out-dir out/arith-rl-position
 # 5c. Evaluation on 1000 test and 1000 fresh problems, and 1000 three-operation chains (out of distribution).
@@ -123,7 +123,7 @@ SUDRL="python SMDM/pretrain/train_mdm_rl.py --model-path out/sudoku-ups --data d
        --gen-length 96 --temperature 0 --position-temperature 1.0 --group-size 8 --prompts-per-step 8 --warmup-steps 5
        --ppo-epochs 2 --val-every 20 --save-every 20 --max-steps 80 --accelerator cpu"
 $SUDRL --lr 1e-3 --out-dir out/sudoku-rl
-python -c "from remedi.ups_heads import UPSPosition; from remedi.ups_registry import save_ups; save_ups(UPSPosition(128, 512), 'out/sudoku-position-init')"
+python -c "from remedi.model.ups_heads import UPSPosition; from remedi.model.ups_registry import save_ups; save_ups(UPSPosition(128, 512), 'out/sudoku-position-init')"
 $SUDRL --ups-path out/sudoku-position-init --lr 3e-2 --max-steps 60 --out-dir out/sudoku-rl-position
 SUDEV="python -m remedi.eval --data data/sudoku50/test.jsonl --limit 1000 --gen-length 96 --batch-size 100 --seed 0
        --answer-format sudoku --no-detection"
@@ -134,10 +134,10 @@ $SUDEV --model out/sudoku-mdm --sources tps_margin --remask-modes on --steps 24 
 $SUDEV --model out/sudoku-ups --sources ups --remask-modes off on --steps 24 12 --out runs/sudoku-test-sft
 $SUDEV --model out/sudoku-rl --sources ups --remask-modes off on --steps 24 12 --out runs/sudoku-test-rl
 $SUDEV --model out/sudoku-rl-position --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-test-position
-# 7b. Remask RL of a UPS that also reads the TPS's confidence (remedi.ups_heads.UPSTPSHead), started at the
+# 7b. Remask RL of a UPS that also reads the TPS's confidence (remedi.model.ups_heads.UPSTPSHead), started at the
 #     tps_margin order, at two learning rates. Every saved checkpoint is scored on the 500 validation puzzles
 #     (ups + remask, 24 and 12 steps); the highest mean complete-unit share is the one tested (and shipped as ups/).
-python -c "from remedi.ups_heads import UPSTPSHead; from remedi.ups_registry import save_ups; save_ups(UPSTPSHead(128, 64, start_feature='margin', start_scale=10.0), 'out/sudoku-margin-init')"
+python -c "from remedi.model.ups_heads import UPSTPSHead; from remedi.model.ups_registry import save_ups; save_ups(UPSTPSHead(128, 64, start_feature='margin', start_scale=10.0), 'out/sudoku-margin-init')"
 $SUDRL --ups-path out/sudoku-margin-init --lr 1e-3 --out-dir out/sudoku-rl-margin-lr1e-3
 $SUDRL --ups-path out/sudoku-margin-init --lr 1e-2 --out-dir out/sudoku-rl-margin-lr1e-2
 SUDVAL="python -m remedi.eval --data data/sudoku50/val.jsonl --limit 500 --gen-length 96 --batch-size 100 --seed 0
@@ -154,7 +154,7 @@ done
 python scripts/sudoku_report.py --data data/sudoku50/val.jsonl --baseline "tps_margin + remask" --runs $VALRUNS \
   --out runs/sudoku-val500-report.md
 #     The same RL started from tps_entropy (stopped after 40 of 80 steps; below the chosen head on validation).
-python -c "from remedi.ups_heads import UPSTPSHead; from remedi.ups_registry import save_ups; save_ups(UPSTPSHead(128, 64, start_feature='neg_entropy', start_scale=10.0), 'out/sudoku-entropy-init')"
+python -c "from remedi.model.ups_heads import UPSTPSHead; from remedi.model.ups_registry import save_ups; save_ups(UPSTPSHead(128, 64, start_feature='neg_entropy', start_scale=10.0), 'out/sudoku-entropy-init')"
 $SUDRL --ups-path out/sudoku-entropy-init --lr 1e-2 --out-dir out/sudoku-rl-entropy-lr1e-2
 for step in 20 40; do
   python scripts/export_rl_checkpoint.py out/sudoku-rl-entropy-lr1e-2 --step $step --out out/sudoku-rl-entropy-lr1e-2-s$step
@@ -204,8 +204,8 @@ CHVAL="python -m remedi.eval --data data/chains19l/val.jsonl --limit 500 --gen-l
        --answer-format strict --no-detection --steps 1/4 1/8"
 $CHVAL --model out/chains19l-mdm --sources random tps_prob tps_margin tps_entropy --remask-modes off on \
   --out runs/chains19l-val500-heuristics   # best: tps_prob + remask
-python -c "from remedi.ups_heads import UPSTPSHead; from remedi.ups_registry import save_ups; save_ups(UPSTPSHead(128, 64, start_feature='prob', start_scale=10.0), 'out/chains19l-prob-init')"
-python -c "from remedi.ups_heads import UPSPosition; from remedi.ups_registry import save_ups; save_ups(UPSPosition(128, 512), 'out/chains19l-position-init')"
+python -c "from remedi.model.ups_heads import UPSTPSHead; from remedi.model.ups_registry import save_ups; save_ups(UPSTPSHead(128, 64, start_feature='prob', start_scale=10.0), 'out/chains19l-prob-init')"
+python -c "from remedi.model.ups_heads import UPSPosition; from remedi.model.ups_registry import save_ups; save_ups(UPSPosition(128, 512), 'out/chains19l-position-init')"
 CHRL="python SMDM/pretrain/train_mdm_rl.py --model-path out/chains19l-ups --data data/chains19l/train.jsonl
       --val-data data/chains19l/val.jsonl --val-limit 100 --val-steps 20 10 --reward strict --steps 20 10 --gen-length 80
       --temperature 0 --position-temperature 1.0 --group-size 8 --prompts-per-step 8 --warmup-steps 5 --ppo-epochs 2
@@ -220,7 +220,7 @@ for run in "tps 25 50 75 100" "position 25 50 75"; do
     $CHVAL --model out/chains19l-rl-$name-s$step --sources ups --remask-modes on --out runs/chains19l-val500-$name-s$step
   done
 done   # highest mean of the two budgets: tps step 50 (models/remedi-tiny-chains/ups), position step 75 (ups-position)
-python -c "import torch; from remedi.ups_heads import UPSPosition; from remedi.ups_registry import save_ups; h = UPSPosition(128, 512); h.logits.data = -torch.arange(512.0); save_ups(h, 'out/chains19l-left-to-right')"
+python -c "import torch; from remedi.model.ups_heads import UPSPosition; from remedi.model.ups_registry import save_ups; h = UPSPosition(128, 512); h.logits.data = -torch.arange(512.0); save_ups(h, 'out/chains19l-left-to-right')"
 $CHVAL --model out/chains19l-mdm --ups out/chains19l-left-to-right --sources ups --remask-modes off \
   --out runs/chains19l-val500-left-to-right   # a strict left-to-right order
 CHEV="python -m remedi.eval --data data/chains19l/test.jsonl --limit 1000 --gen-length 80 --batch-size 100 --seed 0

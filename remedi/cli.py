@@ -7,9 +7,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM
-from .sampling import CONFIDENCE_SOURCES
-from .step_runner import KV_CACHE_MODES
+from remedi.model.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM
+from remedi.sampler.sampling import CONFIDENCE_SOURCES
+from remedi.sampler.step_runner import KV_CACHE_MODES
 
 
 def positive_int(text):

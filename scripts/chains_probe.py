@@ -26,8 +26,8 @@ import torch
 from remedi.cli import run_cli
 from remedi.data.sources import check_json_lines
 from remedi.eval.stats import accuracy_ci, bootstrap_indices
-from remedi.loading import load_model_and_tokenizer
-from remedi.tokenizer import special_token_ids
+from remedi.model.loading import load_model_and_tokenizer
+from remedi.model.tokenizer import special_token_ids
 
 LINE = re.compile(r"(?:[a-z]:)?\d+[+-](\d+)=(\d+)")
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from remedi import checkpoint as ckpt
 from remedi.cli import run_cli
-from remedi.loading import load_tokenizer
+from remedi.model.loading import load_tokenizer
+from remedi.train import checkpoint as ckpt
 
 TRAINER = Path(__file__).resolve().parents[1] / "SMDM" / "pretrain" / "train_mdm_rl.py"
 

@@ -55,12 +55,12 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead, UPSStream  # noqa: E402
-from remedi import model as modeling  # noqa: E402
-from remedi import rl, training  # noqa: E402
+from remedi.model import llada as modeling  # noqa: E402
+from remedi.train import rl, training  # noqa: E402
 from remedi.cli import run_cli  # noqa: E402
-from remedi.loading import load_tokenizer  # noqa: E402
-from remedi.rewards import correctness_reward, score_completions  # noqa: E402
-from remedi.sampling import generate  # noqa: E402
+from remedi.model.loading import load_tokenizer  # noqa: E402
+from remedi.sampler.sampling import generate  # noqa: E402
+from remedi.train.rewards import correctness_reward, score_completions  # noqa: E402
 
 DTYPE = torch.bfloat16
 UPS_WIDTH = 256  # train_mdm.py's default --ups-width

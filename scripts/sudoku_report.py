@@ -22,7 +22,7 @@ from pathlib import Path
 from remedi.cli import run_cli
 from remedi.data.sources import check_json_lines
 from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
-from remedi.sudoku import complete_unit_share, extract_sudoku, sudoku_givens, sudoku_solves
+from remedi.grading.sudoku import complete_unit_share, extract_sudoku, sudoku_givens, sudoku_solves
 
 
 def read_jsonl(path):

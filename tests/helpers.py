@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import torch
 
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel, UPSHead, save_ups
-from remedi.tiny import build_tiny_random
+from remedi.model.tiny import build_tiny_random
 
 VOCAB = 40
 MASK_ID, EOS_ID, EOT_ID, PAD_ID = 39, 2, 3, 2

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import app
-from remedi.tokenizer import decode_answer, encode_prompts
-from remedi.loading import DEFAULT_MODEL, load_model_and_tokenizer
-from remedi.sampling import generate
-from remedi.tokenizer import special_token_ids
+from remedi.model.loading import DEFAULT_MODEL, load_model_and_tokenizer
+from remedi.model.tokenizer import decode_answer, encode_prompts
+from remedi.model.tokenizer import special_token_ids
+from remedi.sampler.sampling import generate
 from tests.helpers import MASK_ID, random_prompt, save_tiny_random_dir, tiny_remedi
 
 SETTINGS = dict(steps=8, gen_length=16, block_length=8, temperature=0.0, cfg_scale=0.0,

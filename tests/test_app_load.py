@@ -11,7 +11,7 @@ import time
 from gradio_client import Client
 
 import app
-from remedi.loading import load_model_and_tokenizer
+from remedi.model.loading import load_model_and_tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Before the fix the server grew by ~1.8 MiB per request (+28.9 MiB from the first to the third wave of 8).
@@ -82,11 +82,11 @@ def test_memory_levels_off_over_waves_of_requests():
 # Loaded before app.py by the interpreter (sitecustomize on PYTHONPATH): every sampler call keeps LEAK_KIB of
 # written, so resident, memory, as a leak per request would.
 LEAKING_SAMPLER = """
-import remedi.sampling
+import remedi.sampler.sampling
 
 LEAK_KIB = {leak_kib}
 kept = []
-sample = remedi.sampling.generate
+sample = remedi.sampler.sampling.generate
 
 
 def leaking_generate(*args, **kwargs):
@@ -94,7 +94,7 @@ def leaking_generate(*args, **kwargs):
     return sample(*args, **kwargs)
 
 
-remedi.sampling.generate = leaking_generate
+remedi.sampler.sampling.generate = leaking_generate
 """
 
 

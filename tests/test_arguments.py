@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from remedi.arguments import RemaskSFTArgs, add_arguments, from_args
-from remedi.tokenizer import build_char_tokenizer
+from remedi.model.tokenizer import build_char_tokenizer
+from remedi.train.arguments import RemaskSFTArgs, add_arguments, from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from remedi.tokenizer import build_char_tokenizer
+from remedi.model.tokenizer import build_char_tokenizer
 
 _PATH = Path(__file__).resolve().parents[1] / "scripts" / "make_arith_data.py"
 _spec = importlib.util.spec_from_file_location("make_arith_data", _PATH)

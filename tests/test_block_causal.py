@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel
-from remedi.attention import block_index
-from remedi.kv_cache import KVCache
-from remedi.noise import per_block_times
-from remedi.training import block_causal_forward
-from remedi.ups_stream import UPSStream
+from remedi.model.attention import block_index
+from remedi.model.kv_cache import KVCache
+from remedi.model.ups_stream import UPSStream
+from remedi.train.noise import per_block_times
+from remedi.train.training import block_causal_forward
 from tests.helpers import VOCAB, tiny_backbone
 
 PROMPT, BLOCK = 5, 4

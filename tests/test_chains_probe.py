@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from remedi.tokenizer import build_char_tokenizer, special_token_ids
+from remedi.model.tokenizer import build_char_tokenizer, special_token_ids
 from tests.helpers import ScriptedModel
 
 _PATH = Path(__file__).resolve().parents[1] / "scripts" / "chains_probe.py"
@@ -60,7 +60,7 @@ def test_cli_runs_on_the_tiny_random_model_and_bad_input_is_one_error_line(tmp_p
 
 
 def test_a_training_checkpoint_replaces_the_weights_and_a_foreign_one_is_refused(tmp_path):
-    from remedi.loading import load_model_and_tokenizer
+    from remedi.model.loading import load_model_and_tokenizer
 
     trained, _ = load_model_and_tokenizer("tiny-random")
     backbone = lambda m: getattr(m, "backbone", m)  # the tiny-random model carries a UPS head around it

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import chat
-from remedi.tokenizer import EOT, MASK, build_char_tokenizer, encode_chat
+from remedi.model.tokenizer import EOT, MASK, build_char_tokenizer, encode_chat
 from tests.helpers import save_tiny_random_dir
 
 

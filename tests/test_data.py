@@ -18,7 +18,7 @@ from remedi.data import (
 )
 from remedi.data.resolve import load_sft_rows
 from remedi.data.sources import SHARED_DATA_DIR
-from remedi.tokenizer import build_char_tokenizer
+from remedi.model.tokenizer import build_char_tokenizer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 S1K = FIXTURES / "s1k_1.1_sample.jsonl"
@@ -201,8 +201,8 @@ def test_random_length_crop():
 
 def test_sft_rows_feed_remask_noise_and_loss(tok):
     """The pieces fit together: SFT rows -> Remask noise with the tokenizer's specials -> a finite loss."""
-    from remedi.losses import remask_sft_loss
-    from remedi.noise import remask_forward_process
+    from remedi.train.losses import remask_sft_loss
+    from remedi.train.noise import remask_forward_process
 
     examples = build_sft_examples(load_opc(path=OPC), tok, seq_len=160)
     x, pl = examples.input_ids, examples.prompt_lengths

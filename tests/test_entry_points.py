@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from remedi.cli import add_model_arguments
-from remedi.trace import summarise_trace
+from remedi.sampler.trace import summarise_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY_POINTS = {"generate": "generate.py", "chat": "chat.py", "app": "app.py", "remedi.eval.__main__": "remedi/eval/__main__.py",

@@ -10,18 +10,19 @@ from matplotlib.colors import to_rgba
 
 from remedi import LLaDAModelLM, UPSHead, save_ups
 from remedi.eval import __main__ as eval_cli
-from remedi.eval import answers, plots
+from remedi.eval import plots
 from remedi.eval.__main__ import main as eval_main
 from remedi.eval.detection import ups_detection
+from remedi.grading import answers
 from remedi.eval.runner import (SamplerOptions, Setting, build_grid, check_mask_counts,
                                 model_has_ups, parse_steps, sample)
 from remedi.eval.stats import (accuracy_ci, bootstrap_indices, confusion_matrix, paired_difference_ci, roc_auc)
+from remedi.demo.viz import FILLED, KEPT, MASKED, REMASKED, STATE_COLOURS, STATE_STYLES
 from remedi.eval.trajectory import first_corrected, replay, trajectory_figure, trajectory_html
-from remedi.loading import load_model_and_tokenizer
-from remedi.sampling import generate, scheduled_mask_counts
-from remedi.tiny import build_tiny_random, tiny_config
-from remedi.tokenizer import build_char_tokenizer
-from remedi.viz import FILLED, KEPT, MASKED, REMASKED, STATE_COLOURS, STATE_STYLES
+from remedi.model.loading import load_model_and_tokenizer
+from remedi.model.tiny import build_tiny_random, tiny_config
+from remedi.model.tokenizer import build_char_tokenizer
+from remedi.sampler.sampling import generate, scheduled_mask_counts
 from tests.helpers import MASK_ID, ScriptedModel, random_prompt, tiny_backbone, tiny_remedi
 
 ROOT = Path(__file__).resolve().parents[1]

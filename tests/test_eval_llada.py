@@ -1,4 +1,4 @@
-"""eval_llada.py and its lm-eval models (remedi/lm_eval_harness.py) on the shipped tiny models and the offline tasks
+"""eval_llada.py and its lm-eval models (remedi/eval/lm_eval_harness.py) on the shipped tiny models and the offline tasks
 of lm_eval_tasks/. Needs the evaluation extras (requirements-eval.txt); skipped without them."""
 
 import importlib.util
@@ -16,7 +16,7 @@ pytest.importorskip("accelerate")
 from lm_eval.api.instance import Instance  # noqa: E402
 
 from remedi.eval.__main__ import main as remedi_eval  # noqa: E402
-from remedi.lm_eval_harness import LLaDAHarness, RemeDiHarness  # noqa: E402
+from remedi.eval.lm_eval_harness import LLaDAHarness, RemeDiHarness  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ARITH = ROOT / "models" / "remedi-tiny-arith"
@@ -176,7 +176,7 @@ def test_choices_hold_the_right_number_once_and_three_others(data_file):
 
 
 def test_model_args_take_lm_eval_spellings_and_refuse_wrong_types():
-    from remedi.lm_eval_harness import HarnessOptions
+    from remedi.eval.lm_eval_harness import HarnessOptions
 
     options = HarnessOptions.parse({"model_path": "m", "batch_size": "8", "is_check_greedy": 0, "stop_at_eos": "True",
                                     "cfg": 1, "ups_path": None})

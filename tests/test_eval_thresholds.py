@@ -8,7 +8,7 @@ import pytest
 from remedi.eval import plots
 from remedi.eval.__main__ import main as eval_main
 from remedi.eval.runner import check_mask_counts, forward_passes_per_row
-from remedi.sampling import generate
+from remedi.sampler.sampling import generate
 from tests.helpers import MASK_ID, random_prompt, tiny_remedi
 
 ROOT = Path(__file__).resolve().parents[1]

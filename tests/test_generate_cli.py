@@ -9,8 +9,8 @@ import torch
 
 import generate
 from remedi.cli import run_cli
-from remedi.loading import DEFAULT_MODEL, load_model_and_tokenizer
-from remedi.tokenizer import encode_prompts, special_token_ids
+from remedi.model.loading import DEFAULT_MODEL, load_model_and_tokenizer
+from remedi.model.tokenizer import encode_prompts, special_token_ids
 from tests.helpers import save_tiny_random_dir
 
 
@@ -112,7 +112,7 @@ def test_bugs_keep_their_traceback_and_remedi_debug_shows_user_errors_too(monkey
 
 def test_kv_cache_flag_reaches_the_sampler(capsys):
     """The shipped model is bidirectional: with one step per block, dual's refresh pass is the whole step,
-    so its answer equals the uncached one (remedi/step_runner.py)."""
+    so its answer equals the uncached one (remedi/sampler/step_runner.py)."""
     argv = ["--gen-length", "16", "--block-length", "8", "--steps", "2", "--prompt", "Compute 1 + 2."]
     generate.main(argv)
     plain = [line for line in capsys.readouterr().out.splitlines() if line.startswith("answer:")]

@@ -1,4 +1,4 @@
-"""The Monte-Carlo log-likelihood (remedi/likelihood.py) against its exact expectation, computed by hand.
+"""The Monte-Carlo log-likelihood (remedi/eval/likelihood.py) against its exact expectation, computed by hand.
 
 For answers of at most 4 tokens every mask set can be enumerated, so the expectation of the estimator is a
 finite sum: -(1/L) sum_k (L/k) mean_{|S|=k} sum_{i in S} CE_i(S). The tests compute it with plain model
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from remedi import RemeDiModel, UPSHead, UPSStream
-from remedi.likelihood import (get_log_likelihood, greedy_matches, log_likelihoods, masked_token_loss,
+from remedi.eval.likelihood import (get_log_likelihood, greedy_matches, log_likelihoods, masked_token_loss,
                                random_answer_masks, stratified_mask_counts)
 from tests.helpers import MASK_ID, ScriptedModel, tiny_backbone
 

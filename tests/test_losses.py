@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from remedi.losses import masked_diffusion_loss, remask_sft_loss, ups_bce_loss, ups_labels
+from remedi.train.losses import masked_diffusion_loss, remask_sft_loss, ups_bce_loss, ups_labels
 
 LN2, LN3, E = math.log(2), math.log(3), math.e
 

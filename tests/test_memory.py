@@ -1,6 +1,6 @@
 import pytest
 
-from remedi.memory import release_freed_memory
+from remedi.demo.memory import release_freed_memory
 
 
 def resident_mib():

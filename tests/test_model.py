@@ -115,7 +115,7 @@ def test_bad_inputs_raise():
 
 def test_flash_attention_path_uses_the_kernel_layout(monkeypatch):
     """flash-attn is GPU-only; a stand-in with its (B, L, H, hd) contract checks our transposes and GQA."""
-    import remedi.model as modeling
+    import remedi.model.llada as modeling
 
     calls = []
 
@@ -143,7 +143,7 @@ def test_flash_attention_path_uses_the_kernel_layout(monkeypatch):
 def test_rotary_angles_stay_float32_in_a_bf16_model():
     """A bf16 cast must not round the rotary frequencies: at position 4000 a bf16 frequency is off by up
     to 0.4% of its value, i.e. whole radians of angle."""
-    from remedi.model import RotaryEmbedding
+    from remedi.model.llada import RotaryEmbedding
 
     head_dim, theta, length = 64, 500000.0, 4096
     rotary = RotaryEmbedding(head_dim, theta).to(torch.bfloat16)  # what model.to(bfloat16) does to it

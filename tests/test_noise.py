@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from remedi.noise import answer_mask, mdm_forward_process, remask_forward_process
+from remedi.train.noise import answer_mask, mdm_forward_process, remask_forward_process
 
 MASK = 99
 SPECIAL = [0, 1, 2]  # stand-ins for bos / eos / eot

@@ -26,9 +26,9 @@ from opencompass.datasets.base import BaseDataset  # noqa: E402
 from opencompass.openicl.icl_evaluator import BaseEvaluator  # noqa: E402
 from opencompass.openicl.icl_prompt_template import PromptTemplate  # noqa: E402
 
+from remedi.model.loading import DEFAULT_MODEL  # noqa: E402
+from remedi.model.tokenizer import EOT, special_token_ids  # noqa: E402
 import remedi_opencompass.dllm as dllm  # noqa: E402
-from remedi.loading import DEFAULT_MODEL  # noqa: E402
-from remedi.tokenizer import EOT, special_token_ids  # noqa: E402
 from remedi_opencompass import (GSM8KJsonlDataset, RemeDiBaseModel, RemeDiChatModel,  # noqa: E402
                                 StrictFinalAnswerEvaluator, SudokuEvaluator, strict_correct)
 from tests.helpers import save_tiny_random_dir  # noqa: E402

@@ -1,4 +1,4 @@
-"""Confidence-threshold parallel decoding and stop at EOS (remedi/parallel_decoding.py, via generate)."""
+"""Confidence-threshold parallel decoding and stop at EOS (remedi/sampler/parallel_decoding.py, via generate)."""
 
 import math
 
@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from remedi import RemeDiModel, UPSHead
-from remedi.loading import load_model_and_tokenizer
-from remedi.parallel_decoding import ends_in_eos
-from remedi.sampling import CONFIDENCE_SOURCES, generate
-from remedi.tokenizer import encode_prompts, special_token_ids
+from remedi.model.loading import load_model_and_tokenizer
+from remedi.model.tokenizer import encode_prompts, special_token_ids
+from remedi.sampler.parallel_decoding import ends_in_eos
+from remedi.sampler.sampling import CONFIDENCE_SOURCES, generate
 from tests.helpers import EOS_ID, EOT_ID, MASK_ID, VOCAB, ScriptedModel, random_prompt, tiny_backbone, tiny_remedi
 from tests.test_sampling import expected_masked_counts
 from tests.test_shipped_model import held_out_problems

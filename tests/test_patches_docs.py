@@ -117,7 +117,7 @@ def test_every_opencompass_option_of_ours_is_documented():
 
 def test_sampler_keywords_of_ours_are_documented():
     """`generate`'s keyword-only arguments are ours (upstream's are positional): each is in the generate document."""
-    from remedi.sampling import generate
+    from remedi.sampler.sampling import generate
 
     text = (ROOT / "remedi_patches" / "LLaDA-generate.py.md").read_text()
     documented = set(re.findall(r"`([a-z_][a-z0-9_]*)=`", text))
@@ -133,7 +133,7 @@ UPSTREAM_LM_EVAL_ARGS = {"model_path", "mask_id", "max_length", "batch_size", "m
 
 def test_every_lm_eval_model_arg_of_ours_is_documented():
     """The fields of HarnessOptions (read from the source: lm-eval may be missing) that upstream lacks."""
-    tree = ast.parse((ROOT / "remedi" / "lm_eval_harness.py").read_text())
+    tree = ast.parse((ROOT / "remedi" / "eval" / "lm_eval_harness.py").read_text())
     options = next(node for node in ast.walk(tree) if isinstance(node, ast.ClassDef) and node.name == "HarnessOptions")
     fields = {item.target.id for item in options.body if isinstance(item, ast.AnnAssign)}
     assert {"model_path", "ups_path", "kv_cache"} <= fields  # the source was read

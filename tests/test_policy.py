@@ -1,5 +1,5 @@
 """The UPS as a stochastic policy: Plackett–Luce sampling and log-probabilities, and the sampler's
-stochastic remask mode that Remask RL's rollouts run (remedi/policy.py, remedi/sampling.py)."""
+stochastic remask mode that Remask RL's rollouts run (remedi/sampler/policy.py, remedi/sampler/sampling.py)."""
 
 import itertools
 import math
@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from remedi.policy import plackett_luce_log_prob, position_entropy, sample_order, token_log_prob
-from remedi.sampling import generate, scheduled_mask_counts
+from remedi.sampler.policy import plackett_luce_log_prob, position_entropy, sample_order, token_log_prob
+from remedi.sampler.sampling import generate, scheduled_mask_counts
 from tests.helpers import EOS_ID, MASK_ID, random_prompt, tiny_backbone, tiny_remedi
 
 
@@ -100,7 +100,7 @@ def test_sampled_positions_differ_between_draws():
 
 @pytest.mark.parametrize("case", ["plain", "padded+cfg", "eos_inf+blocks"])
 def test_a_rollout_step_scored_again_reproduces_its_log_probs_exactly(case):
-    from remedi.rl import rescore_step
+    from remedi.train.rl import rescore_step
 
     model = tiny_remedi(seed=5)
     prompt, mask, kwargs = random_prompt(batch=4, length=6, seed=5), None, {}

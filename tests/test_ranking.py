@@ -13,8 +13,8 @@ import torch
 
 from remedi import RemeDiModel
 from remedi.eval.detection import _scores
-from remedi.sampling import confidence_value, generate, score_threshold, token_confidence
-from remedi.ups_heads import UPSPosition
+from remedi.model.ups_heads import UPSPosition
+from remedi.sampler.sampling import confidence_value, generate, score_threshold, token_confidence
 from tests.helpers import MASK_ID, VOCAB, ScriptedModel, random_prompt, tiny_backbone
 
 PROMPT_LENGTH, GEN_LENGTH = 4, 256  # answer positions 4..259: past 200 the -arange logits are < -200

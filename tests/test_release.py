@@ -18,10 +18,10 @@ import generate
 from remedi import LLaDAConfig, RemeDiModel, UPSStream
 from remedi.cli import run_cli
 from remedi.eval.__main__ import main as eval_main
-from remedi.loading import load_model_and_tokenizer
-from remedi.release import build_release_parts, is_release_checkpoint, load_release_parts, save_release
-from remedi.tiny import tiny_config
-from remedi.tokenizer import build_char_tokenizer
+from remedi.model.loading import load_model_and_tokenizer
+from remedi.model.release import build_release_parts, is_release_checkpoint, load_release_parts, save_release
+from remedi.model.tiny import tiny_config
+from remedi.model.tokenizer import build_char_tokenizer
 
 # d_model 8, 2 query heads of 4 dims, 1 KV head, SwiGLU width 12, 16 embedding rows, 31 layers (the
 # release's UPS reads after layers 0/10/20/30, so it needs layer 30).

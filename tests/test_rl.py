@@ -1,4 +1,4 @@
-"""Remask RL's objective (remedi/rl.py) and rewards (remedi/rewards.py), on hand examples and tiny models."""
+"""Remask RL's objective (remedi/train/rl.py) and rewards (remedi/train/rewards.py), on hand examples and tiny models."""
 
 import copy
 import math
@@ -7,12 +7,13 @@ import pytest
 import torch
 from lightning.fabric import Fabric
 
-from remedi import RemeDiModel, rl
-from remedi.policy import RolloutStep
-from remedi.rewards import correctness_reward, score_completions, well_formed
-from remedi.sampling import generate
-from remedi.training import set_trainable
-from remedi.ups_heads import UPSPosition
+from remedi import RemeDiModel
+from remedi.model.ups_heads import UPSPosition
+from remedi.sampler.policy import RolloutStep
+from remedi.sampler.sampling import generate
+from remedi.train import rl
+from remedi.train.rewards import correctness_reward, score_completions, well_formed
+from remedi.train.training import set_trainable
 from tests.helpers import MASK_ID, random_prompt, tiny_remedi
 
 

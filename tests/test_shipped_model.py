@@ -8,11 +8,11 @@ import torch
 
 import generate
 from remedi import RemeDiModel, UPSHead, load_ups
-from remedi.ups_heads import UPSPosition, UPSTPSHead
-from remedi.eval.answers import extract_gsm8k, grade
-from remedi.loading import DEFAULT_MODEL, load_model_and_tokenizer
-from remedi.sampling import generate as sample
-from remedi.tokenizer import encode_prompts, special_token_ids
+from remedi.grading.answers import extract_gsm8k, grade
+from remedi.model.loading import DEFAULT_MODEL, load_model_and_tokenizer
+from remedi.model.tokenizer import encode_prompts, special_token_ids
+from remedi.model.ups_heads import UPSPosition, UPSTPSHead
+from remedi.sampler.sampling import generate as sample
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("make_arith_data", ROOT / "scripts" / "make_arith_data.py")
@@ -105,7 +105,7 @@ def test_shipped_sudoku_model_writes_grids_and_an_adaptive_order_fills_more_cell
     order. On 20 held-out puzzles the grids must parse and keep the givens, and tps_margin must lead."""
     import json
 
-    from remedi.sudoku import extract_sudoku, sudoku_givens
+    from remedi.grading.sudoku import extract_sudoku, sudoku_givens
 
     model, tokenizer = load_model_and_tokenizer(str(SUDOKU))
     assert isinstance(model, RemeDiModel) and all((SUDOKU / name).is_dir() for name in ("ups", "ups-sft"))
@@ -157,7 +157,7 @@ def test_shipped_sudoku_default_ups_with_remasking_is_not_below_tps_margin_with_
     fall below on either."""
     import json
 
-    from remedi.sudoku import complete_unit_share, extract_sudoku, sudoku_givens, sudoku_solves
+    from remedi.grading.sudoku import complete_unit_share, extract_sudoku, sudoku_givens, sudoku_solves
 
     model, tokenizer = load_model_and_tokenizer(str(SUDOKU))
     puzzles = [json.loads(line) for line in (ROOT / "tests" / "fixtures" / "sudoku_test20.jsonl").read_text().splitlines()]

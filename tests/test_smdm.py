@@ -11,9 +11,9 @@ import pytest
 
 from remedi import LLaDAModelLM
 from remedi.cli import run_cli
-from remedi.smdm import diff_llama_dims, non_embedding_parameters, steps_for_budget
-from remedi.tiny import tiny_config
-from remedi.tokenizer import build_char_tokenizer
+from remedi.model.tiny import tiny_config
+from remedi.model.tokenizer import build_char_tokenizer
+from remedi.train.smdm import diff_llama_dims, non_embedding_parameters, steps_for_budget
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("train_mdm", ROOT / "SMDM" / "pretrain" / "train_mdm.py")

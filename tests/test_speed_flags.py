@@ -9,9 +9,9 @@ import torch
 import app
 import chat
 import generate
-from remedi.loading import load_model_and_tokenizer
-from remedi.sampling import generate as sample
-from remedi.tokenizer import decode_answer, encode_prompts, special_token_ids
+from remedi.model.loading import load_model_and_tokenizer
+from remedi.model.tokenizer import decode_answer, encode_prompts, special_token_ids
+from remedi.sampler.sampling import generate as sample
 
 PROMPT = "Compute 7 - 3 + 5 - 8 + 2."  # = 3; the shipped model solves it at every setting used here
 

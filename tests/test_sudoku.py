@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from remedi import sudoku as grids
-from remedi.eval import answers
-from remedi.tokenizer import build_char_tokenizer
+from remedi.grading import sudoku as grids, answers
+from remedi.model.tokenizer import build_char_tokenizer
 
 _PATH = Path(__file__).resolve().parents[1] / "scripts" / "make_sudoku_data.py"
 _spec = importlib.util.spec_from_file_location("make_sudoku_data", _PATH)

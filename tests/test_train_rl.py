@@ -18,9 +18,9 @@ import torch
 from lightning.fabric import Fabric
 from safetensors.torch import load_file
 
-from remedi import rl
-from remedi.tiny import build_tiny_random
-from remedi.tokenizer import build_char_tokenizer, special_token_ids
+from remedi.model.tiny import build_tiny_random
+from remedi.model.tokenizer import build_char_tokenizer, special_token_ids
+from remedi.train import rl
 from tests.helpers import ScriptedModel, run_trainer_on_two_ranks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,7 +140,7 @@ def test_resume_continues_the_same_rollouts_and_updates(setup_dir, tmp_path, mon
 
 def test_a_non_finite_loss_stops_before_the_update_and_names_the_last_good_checkpoint(setup_dir, tmp_path,
                                                                                     monkeypatch):
-    from remedi.training import NonFiniteLossError
+    from remedi.train.training import NonFiniteLossError
 
     calls, real_objective = [0], rl.step_objective
 

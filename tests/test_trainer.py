@@ -19,16 +19,15 @@ from lightning.fabric import Fabric
 from safetensors.torch import load_file
 
 from remedi import LLaDAModelLM, RemeDiModel, UPSStream, load_ups
-from remedi import checkpoint as ckpt
-from remedi import training
-from remedi.arguments import RemaskSFTArgs
 from remedi.cli import run_cli
 from remedi.data.resolve import load_pairs, load_packed_rows, split_validation
 from remedi.data.sft import build_sft_examples
-from remedi.loading import load_model_and_tokenizer
-from remedi.metrics import expected_calibration_error, roc_auc, ups_scored_positions
-from remedi.tokenizer import build_char_tokenizer, special_token_ids
-from remedi.tracking import MetricsLogger
+from remedi.model.loading import load_model_and_tokenizer
+from remedi.model.tokenizer import build_char_tokenizer, special_token_ids
+from remedi.train import checkpoint as ckpt, training
+from remedi.train.arguments import RemaskSFTArgs
+from remedi.train.metrics import expected_calibration_error, roc_auc, ups_scored_positions
+from remedi.train.tracking import MetricsLogger
 from tests.helpers import ScriptedModel, run_trainer_on_two_ranks
 
 ROOT = Path(__file__).resolve().parents[1]

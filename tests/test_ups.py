@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from remedi import RemeDiModel, UPSHead, load_ups, save_ups
-from remedi.loading import load_model_and_tokenizer
+from remedi.model.loading import load_model_and_tokenizer
 from tests.helpers import VOCAB, tiny_backbone
 
 
@@ -101,7 +101,7 @@ def test_loader_picks_up_bundled_ups_folder(tmp_path):
 
 
 def test_position_only_control_ignores_the_content_and_round_trips(tmp_path):
-    from remedi.ups_heads import UPSPosition
+    from remedi.model.ups_heads import UPSPosition
 
     head = UPSPosition(hidden_size=8, max_positions=6)
     with torch.no_grad():

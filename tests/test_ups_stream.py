@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from remedi import RemeDiModel, UPSStream, load_ups
-from remedi.sampling import generate
+from remedi.sampler.sampling import generate
 from tests.helpers import MASK_ID, VOCAB, random_prompt, tiny_backbone
 
 

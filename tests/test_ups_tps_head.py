@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from remedi import RemeDiModel, load_ups, save_ups
-from remedi.sampling import generate
-from remedi.ups_heads import UPSTPSHead, tps_confidence_features
+from remedi.model.ups_heads import UPSTPSHead, tps_confidence_features
+from remedi.sampler.sampling import generate
 from tests.helpers import MASK_ID, random_prompt, tiny_backbone
 from tests.test_rl import ups_updates_with_and_without_the_hidden_cache
 

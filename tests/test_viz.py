@@ -5,10 +5,10 @@ import re
 import pytest
 from matplotlib.figure import Figure
 
-from remedi.loading import load_model_and_tokenizer
-from remedi.sampling import generate, scheduled_mask_counts
-from remedi.tokenizer import build_char_tokenizer, encode_prompts, special_token_ids
-from remedi.viz import (FILLED, KEPT, MASK_TEXT, MASKED, MAX_SHADE, MIN_SHADE, REMASKED, mask_count_figure, past_end,
+from remedi.model.loading import load_model_and_tokenizer
+from remedi.model.tokenizer import build_char_tokenizer, encode_prompts, special_token_ids
+from remedi.sampler.sampling import generate, scheduled_mask_counts
+from remedi.demo.viz import (FILLED, KEPT, MASK_TEXT, MASKED, MAX_SHADE, MIN_SHADE, REMASKED, mask_count_figure, past_end,
                         render_step_html, render_sudoku_grid, step_view, token_states, update_confidences)
 from tests.helpers import MASK_ID, random_prompt, tiny_remedi
 

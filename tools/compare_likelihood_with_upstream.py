@@ -8,7 +8,7 @@ shipped here; download them from github.com/ML-GSAI/LLaDA into a folder and poin
 On a small random stand-in model the script prints, for several answer lengths, mini-batch sizes and CFG
 scales, upstream's estimate and ours after the same `torch.manual_seed`, and their difference. With
 `eval_llada.py` in the folder (and lm-eval installed) it also compares its harness's per-request estimate
-and greedy check with `remedi.likelihood.log_likelihoods` and `greedy_matches`.
+and greedy check with `remedi.eval.likelihood.log_likelihoods` and `greedy_matches`.
 """
 
 import argparse
@@ -20,8 +20,8 @@ import torch
 
 from folder_package import import_folder_as_package
 from remedi import LLaDAConfig, LLaDAModelLM
-from remedi.likelihood import get_log_likelihood, greedy_matches, log_likelihoods
-from remedi.sampling import generate
+from remedi.eval.likelihood import get_log_likelihood, greedy_matches, log_likelihoods
+from remedi.sampler.sampling import generate
 
 PACKAGE = "upstream_llada_likelihood"
 MASK_ID = 99

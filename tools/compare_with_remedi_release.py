@@ -28,7 +28,7 @@ import torch
 
 from folder_package import import_folder_as_package
 from remedi import LLaDAConfig, LLaDAModelLM, RemeDiModel
-from remedi.release import release_stream, save_release
+from remedi.model.release import release_stream, save_release
 
 PACKAGE = "remedi_release_under_test"
 # The release's GitHub code imports its config from here; the alias lets that line run unchanged.
@@ -126,7 +126,7 @@ def main():
     with tempfile.TemporaryDirectory() as saved:
         save_release(ours.backbone, ours.ups_head, saved)
         release = ReleaseModel.from_pretrained(saved).eval()
-    print("ours -> release: saved by remedi.release.save_release, loaded by the release's from_pretrained")
+    print("ours -> release: saved by remedi.model.release.save_release, loaded by the release's from_pretrained")
     report("ours -> release", release, ours, ids, mask)
 
 

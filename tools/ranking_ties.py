@@ -16,10 +16,10 @@ from unittest import mock
 import torch
 import torch.nn.functional as F
 
-from remedi import sampling
 from remedi.cli import run_cli
-from remedi.loading import load_model_and_tokenizer
-from remedi.tokenizer import encode_prompts, special_token_ids
+from remedi.model.loading import load_model_and_tokenizer
+from remedi.model.tokenizer import encode_prompts, special_token_ids
+from remedi.sampler import sampling
 
 
 def float32_probability_confidence(source, logits, ups_logits, candidates, gate_ids=()):

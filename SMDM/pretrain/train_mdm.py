@@ -23,21 +23,20 @@ import torch
 from tqdm import tqdm
 
 from remedi import LLaDAModelLM, RemeDiModel, UPSHead, UPSStream, load_ups
-from remedi import checkpoint as ckpt
-from remedi import training
-from remedi.arguments import LoRAArgs, OptimisationArgs, RemaskSFTArgs, RunArgs, add_arguments, from_args
 from remedi.cli import HelpFormatter, add_hardware_arguments, ensure_writable_dir, run_cli
 from remedi.data.pretrain import random_length_crop
 from remedi.data.resolve import DEFAULT_VAL_FRACTION, load_packed_rows, load_sft_rows, split_validation
-from remedi.loading import load_backbone, load_tokenizer
-from remedi.losses import ups_labels
-from remedi.metrics import expected_calibration_error, roc_auc, ups_scored_positions
-from remedi.noise import EPS
-from remedi.smdm import DIFF_LLAMA_SHAPES, SMDM_SEQ_LEN, diff_llama_dims, steps_for_budget
-from remedi.tiny import tiny_config
-from remedi.tokenizer import special_token_ids
-from remedi.tracking import MetricsLogger, plain_args
-from remedi.ups_registry import build_ups
+from remedi.model.loading import load_backbone, load_tokenizer
+from remedi.model.tiny import tiny_config
+from remedi.model.tokenizer import special_token_ids
+from remedi.model.ups_registry import build_ups
+from remedi.train import checkpoint as ckpt, training
+from remedi.train.arguments import LoRAArgs, OptimisationArgs, RemaskSFTArgs, RunArgs, add_arguments, from_args
+from remedi.train.losses import ups_labels
+from remedi.train.metrics import expected_calibration_error, roc_auc, ups_scored_positions
+from remedi.train.noise import EPS
+from remedi.train.smdm import DIFF_LLAMA_SHAPES, SMDM_SEQ_LEN, diff_llama_dims, steps_for_budget
+from remedi.train.tracking import MetricsLogger, plain_args
 
 DEFAULT_SEQ_LEN = 256
 TINY_DEFAULTS = {name: parameter.default for name, parameter in inspect.signature(tiny_config).parameters.items()}
@@ -84,7 +83,7 @@ def parse_args(argv=None):
     g = p.add_argument_group("model")
     g.add_argument("--model-path", default=None, help="existing LLaDA checkpoint directory (e.g. LLaDA-8B-Instruct)")
     g.add_argument("--model-config", choices=["tiny"], default=None,
-                   help="fresh model from remedi.tiny.tiny_config (the default without --model-path)")
+                   help="fresh model from remedi.model.tiny.tiny_config (the default without --model-path)")
     g.add_argument("--d-model", type=int, default=None, help="tiny: width" + default_note("d_model"))
     g.add_argument("--n-layers", type=int, default=None, help="tiny: blocks" + default_note("n_layers"))
     g.add_argument("--n-heads", type=int, default=None, help="tiny: attention heads" + default_note("n_heads"))

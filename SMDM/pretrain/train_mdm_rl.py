@@ -4,7 +4,7 @@ The UPS is treated as a policy over which positions to keep: rollouts run the pr
 the K_n kept positions drawn from Plackett–Luce on the UPS logits and tokens drawn from the TPS; each
 prompt gets a group of G completions, each completion a reward (the final answer checked against the
 reference), and the policy takes clipped policy-gradient steps on the group-normalised advantages
-(remedi/rl.py states the objective). The same command runs on one CPU and on many GPUs/nodes.
+(remedi/train/rl.py states the objective). The same command runs on one CPU and on many GPUs/nodes.
 
     --train ups    only the UPS trains (the position policy); the backbone stays frozen (default)
     --train lora   LoRA adapters + UPS: the token term trains the TPS too
@@ -25,18 +25,17 @@ import torch
 from tqdm import tqdm
 
 from remedi import LLaDAModelLM, RemeDiModel, load_ups
-from remedi import checkpoint as ckpt
-from remedi import rl, training
-from remedi.arguments import LoRAArgs, OptimisationArgs, RunArgs, add_arguments
 from remedi.cli import HelpFormatter, add_hardware_arguments, ensure_writable_dir, run_cli
 from remedi.data.resolve import DEFAULT_VAL_FRACTION, load_pairs, split_validation
 from remedi.eval.runner import SamplerOptions, Setting, sample
-from remedi.loading import DEFAULT_MODEL, load_backbone, load_tokenizer
-from remedi.rewards import REWARDS, correctness_reward, score_completions
-from remedi.sampling import generate
-from remedi.tokenizer import encode_prompts, special_token_ids
-from remedi.tracking import MetricsLogger, plain_args
-from remedi.ups_registry import UPS_CONFIG_NAME, build_ups
+from remedi.model.loading import DEFAULT_MODEL, load_backbone, load_tokenizer
+from remedi.model.tokenizer import encode_prompts, special_token_ids
+from remedi.model.ups_registry import UPS_CONFIG_NAME, build_ups
+from remedi.sampler.sampling import generate
+from remedi.train import checkpoint as ckpt, rl, training
+from remedi.train.arguments import LoRAArgs, OptimisationArgs, RunArgs, add_arguments
+from remedi.train.rewards import REWARDS, correctness_reward, score_completions
+from remedi.train.tracking import MetricsLogger, plain_args
 
 # Per RL step; loss, grad_norm, clip fractions and KL are those of the last --ppo-epochs update (the first
 # update is on-policy, its ratios are all 1).

@@ -1,4 +1,4 @@
-# The shipped trained model (models/remedi-tiny-arith, remedi.loading.DEFAULT_MODEL) on 50 held-out
+# The shipped trained model (models/remedi-tiny-arith, remedi.model.loading.DEFAULT_MODEL) on 50 held-out
 # arithmetic chains, on the CPU, offline, sampled two ways at a reduced budget (32 answer tokens in one
 # block, 8 steps, temperature 0): UPS confidence with remasking (RemeDi) and TPS probability without
 # remasking (LLaDA). Run from any directory (OpenCompass writes a tmp/ folder into the current one):
@@ -44,7 +44,7 @@ datasets = [
 ]
 
 # What both entries share: the sampler budget, and all 50 prompts in one sampler call on the CPU. The
-# path is remedi.loading.DEFAULT_MODEL, spelled out (the config parser keeps imported values as names).
+# path is remedi.model.loading.DEFAULT_MODEL, spelled out (the config parser keeps imported values as names).
 tiny_arith = dict(
     type=RemeDiChatModel,
     path=osp.normpath(osp.join(osp.dirname(__file__), '../../models/remedi-tiny-arith')),

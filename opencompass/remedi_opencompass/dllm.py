@@ -1,11 +1,11 @@
-"""OpenCompass model wrappers that answer with our masked-diffusion sampler (`remedi.sampling.generate`).
+"""OpenCompass model wrappers that answer with our masked-diffusion sampler (`remedi.sampler.sampling.generate`).
 
 Upstream LLaDA evaluates through `LLaDAModel` / `LLaDABaseModel` patched into a vendored OpenCompass.
 These two classes do the same job for the pip-installed OpenCompass: a config imports one and names it
 as the model's `type`. Option names are upstream's wherever upstream has the option, so its example
 configs port by changing the import; RemeDi's sampler options are added under the sampler's own names.
 
-    upstream option               -> remedi.sampling.generate argument
+    upstream option               -> remedi.sampler.sampling.generate argument
     gen_steps, gen_length         -> steps, gen_length
     gen_blocksize, cfg            -> block_length, cfg_scale
     temperature, remasking        -> temperature, remasking
@@ -13,7 +13,7 @@ configs port by changing the import; RemeDi's sampler options are added under th
     diff_confidence_eos_eot_inf   -> confidence_eos_eot_inf
     mask_id                       -> mask_id (default: the tokenizer's [MASK], not a hard-coded id)
     new: confidence_source, remask, eos_id, eot_id (defaults from the sampler and the tokenizer),
-         threshold, stop_at_eos (faster decoding, remedi/parallel_decoding.py; off by default)
+         threshold, stop_at_eos (faster decoding, remedi/sampler/parallel_decoding.py; off by default)
 
 Options that upstream's wrapper accepts but never reads (`mc_num`, `padding_id`, `batch_padding`,
 `extract_pred_after_decode`, `use_fastchat_template`, `generation_kwargs`) are not accepted here:
@@ -30,18 +30,18 @@ from opencompass.models.huggingface_above_v4_33 import _convert_base_messages, _
 from opencompass.utils.logging import get_logger
 from transformers import AutoTokenizer
 
-from remedi.loading import DTYPES, TINY_RANDOM, load_model_and_tokenizer
-from remedi.sampling import CONFIDENCE_SOURCES, UPSTREAM_REMASKING, generate
-from remedi.step_runner import KV_CACHE_MODES, cache_layout_problem
-from remedi.tokenizer import build_char_tokenizer, special_token_ids
-from remedi.ups import RemeDiModel
+from remedi.model.loading import DTYPES, TINY_RANDOM, load_model_and_tokenizer
+from remedi.model.tokenizer import build_char_tokenizer, special_token_ids
+from remedi.model.ups import RemeDiModel
+from remedi.sampler.sampling import CONFIDENCE_SOURCES, UPSTREAM_REMASKING, generate
+from remedi.sampler.step_runner import KV_CACHE_MODES, cache_layout_problem
 
 # OpenCompass prompts arrive as HUMAN/BOT/SYSTEM rounds; the chat model turns them into chat messages.
 CHAT_META_TEMPLATE = dict(
     round=[dict(role="HUMAN", api_role="HUMAN"), dict(role="BOT", api_role="BOT", generate=True)],
     reserved_roles=[dict(role="SYSTEM", api_role="SYSTEM")],
 )
-# Upstream spells dtypes as in OpenCompass's HF wrappers ('torch.bfloat16'); ours are remedi.loading's.
+# Upstream spells dtypes as in OpenCompass's HF wrappers ('torch.bfloat16'); ours are remedi.model.loading's.
 TORCH_DTYPE_NAMES = {"torch.float": "float32", "torch.float32": "float32", "torch.bfloat16": "bfloat16",
                      "torch.float16": "float16", **{name: name for name in DTYPES}}
 TRUNCATION_MODES = ("none", "mid")
@@ -57,7 +57,7 @@ class RemeDiBaseModel(BaseModel):
             sampler ranks by TPS confidence as LLaDA does.
         gen_steps, gen_length, gen_blocksize, cfg, temperature, remasking, diff_logits_eos_inf,
         diff_confidence_eos_eot_inf, confidence_source, remask, mask_id, eos_id, eot_id, kv_cache, threshold,
-            stop_at_eos: sampler options, see the module docstring and `remedi.sampling.generate` (kv_cache:
+            stop_at_eos: sampler options, see the module docstring and `remedi.sampler.sampling.generate` (kv_cache:
             'none', 'exact' for block-causal models, 'prefix'/'dual' for bidirectional ones, approximate). Ids
             default to the tokenizer's special tokens. The answer always has gen_length positions, so
             OpenCompass's `max_out_len` (an autoregressive budget) does not change it.

@@ -14,7 +14,7 @@ from typing import List
 
 from opencompass.openicl.icl_evaluator import BaseEvaluator
 
-from remedi.eval.answers import extract_strict, grade
+from remedi.grading.answers import extract_strict, grade
 
 
 def strict_correct(completion: str, reference: str) -> bool:

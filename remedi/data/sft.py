@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from remedi.tokenizer import special_token_ids
+from remedi.model.tokenizer import special_token_ids
 
 
 @dataclass

@@ -1,5 +1,3 @@
-"""Evaluation suite: answer accuracy per sampler setting, UPS detection, schedules, trajectories, latency.
-
-Run it with `python -m remedi.eval --help`; the modules are importable on their own (answers, stats,
-detection, runner, plots, trajectory).
-"""
+"""Evaluation: answer accuracy per sampler setting, UPS detection, schedules, trajectories, latency
+(`python -m remedi.eval --help`), and LLaDA's likelihood evaluation (`likelihood`, and `lm_eval_harness`, the
+lm-evaluation-harness model that eval_llada.py registers). Grading itself lives in remedi.grading."""

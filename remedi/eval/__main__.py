@@ -29,20 +29,21 @@ import platform
 
 import torch
 
-from remedi.arguments import REPLACEMENTS, RemaskSFTArgs
 from remedi.cli import add_model_arguments, confidence_threshold, finite_float, positive_int, run_cli
-from remedi.tokenizer import encode_prompts
 from remedi.data import build_sft_examples, load_gsm8k, load_local_pairs, load_math500
-from remedi.eval import answers, plots
+from remedi.eval import plots
 from remedi.eval.detection import ups_detection
-from remedi.step_runner import KV_CACHE_MODES
+from remedi.grading import answers
+from remedi.model.tokenizer import encode_prompts
+from remedi.sampler.step_runner import KV_CACHE_MODES
+from remedi.train.arguments import REPLACEMENTS, RemaskSFTArgs
 from remedi.eval.runner import (BASELINE, SamplerOptions, add_confidence_intervals, build_grid, usable_caches,
                                 conventional_grading_differs, latency_by_source, model_has_ups, parse_steps,
                                 run_grid, sample)
 from remedi.eval.trajectory import first_corrected, trajectory_figure, trajectory_html
-from remedi.loading import load_model_and_tokenizer
-from remedi.sampling import CONFIDENCE_SOURCES
-from remedi.tokenizer import special_token_ids, warn_unknown_characters
+from remedi.model.loading import load_model_and_tokenizer
+from remedi.model.tokenizer import special_token_ids, warn_unknown_characters
+from remedi.sampler.sampling import CONFIDENCE_SOURCES
 
 
 def threshold_value(text):

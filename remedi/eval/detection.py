@@ -3,7 +3,7 @@
 Reference answers are laid out as SFT rows, then noised with `remask_forward_process` at a few fixed
 diffusion times t (fixed rather than sampled so numbers are comparable across checkpoints: small t
 means few masks and some wrong tokens in a mostly written answer, large t a mostly masked one). On the
-tokens `remedi.metrics.ups_scored_positions` chooses (the answer's written tokens, response and end of
+tokens `remedi.train.metrics.ups_scored_positions` chooses (the answer's written tokens, response and end of
 turn, without the EOS padding: the same ones the trainer's validation AUC scores) the UPS confidence
 sigmoid(h) is scored as a detector of the replaced tokens:
 - ROC-AUC of -h for incorrect vs clean tokens (threshold-free; the logit, because float32 sigmoid ties
@@ -16,12 +16,12 @@ The TPS accuracy on the masked answer tokens of the same inputs is reported besi
 import numpy as np
 import torch
 
-from remedi.arguments import RemaskSFTArgs
 from remedi.eval.stats import confusion_matrix, roc_auc
-from remedi.metrics import ups_scored_positions
-from remedi.noise import answer_mask, remask_forward_process
-from remedi.sampling import model_ups_logits, score_threshold
-from remedi.step_runner import layout_kwargs
+from remedi.sampler.sampling import model_ups_logits, score_threshold
+from remedi.sampler.step_runner import layout_kwargs
+from remedi.train.arguments import RemaskSFTArgs
+from remedi.train.metrics import ups_scored_positions
+from remedi.train.noise import answer_mask, remask_forward_process
 
 
 def _scores(ups_logit, incorrect, threshold):

@@ -5,7 +5,7 @@ answered, graded and timed, and each batch's trace is checked against LLaDA's sc
 remasking the masked count after every step must equal the schedule's, so a mismatch is a sampler bug, not
 noise. With a confidence threshold or stop at EOS a step may settle more than the schedule, never less, so
 the masked count must then be at most the schedule's. Each answer's forward passes
-(remedi/parallel_decoding.py says what one is) are counted from the trace. A cached setting also reports
+(remedi/sampler/parallel_decoding.py says what one is) are counted from the trace. A cached setting also reports
 the share of its answers identical to the same setting without a cache.
 """
 
@@ -17,12 +17,12 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
-from remedi.tokenizer import encode_prompts
-from remedi.eval.answers import conventional_format, grade
 from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
-from remedi.sampling import generate, model_ups_logits, scheduled_mask_counts
-from remedi.step_runner import cache_layout_problem, layout_kwargs
-from remedi.tokenizer import special_token_ids
+from remedi.grading.answers import conventional_format, grade
+from remedi.model.tokenizer import encode_prompts
+from remedi.model.tokenizer import special_token_ids
+from remedi.sampler.sampling import generate, model_ups_logits, scheduled_mask_counts
+from remedi.sampler.step_runner import cache_layout_problem, layout_kwargs
 
 BASELINE = ("tps_prob", False)  # LLaDA's low-confidence sampler: every difference is reported against it
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-from remedi import metrics
+from remedi.train import metrics
 
 
 def bootstrap_indices(n, n_boot=2000, seed=0):
@@ -46,7 +46,7 @@ def paired_difference_ci(correct_a, correct_b, indices, alpha=0.05):
 def roc_auc(scores, labels):
     """P(score of a random positive > that of a random negative), ties counting 1/2; None if one class is empty.
 
-    The rank computation is the trainer's (remedi.metrics.roc_auc); this adapter takes lists or arrays
+    The rank computation is the trainer's (remedi.train.metrics.roc_auc); this adapter takes lists or arrays
     and reports an undefined AUC as None, which JSON results can hold.
     """
     auc = metrics.roc_auc(torch.as_tensor(np.asarray(scores, dtype=float)), torch.as_tensor(np.asarray(labels)))

@@ -2,7 +2,7 @@
 
 The sampler's trace (`generate(..., return_trace=True)`, or `runner.sample`) holds each step's filled
 and remasked positions and the answer ids after the step.
-Replaying it gives, for every (step, position), one of remedi/viz.py's four token states (masked,
+Replaying it gives, for every (step, position), one of remedi/demo/viz.py's four token states (masked,
 filled, remasked, kept; drawn in its colours), and whether the token shown differs from the final
 answer ("wrong" relative to where the sampler ended up; the reference solution cannot be aligned token
 by token). A position that once held a wrong token and was later remasked is a *correction*:
@@ -16,7 +16,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from remedi.viz import FILLED, KEPT, MASKED, REMASKED, STATE_COLOURS, STATE_STYLES, token_states
+from remedi.demo.viz import FILLED, KEPT, MASKED, REMASKED, STATE_COLOURS, STATE_STYLES, token_states
 
 # "Wrong" = differs from the final answer: amber, a colour no token state uses.
 WRONG_COLOURS = {FILLED: "#f59e0b", KEPT: "#fde68a"}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .ups_registry import save_ups
+from remedi.model.ups_registry import save_ups
 
 CHECKPOINT_PATTERN = re.compile(r"step-(\d+)\.ckpt")
 

@@ -14,11 +14,11 @@ import torch
 import torch.nn as nn
 from transformers.utils import ModelOutput
 
-from .release import is_release_checkpoint, load_release_parts, local_checkpoint
-from .config import LLADA_MASK_ID
-from .ups_heads import UPSHead, tps_confidence_features
-from .ups_registry import load_ups, save_ups
-from .ups_stream import UPSStream
+from remedi.model.config import LLADA_MASK_ID
+from remedi.model.release import is_release_checkpoint, load_release_parts, local_checkpoint
+from remedi.model.ups_heads import UPSHead, tps_confidence_features
+from remedi.model.ups_registry import load_ups, save_ups
+from remedi.model.ups_stream import UPSStream
 
 # Module names that, in common HF models, hold the normalised state the output head reads.
 FINAL_NORM_NAMES = ("ln_f", "norm", "final_layernorm", "final_layer_norm", "norm_f")
@@ -203,8 +203,8 @@ class RemeDiModel(nn.Module):
         """Load an `LLaDAModelLM` checkpoint and attach saved UPS weights (or a fresh head).
 
         A checkpoint saved by the RemeDi release (`iiiutch/RemeDi-Instruct`, `-RL`; a directory or a hub
-        id) carries its own dual stream and loads whole, its parameter names unchanged (`remedi/release.py`)."""
-        from .model import LLaDAModelLM
+        id) carries its own dual stream and loads whole, its parameter names unchanged (`remedi/model/release.py`)."""
+        from remedi.model.llada import LLaDAModelLM
 
         base_path = local_checkpoint(base_path, kwargs.get("cache_dir"), kwargs.get("revision"))
         if is_release_checkpoint(base_path):

@@ -30,7 +30,7 @@ import re
 import threading
 import warnings
 
-from ..sudoku import extract_sudoku, sudoku_givens, sudoku_solves
+from remedi.grading.sudoku import extract_sudoku, sudoku_givens, sudoku_solves
 
 _NUMBER = re.compile(r"-?\$?\s*\d[\d,]*(?:\.\d+)?|-?\.\d+")
 # The whole tail after the last '####': one number, no trailing comma, period or words.

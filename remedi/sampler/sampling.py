@@ -13,7 +13,7 @@ Two update rules share that schedule:
   the masked count after step n is exactly block_length - K_n, as in LLaDA.
 
 With `position_temperature` > 0 the remask rule becomes stochastic for Remask RL: the K_n kept positions
-are drawn from the Plackett–Luce distribution of the UPS logits (remedi/policy.py) instead of taken as the
+are drawn from the Plackett–Luce distribution of the UPS logits (remedi/sampler/policy.py) instead of taken as the
 top K_n, and `return_rollout=True` records each step's decisions and their log-probabilities.
 """
 
@@ -23,10 +23,10 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .config import LLADA_EOS_ID, LLADA_EOT_ID, LLADA_MASK_ID
-from .parallel_decoding import block_done, ends_in_eos, filled_counts, kept_counts, validate_threshold
-from .policy import Rollout, RolloutStep, plackett_luce_log_prob, position_entropy, sample_order, token_log_prob
-from .step_runner import KV_CACHE_MODES, make_step_runner, model_ups_logits  # noqa: F401 (re-exported)
+from remedi.model.config import LLADA_EOS_ID, LLADA_EOT_ID, LLADA_MASK_ID
+from remedi.sampler.parallel_decoding import block_done, ends_in_eos, filled_counts, kept_counts, validate_threshold
+from remedi.sampler.policy import Rollout, RolloutStep, plackett_luce_log_prob, position_entropy, sample_order, token_log_prob
+from remedi.sampler.step_runner import KV_CACHE_MODES, make_step_runner, model_ups_logits  # noqa: F401 (re-exported)
 
 CONFIDENCE_SOURCES = ("ups", "tps_prob", "tps_margin", "tps_entropy", "random")
 UPSTREAM_REMASKING = {"low_confidence": "tps_prob", "random": "random"}
@@ -265,13 +265,13 @@ def generate(
         position_temperature: 0 keeps the K_n most confident positions (inference). > 0 samples them
             without replacement from softmax(UPS logits / position_temperature) (Plackett–Luce), the
             policy Remask RL trains; needs the UPS with remasking.
-        return_rollout: also return a `remedi.policy.Rollout` with every step's inputs, sampled order,
+        return_rollout: also return a `remedi.sampler.policy.Rollout` with every step's inputs, sampled order,
             new tokens and their log-probabilities (needs position_temperature > 0).
         kv_cache: 'none' runs the whole sequence every step. 'exact' (block-causal models) runs only the
             current block against cached keys/values and gives the same tokens as 'none' at temperature 0.
             'prefix' and 'dual' (bidirectional models) are Fast-dLLM's approximate caches, refreshed at
-            each block start: faster, but their tokens may differ from 'none'. See remedi/step_runner.py.
-        threshold: dynamic parallel decoding (remedi/parallel_decoding.py): a step also keeps (or fills)
+            each block start: faster, but their tokens may differ from 'none'. See remedi/sampler/step_runner.py.
+        threshold: dynamic parallel decoding (remedi/sampler/parallel_decoding.py): a step also keeps (or fills)
             every position whose confidence >= threshold, never fewer than the schedule, and a block
             ends as soon as every row has no [MASK] left in it. None runs the schedule's fixed steps.
         stop_at_eos: once a finished block holds EOS/EoT followed only by EOS/EoT, fill the rest of that

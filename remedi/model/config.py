@@ -7,7 +7,7 @@ flags, dropouts we do not use) are accepted and kept as plain attributes by `Pre
 
 from transformers import PretrainedConfig
 
-from .attention import ATTENTION_LAYOUTS
+from remedi.model.attention import ATTENTION_LAYOUTS
 
 LLADA_MASK_ID = 126336
 LLADA_EOS_ID = 126081

@@ -19,7 +19,7 @@ back through a norm and a biased Linear (zero-initialised):
                                 h <- h + write_j(write_norm_j(s))
     UPS logit:                  head(norm(s))
 
-`remedi/release.py` maps the release's parameter names onto this module.
+`remedi/model/release.py` maps the release's parameter names onto this module.
 
 It attaches to any backbone that keeps its layers in a ModuleList named `blocks` or `layers`, through
 forward hooks that are active only while `RemeDiModel.forward` runs. On our LLaDA backbone the stream's
@@ -30,8 +30,8 @@ backbone layer run against one is refused.
 
 import torch.nn as nn
 
-from .config import LLaDAConfig
-from .model import LLaDABlock, RMSNorm
+from remedi.model.config import LLaDAConfig
+from remedi.model.llada import LLaDABlock, RMSNorm
 
 
 WIRINGS = ("projected", "full_width")

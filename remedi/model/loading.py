@@ -8,17 +8,17 @@ import torch
 from safetensors import SafetensorError
 from transformers import AutoTokenizer
 
-from .model import LLaDAModelLM
-from .release import is_release_checkpoint
-from .tiny import build_tiny_random
-from .tokenizer import build_char_tokenizer
-from .ups import RemeDiModel
-from .ups_registry import UPS_CONFIG_NAME, load_ups
+from remedi.model.llada import LLaDAModelLM
+from remedi.model.release import is_release_checkpoint
+from remedi.model.tiny import build_tiny_random
+from remedi.model.tokenizer import build_char_tokenizer
+from remedi.model.ups import RemeDiModel
+from remedi.model.ups_registry import UPS_CONFIG_NAME, load_ups
 
 TINY_RANDOM = "tiny-random"
 # What generate.py, chat.py and app.py load when --model is not given: the tiny model trained on the
 # arithmetic-chain task and shipped in the repository (see its README.md for how it was made).
-DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "models" / "remedi-tiny-arith")
+DEFAULT_MODEL = str(Path(__file__).resolve().parents[2] / "models" / "remedi-tiny-arith")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
-from .tracking import WANDB_MODES
+from remedi.train.tracking import WANDB_MODES
 
 # Where Remask SFT's wrong tokens come from: any non-special id, or the batch's own answer tokens.
 REPLACEMENTS = ("uniform", "batch")

@@ -24,8 +24,8 @@ import importlib.util
 import re
 from pathlib import Path
 
-from remedi.eval.answers import answer_format, extract_boxed, extract_gsm8k, grade
-from remedi.sudoku import complete_unit_share, extract_sudoku, sudoku_givens
+from remedi.grading.answers import answer_format, extract_boxed, extract_gsm8k, grade
+from remedi.grading.sudoku import complete_unit_share, extract_sudoku, sudoku_givens
 
 REWARDS = ("auto", "strict", "gsm8k", "math", "sudoku", "sudoku_units")
 _FINAL_NUMBER = re.compile(r"####\s*-?[\d,]*\.?\d+\s*$")

@@ -21,9 +21,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .config import LLaDAConfig
-from .model import LLaDAModelLM
-from .ups_stream import UPSStream
+from remedi.model.config import LLaDAConfig
+from remedi.model.llada import LLaDAModelLM
+from remedi.model.ups_stream import UPSStream
 
 RELEASE_READ_LAYERS = [0, 10, 20, 30]
 # The release trains and samples block diffusion: answer block j of 32 tokens sees the prompt and blocks
@@ -147,7 +147,7 @@ def save_release(backbone, stream, directory):
     """Write `config.json` + `model.safetensors` in the release's layout, for its own code to load."""
     if getattr(stream, "wiring", None) != "full_width" or stream.read_layers != RELEASE_READ_LAYERS:
         raise ValueError(f"only a full-width UPS stream reading after layers {RELEASE_READ_LAYERS} has the "
-                         "release's layout (build it with remedi.release.release_stream)")
+                         "release's layout (build it with remedi.model.release.release_stream)")
     os.makedirs(directory, exist_ok=True)
     config = backbone.config.to_dict()
     for field, value in RELEASE_FIXED_FIELDS.items():

@@ -11,8 +11,8 @@ import os
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .ups_heads import UPSHead, UPSPosition, UPSTPSHead
-from .ups_stream import UPSStream
+from remedi.model.ups_heads import UPSHead, UPSPosition, UPSTPSHead
+from remedi.model.ups_stream import UPSStream
 
 UPS_CONFIG_NAME = "ups_config.json"
 UPS_WEIGHTS_NAME = "ups_head.safetensors"

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .arguments import REPLACEMENTS, RemaskSFTArgs
-from .attention import block_index
+from remedi.model.attention import block_index
+from remedi.train.arguments import REPLACEMENTS, RemaskSFTArgs
 
 # The floor of the masking probability p_mask = (1 - eps) t + eps, LLaDA's and SMDM's 1e-3: no row is left clean.
 EPS = 1e-3

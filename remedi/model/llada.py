@@ -4,7 +4,7 @@ Parameter names mirror the published LLaDA-8B safetensors (`model.transformer.bl
 and so on), so `LLaDAModelLM.from_pretrained(path)` reads those checkpoints without remote code.
 The only difference from a causal LLaMA is that attention is not causal: every position sees the
 whole sequence, except keys switched off by `attention_mask` (left padding). With
-`attention_layout="block_causal"` (the RemeDi release's layout, see remedi/attention.py) the answer is
+`attention_layout="block_causal"` (the RemeDi release's layout, see remedi/model/attention.py) the answer is
 split into blocks and a block sees only the prompt, the blocks before it and itself; forward then needs
 `answer_start`, and a chunk of the sequence can be run against a `KVCache` of the other tokens.
 """
@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .attention import block_causal_mask, block_index, key_padding_mask
-from .config import LLaDAConfig
-from .kv_cache import KVCache
+from remedi.model.attention import block_causal_mask, block_index, key_padding_mask
+from remedi.model.config import LLaDAConfig
+from remedi.model.kv_cache import KVCache
 
 try:  # optional GPU kernel (requirements-gpu.txt); PyTorch SDPA is used whenever it is absent
     from flash_attn import flash_attn_func
@@ -242,13 +242,13 @@ class LLaDAModelLM(LLaDAPreTrainedModel):
             position_ids: (B, L) positions of `input_ids` (default 0..L-1); a chunk run against a cache,
                 and the two copies of the block-causal training layout, sit elsewhere than 0..L-1.
             attend_mask: an explicit (B, L, L) or (B, 1, L, L) visibility (True = may attend) for layouts
-                that positions cannot express, such as that training layout (remedi/attention.py).
+                that positions cannot express, such as that training layout (remedi/model/attention.py).
             kv_cache: a `KVCache` of other tokens that `input_ids` also attends to (with position_ids).
             return_kv: also return each layer's keys/values of `input_ids` as `present_key_values`.
         """
         if past_key_values is not None or use_cache:
             raise ValueError("LLaDA has no HF-style KV cache (past_key_values/use_cache): "
-                             "pass a remedi.kv_cache.KVCache as kv_cache= and return_kv=True instead")
+                             "pass a remedi.model.kv_cache.KVCache as kv_cache= and return_kv=True instead")
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}")
         last_position = input_ids.shape[1] if position_ids is None else int(position_ids.max()) + 1

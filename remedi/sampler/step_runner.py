@@ -22,8 +22,8 @@ are refused with a cache, as is classifier-free guidance.
 
 import torch
 
-from .kv_cache import KVCache
-from .ups_heads import UPSHead, UPSPosition, UPSTPSHead
+from remedi.model.kv_cache import KVCache
+from remedi.model.ups_heads import UPSHead, UPSPosition, UPSTPSHead
 
 KV_CACHE_MODES = ("none", "exact", "prefix", "dual")
 

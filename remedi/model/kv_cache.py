@@ -3,7 +3,7 @@
 A masked-diffusion sampler changes one block at a time. Running only that block, with every other
 token's keys/values taken from a cache, turns a step's cost from the whole sequence into one block.
 The cache stores, per layer, keys after the rotary embedding, plus the position and padding flag of
-each cached token; the model derives who may see whom from those positions (remedi/attention.py).
+each cached token; the model derives who may see whom from those positions (remedi/model/attention.py).
 It does not care about the order of the cached tokens: attention is a weighted sum over a set.
 """
 

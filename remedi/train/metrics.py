@@ -5,7 +5,7 @@ Both take flat tensors gathered over a whole validation pass, so they need no st
 
 import torch
 
-from .noise import answer_mask
+from remedi.train.noise import answer_mask
 
 
 def ups_scored_positions(input_ids, prompt_lengths, masked, eos_id):

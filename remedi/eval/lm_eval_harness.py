@@ -4,11 +4,11 @@
 from LLaDA's sampler (TPS confidence, no remasking, even when the model carries a UPS). `remedi` starts from
 the model's own: the UPS with remasking when it has one. Everything else is shared:
 
-- loglikelihood: the Monte-Carlo ELBO of remedi/likelihood.py, batched across requests. Every request draws
+- loglikelihood: the Monte-Carlo ELBO of remedi/eval/likelihood.py, batched across requests. Every request draws
   its masks from the same seed (torch's seed when the model was built, which lm-eval's `--seed` sets), so a
   request's score does not depend on which process or batch ran it, and a question's choices are compared
   under the same masks. `is_check_greedy` adds LLaDA's greedy check (slow: one pass per answer token).
-- generate_until: `remedi.sampling.generate`, `batch_size` prompts per call, cut at the task's `until` strings.
+- generate_until: `remedi.sampler.sampling.generate`, `batch_size` prompts per call, cut at the task's `until` strings.
 - loglikelihood_rolling (perplexity) is refused: a masked diffusion model gives a bound on a document's
   log-likelihood, not the left-to-right token probabilities those tasks add up.
 
@@ -29,14 +29,14 @@ from lm_eval.api.registry import register_model
 from lm_eval.utils import simple_parse_args_string
 from tqdm.auto import tqdm
 
-from .likelihood import greedy_matches, left_pad, log_likelihoods
-from .loading import DTYPES, load_model_and_tokenizer
-from .release import local_checkpoint
-from .sampling import CONFIDENCE_SOURCES, UPSTREAM_REMASKING, generate
-from .step_runner import KV_CACHE_MODES, make_step_runner
-from .tokenizer import special_token_ids
-from .ups import RemeDiModel
-from .ups_registry import UPS_CONFIG_NAME
+from remedi.eval.likelihood import greedy_matches, left_pad, log_likelihoods
+from remedi.model.loading import DTYPES, load_model_and_tokenizer
+from remedi.model.release import local_checkpoint
+from remedi.model.tokenizer import special_token_ids
+from remedi.model.ups import RemeDiModel
+from remedi.model.ups_registry import UPS_CONFIG_NAME
+from remedi.sampler.sampling import CONFIDENCE_SOURCES, UPSTREAM_REMASKING, generate
+from remedi.sampler.step_runner import KV_CACHE_MODES, make_step_runner
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ same torch seed and arguments returns upstream's number (`tools/compare_likeliho
 with `seed`, so every estimate equals `get_log_likelihood` after `torch.manual_seed(seed)` whatever else
 is in the batch, and forward passes pack mini-batches of different pairs, left-padded, up to `max_rows`.
 
-Block-causal models (remedi/attention.py) are scored in the layout they were trained in: answer block j
+Block-causal models (remedi/model/attention.py) are scored in the layout they were trained in: answer block j
 is predicted from the prompt, the clean blocks before it and its own masked copy (the two-copy pass of
-remedi/training.py). A block's predictions then depend only on the masks inside it, and the same
+remedi/train/training.py). A block's predictions then depend only on the masks inside it, and the same
 estimator has expectation sum_j ELBO_j, where ELBO_j is the bound above for block j alone given the
 earlier blocks: a lower bound on log p(answer | prompt) = sum_j log p(block_j | prompt, blocks < j), the
 block-by-block factorisation the model samples with.
@@ -39,10 +39,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import LLADA_MASK_ID
-from .sampling import generate
-from .training import block_causal_forward
-from .ups import RemeDiModel
+from remedi.model.config import LLADA_MASK_ID
+from remedi.model.ups import RemeDiModel
+from remedi.sampler.sampling import generate
+from remedi.train.training import block_causal_forward
 
 
 def stratified_mask_counts(answer_length, batch_size, generator=None, device=None):

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from remedi.arguments import RemaskSFTArgs
-from remedi.noise import answer_mask
+from remedi.train.arguments import RemaskSFTArgs
+from remedi.train.noise import answer_mask
 
 
 def _check_bl(name, x, B, L, dtype=None):

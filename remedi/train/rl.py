@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
-from remedi.policy import plackett_luce_log_prob, token_log_prob
-from remedi.step_runner import layout_kwargs, step_outputs
-from remedi.training import NonFiniteLossError
+from remedi.sampler.policy import plackett_luce_log_prob, token_log_prob
+from remedi.sampler.step_runner import layout_kwargs, step_outputs
+from remedi.train.training import NonFiniteLossError
 
 
 @dataclass

@@ -18,10 +18,10 @@ import lightning as L
 import torch
 from lightning.fabric.strategies import FSDPStrategy
 
-from remedi.arguments import LoRAArgs, RemaskSFTArgs
-from remedi.attention import two_copy_training_mask
-from remedi.losses import masked_diffusion_loss, remask_sft_loss
-from remedi.noise import EPS, NoisyBatch, mdm_forward_process, per_block_times, remask_forward_process
+from remedi.model.attention import two_copy_training_mask
+from remedi.train.arguments import LoRAArgs, RemaskSFTArgs
+from remedi.train.losses import masked_diffusion_loss, remask_sft_loss
+from remedi.train.noise import EPS, NoisyBatch, mdm_forward_process, per_block_times, remask_forward_process
 
 OBJECTIVES = ("mdm", "remask_sft")
 TRAIN_MODES = ("ups", "lora", "full")
@@ -112,7 +112,7 @@ class TwoCopyOutput:
 def block_causal_forward(model, clean_ids, noisy_ids, prompt_lengths, block_length, attention_mask=None):
     """Outputs for every noisy block, each seen as at sampling time, from one pass over [clean row; noisy row].
 
-    Noisy block j attends to the prompt, the clean blocks before it and itself (remedi/attention.py); both
+    Noisy block j attends to the prompt, the clean blocks before it and itself (remedi/model/attention.py); both
     copies sit at positions 0..L-1. This trains all blocks of a row at once, each at its own noise level.
     `prompt_lengths` (B,) are where the answers start; with left padding, `attention_mask` (B, L) hides the
     padded positions of both copies.
@@ -246,7 +246,7 @@ def _epoch_order(n_rows, seed, epoch):
 
 def make_fabric(accelerator="auto", devices=1, num_nodes=1, strategy="auto", precision="32-true"):
     """Lightning Fabric for the trainers' hardware flags; `strategy="fsdp"` shards whole LLaDA blocks."""
-    from remedi.model import LLaDABlock
+    from remedi.model.llada import LLaDABlock
 
     if strategy == "fsdp":
         # Whole blocks are the sharding unit; a full (unsharded) state dict keeps checkpoints single files.

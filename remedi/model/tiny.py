@@ -2,11 +2,11 @@
 
 import torch
 
-from .config import LLaDAConfig
-from .model import LLaDAModelLM
-from .tokenizer import build_char_tokenizer, special_token_ids
-from .ups import RemeDiModel
-from .ups_heads import UPSHead
+from remedi.model.config import LLaDAConfig
+from remedi.model.llada import LLaDAModelLM
+from remedi.model.tokenizer import build_char_tokenizer, special_token_ids
+from remedi.model.ups import RemeDiModel
+from remedi.model.ups_heads import UPSHead
 
 
 def tiny_config(tokenizer, d_model=128, n_layers=4, n_heads=4, n_kv_heads=2, mlp_hidden_size=352,

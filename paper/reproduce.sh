@@ -110,7 +110,7 @@ python -m remedi.eval --model out/chains-mdm-l6 --data data/chains/val.jsonl --l
 #    the question's row stride) in 96 tokens. Backbone, Remask SFT head, Remask RL (graded sudoku_units reward)
 #    and the position-only control; orders compared on the 1000 test puzzles by scripts/sudoku_report.py.
 python scripts/sudoku_difficulty.py --givens 40 45 50 --puzzles 200   # the solver measurements behind 50 givens
-python scripts/make_sudoku_data.py --givens 50 --n-train 50000 --fresh-seed 1234 --out-dir data/sudoku50
+python scripts/make_sudoku_data.py --grids pattern --givens 50 --n-train 50000 --fresh-seed 1234 --out-dir data/sudoku50
 SUD="python SMDM/pretrain/train_mdm.py --mode sft --data data/sudoku50/train.jsonl --val-data data/sudoku50/val.jsonl
      --prompt-column question --response-column answer --seq-len 216 --micro-batch-size 32 --seed 0 --val-batches 4"
 $SUD --objective mdm --max-steps 4000 --lr 2e-3 --weight-decay 0.01 --warmup-steps 100 --val-every 250 --save-every 500 \

@@ -30,7 +30,8 @@ from remedi.grading.sudoku import sudoku_givens
 from remedi.model.loading import DEFAULT_MODEL, TINY_RANDOM, load_model_and_tokenizer
 from remedi.model.tokenizer import decode_answer, encode_prompts, special_token_ids
 from remedi.model.ups import RemeDiModel
-from remedi.sampler.sampling import CONFIDENCE_SOURCES, generate, scheduled_mask_counts
+from remedi.sampler.config import CONFIDENCE_SOURCES, SamplerConfig
+from remedi.sampler.sampling import generate, scheduled_mask_counts
 from remedi.sampler.step_runner import KV_CACHE_MODES, cache_layout_problem
 from remedi.demo.viz import (MASK_TEXT, MASKED, SUDOKU_ANSWER_TOKENS, mask_count_figure, past_end, render_step_html,
                         render_sudoku_grid, step_view, update_confidences)
@@ -90,19 +91,22 @@ def settings_problem(limits, steps, gen_length, block_length, seed=0):
         return f"Use 1-{limits.max_gen_length} answer tokens and 1-{limits.max_steps} steps."
     if not 1 <= block_length <= gen_length:
         return f"Use a block length from 1 to the answer length ({gen_length})."
-    if gen_length % block_length:
-        divisors = ", ".join(str(d) for d in range(1, gen_length + 1) if gen_length % d == 0)
-        return (f"The answer length {gen_length} is not divisible by block_length={block_length}: "
-                f"pick a block length that divides it ({divisors}).")
-    blocks = gen_length // block_length
-    if steps % blocks:
-        lower, higher = steps - steps % blocks, steps - steps % blocks + blocks
-        choices = f"{lower} or {higher}" if lower > 0 else str(higher)
-        return (f"steps={steps} is not divisible by the number of blocks ({blocks} = answer length {gen_length} "
-                f"/ block length {block_length}): use a multiple of {blocks}, such as {choices}.")
+    try:
+        SamplerConfig(steps=int(steps), gen_length=int(gen_length), block_length=int(block_length)).validate()
+    except ValueError as error:
+        return f"{error}{layout_choices(int(steps), int(gen_length), int(block_length))}."
     if seed is None or seed != int(seed) or not 0 <= seed <= MAX_SEED:
         return f"The seed must be a whole number from 0 to {MAX_SEED}."
     return None
+
+
+def layout_choices(steps, gen_length, block_length):
+    """Values that would work, to follow the sampler's refusal of a layout."""
+    if gen_length % block_length:
+        return ": " + ", ".join(str(d) for d in range(1, gen_length + 1) if gen_length % d == 0)
+    blocks = gen_length // block_length
+    lower, higher = steps - steps % blocks, steps - steps % blocks + blocks
+    return f", such as {lower} or {higher}" if lower > 0 else f", such as {higher}"
 
 
 def prompt_problem(limits, context, tokenizer, prompt, gen_length):
@@ -191,6 +195,10 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
     if problem is not None:
         raise gr.Error(problem, print_exception=False)
     steps, gen_length, block_length, seed = int(steps), int(gen_length), int(block_length), int(seed)
+    config = SamplerConfig(steps=steps, gen_length=gen_length, block_length=block_length,
+                           temperature=float(temperature), cfg_scale=float(cfg_scale),
+                           confidence_source=confidence_source, remask=bool(remask), kv_cache=kv_cache,
+                           threshold=threshold, stop_at_eos=stop_at_eos).with_token_ids(ids)
     show_grid = gen_length >= SUDOKU_ANSWER_TOKENS and sudoku_givens(prompt) is not None
     input_ids, attention_mask = encode_prompts(tokenizer, [prompt])
     prompt_len = input_ids.shape[1]
@@ -215,13 +223,8 @@ def denoise(model, tokenizer, limits, prompt, steps, gen_length, block_length, t
     def sample():
         torch.manual_seed(seed)
         try:
-            generate(
-                model, input_ids.to(model.device), attention_mask.to(model.device), steps=steps,
-                gen_length=gen_length, block_length=block_length, temperature=float(temperature),
-                cfg_scale=float(cfg_scale), mask_id=mask_id, confidence_source=confidence_source,
-                remask=bool(remask), eos_id=ids["eos_id"], eot_id=ids["eot_id"], trace_confidences=True,
-                step_callback=on_step, kv_cache=kv_cache, threshold=threshold, stop_at_eos=stop_at_eos,
-            )
+            generate(model, input_ids.to(model.device), attention_mask.to(model.device), config=config,
+                     trace_confidences=True, step_callback=on_step)
             hand_over(None)
         except _Stopped:
             hand_over(_Stopped())

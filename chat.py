@@ -17,6 +17,7 @@ import torch
 from remedi.cli import add_model_arguments, add_sampler_arguments, run_cli
 from remedi.model.loading import load_model_and_tokenizer
 from remedi.model.tokenizer import decode_answer, encode_chat, special_token_ids, warn_unknown_characters
+from remedi.sampler.config import SamplerConfig
 from remedi.sampler.sampling import generate
 from remedi.sampler.trace import summarise_trace
 
@@ -93,9 +94,11 @@ def main(argv=None):
 
 
 def run_chat(args):
+    config = SamplerConfig.from_args(args).validate()
     torch.manual_seed(args.seed)
     model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
     ids = special_token_ids(tokenizer)
+    config = config.with_token_ids(ids)
     context = model.config.max_sequence_length
     max_prompt_tokens = context - args.gen_length
     if max_prompt_tokens <= 0:
@@ -125,14 +128,7 @@ def run_chat(args):
         if args.show_prompt:
             print("prompt: " + json.dumps(build_prompt(tokenizer, candidate)))
         input_ids = torch.tensor([encode_chat(tokenizer, candidate)])
-        out, trace = generate(
-            model, input_ids.to(args.device),
-            steps=args.steps, gen_length=args.gen_length, block_length=args.block_length,
-            temperature=args.temperature, cfg_scale=args.cfg_scale, mask_id=ids["mask_id"],
-            confidence_source=args.confidence_source, remask=args.remask,
-            threshold=args.threshold, stop_at_eos=args.stop_at_eos,
-            eos_id=ids["eos_id"], eot_id=ids["eot_id"], return_trace=True, kv_cache=args.kv_cache,
-        )
+        out, trace = generate(model, input_ids.to(args.device), config=config, return_trace=True)
         reply = decode_answer(tokenizer, out[0, input_ids.shape[1]:].tolist(), {ids["eos_id"], ids["eot_id"]})
         conversation = candidate + [{"role": "assistant", "content": reply}]
         turns += 1

@@ -13,6 +13,7 @@ import torch
 from remedi.cli import add_model_arguments, add_sampler_arguments, run_cli
 from remedi.model.loading import load_model_and_tokenizer
 from remedi.model.tokenizer import encode_prompts, special_token_ids, warn_unknown_characters
+from remedi.sampler.config import SamplerConfig
 from remedi.sampler.sampling import add_gumbel_noise, generate, get_num_transfer_tokens
 from remedi.sampler.trace import summarise_trace
 
@@ -53,13 +54,10 @@ def write_trace(trace_file, trace, tokenizer):
             trace_file.write(json.dumps(record, allow_nan=False) + "\n")
 
 
-def warn_about_idle_steps(steps, gen_length, block_length):
-    """A block of B tokens is fully unmasked after B steps, so steps beyond --gen-length only repeat forwards.
-
-    Only a valid layout is looked at: the sampler refuses an invalid one with its own message.
-    """
-    valid = min(steps, gen_length, block_length) > 0 and gen_length % block_length == 0
-    if valid and steps % (gen_length // block_length) == 0 and steps > gen_length:
+def warn_about_idle_steps(config):
+    """A block of B tokens is fully unmasked after B steps, so steps beyond --gen-length only repeat forwards."""
+    steps, gen_length = config.steps, config.gen_length
+    if steps > gen_length:
         print(f"warning: --steps {steps} is more than --gen-length {gen_length}: the {steps - gen_length} extra "
               f"steps find no [MASK] left and only cost forward passes; use --steps {gen_length} or fewer",
               file=sys.stderr)
@@ -81,25 +79,16 @@ def main(argv=None):
 
 def sample_and_report(args, trace_file):
     """Load the model, sample the prompts, print the answers and the per-block summary, write the trace."""
-    if args.block_length is None:
-        args.block_length = args.gen_length
-    warn_about_idle_steps(args.steps, args.gen_length, args.block_length)
+    config = SamplerConfig.from_args(args).validate()
+    warn_about_idle_steps(config)
     torch.manual_seed(args.seed)
     model, tokenizer = load_model_and_tokenizer(args.model, args.ups, args.device, args.dtype)
-    ids = special_token_ids(tokenizer)
+    config = config.with_token_ids(special_token_ids(tokenizer))
     prompts = args.prompt or [DEFAULT_PROMPT]
     warn_unknown_characters(tokenizer, prompts)
     input_ids, attention_mask = encode_prompts(tokenizer, prompts, chat_template=not args.no_chat_template)
-    out, trace = generate(
-        model, input_ids.to(args.device), attention_mask.to(args.device),
-        steps=args.steps, gen_length=args.gen_length, block_length=args.block_length,
-        temperature=args.temperature, cfg_scale=args.cfg_scale, mask_id=ids["mask_id"],
-        logits_eos_inf=args.logits_eos_inf, confidence_eos_eot_inf=args.confidence_eos_eot_inf,
-        confidence_source=args.confidence_source, remask=args.remask,
-        threshold=args.threshold, stop_at_eos=args.stop_at_eos,
-        eos_id=ids["eos_id"], eot_id=ids["eot_id"], return_trace=True, trace_confidences=args.trace_confidences,
-        progress=True, kv_cache=args.kv_cache,
-    )
+    out, trace = generate(model, input_ids.to(args.device), attention_mask.to(args.device), config=config,
+                          return_trace=True, trace_confidences=args.trace_confidences, progress=True)
     answers = tokenizer.batch_decode(out[:, input_ids.shape[1]:], skip_special_tokens=True)
     for prompt, answer in zip(prompts, answers):
         print(f"prompt: {prompt}\nanswer: {answer}\n")

@@ -5,7 +5,7 @@ waves of concurrent requests through `gradio_client`, each from a new client (a 
 session ends when its client closes): the default prompt, ups + remask, 32 steps. After each wave it
 prints requests/s, p50/p95 latency, refusals (queue full), wrong answers and the server's resident
 memory (VmRSS). The acceptance check: after the warm-up waves, RSS may grow by at most
---max-growth-mib over the measured requests (the issue asks for <= 50 MiB over 500 requests).
+--max-growth-mib over the measured requests (the target: <= 50 MiB over 500 requests).
 
     nice -n 10 python bench/bench_app.py                          # 2 warm-up waves, then 32 waves of 16
     python bench/bench_app.py --waves 3 --concurrency 8 --warmup 1

@@ -1,25 +1,27 @@
 """Turn evaluation results and Remask RL runs into the paper's tables and figures (paper/generated/).
 
     python paper/make_report.py --eval runs/eval-arith-mlp:"MLP UPS" runs/eval-arith-stream:"stream UPS" \\
-        --rl runs/rl-a:"RL, UPS only" runs/rl-pos:"position-only control" --policy-report runs/policy-report.md
+        --rl runs/rl-a:"RL, UPS only" runs/rl-pos:"position-only control" --policy-report runs/policy-report.json
     cd paper && pdflatex main.tex        # optional, where TeX is installed
 
 --eval reads the results.json of `python -m remedi.eval --out DIR` (results.tex, one subsection per run);
 --rl reads the metrics.csv of `SMDM/pretrain/train_mdm_rl.py --out-dir DIR` (rl.tex, rl_curves.png);
---policy-report reads the markdown of `scripts/policy_report.py --out FILE` (policy.tex). Each option
+--policy-report reads the numbers `scripts/policy_report.py --json FILE` writes (policy.tex). Each option
 rewrites only its own files, so they can be given in separate calls. Every number in paper/generated/
 comes from those files; nothing is typed in by hand. Each table names the file it was read from.
 """
 
 import argparse
-import csv
 import json
-import re
 import shutil
 import sys
 from pathlib import Path
 
 from matplotlib.figure import Figure
+
+from remedi.eval.policy_comparison import summary_cells
+from remedi.eval.report import interval, latex_row, tex, tex_path
+from remedi.eval.rl_metrics import read_metrics, trailing_mean
 
 HERE = Path(__file__).resolve().parent
 # What each figure of an evaluation run shows, in the order the report places them.
@@ -34,35 +36,10 @@ FIGURES = {
 }
 
 
-# LaTeX's special characters, for labels, paths and names written by users or other scripts.
-TEX_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "%": r"\%", "#": r"\#",
-               "_": r"\_", "^": r"\^{}", "~": r"\~{}", "\u2014": "--", "\u2212": "-"}
-
-
-def tex(text):
-    return "".join(TEX_ESCAPES.get(character, character) for character in str(text))
-
-
-def tex_path(path):
-    """A path for \\texttt, escaped, that may break after each '/' rather than run into the margin."""
-    return tex(Path(path).as_posix()).replace("/", r"/\allowbreak{}")
-
-
 def split_spec(spec):
     """(directory, label) from 'DIR' or 'DIR:label'; the label defaults to the directory's name."""
     directory, _, label = spec.partition(":")
     return Path(directory), label or Path(directory).name
-
-
-def percent(x):
-    return "--" if x is None else f"{100 * x:.1f}"
-
-
-def with_interval(estimate):
-    """'12.3 [10.1, 14.5]' from {'mean', 'lo', 'hi'} (fractions), as remedi.eval reports them."""
-    if estimate is None:
-        return "--"
-    return f"{percent(estimate['mean'])} [{percent(estimate['lo'])}, {percent(estimate['hi'])}]"
 
 
 def accuracy_table(results, label, source_dir, tag):
@@ -77,7 +54,7 @@ def accuracy_table(results, label, source_dir, tag):
     for s in results["settings"]:
         lines.append(
             f"{tex(s['source'])} & {'on' if s['remask'] else 'off'} & {s['steps']} & "
-            f"{s['block_length']} & {with_interval(s['accuracy'])} & {with_interval(s['vs_baseline'])} & "
+            f"{s['block_length']} & {interval(s['accuracy'])} & {interval(s['vs_baseline'])} & "
             f"{s['remasks_per_answer']:.2f} \\\\"
         )
     n = results["n_problems"]
@@ -177,35 +154,6 @@ def write_eval_runs(specs, out):
 
 # ---- Remask RL training curves (SMDM/pretrain/train_mdm_rl.py's metrics.csv) --------------------------------
 
-VALIDATION_COLUMN = re.compile(r"val_accuracy_(\d+)_steps")
-
-
-def read_metrics(directory):
-    """{'step': [...], 'reward': [...], 'validation': {budget: [(step, accuracy), ...]}} of one RL run."""
-    path = directory / "metrics.csv"
-    if not path.is_file():
-        raise ValueError(f"{path} not found: --rl takes --out-dir folders of SMDM/pretrain/train_mdm_rl.py")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"step", "reward"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path} has no {sorted(missing)} column: is it the metrics.csv of a Remask RL run?")
-        rows = list(reader)
-    if not rows:
-        raise ValueError(f"{path} has no logged step yet")
-    budgets = sorted(int(m.group(1)) for m in map(VALIDATION_COLUMN.fullmatch, reader.fieldnames) if m)
-    return {
-        "step": [int(row["step"]) for row in rows],
-        "reward": [float(row["reward"]) for row in rows],
-        "validation": {budget: [(int(row["step"]), float(row[f"val_accuracy_{budget}_steps"])) for row in rows
-                                if row[f"val_accuracy_{budget}_steps"] != ""] for budget in budgets},
-    }
-
-
-def trailing_mean(values, window):
-    """Mean of each value and the window - 1 before it (fewer at the start): a smoothed curve with no lookahead."""
-    return [sum(values[max(0, i + 1 - window):i + 1]) / (i + 1 - max(0, i + 1 - window)) for i in range(len(values))]
-
 
 def rl_curves_figure(runs, window):
     """Reward per RL step (smoothed) and validation accuracy at each budget, one colour per run, one legend."""
@@ -280,50 +228,25 @@ def write_rl_runs(specs, out, window):
     print(f"wrote {out}/rl.tex and rl_curves.png from {len(runs)} Remask RL runs")
 
 
-# ---- the policy against every heuristic (scripts/policy_report.py's markdown) --------------------------------
+# ---- the policy against every heuristic (scripts/policy_report.py --json) ----------------------------------
 
 # A tabularx column that takes the width left over and wraps its text without stretching the spaces.
 RAGGED_X = r">{\raggedright\arraybackslash}X"
 
 
-def markdown_tables(text):
-    """[(heading or None, header cells, rows of cells)] of every pipe table in `text`, in order."""
-    tables, heading, table = [], None, None
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("#"):
-            heading, table = line.lstrip("#").strip(), None
-        elif line.startswith("|"):
-            cells = [cell.strip() for cell in line.strip("|").split("|")]
-            if table is None:
-                table = (heading, cells, [])
-                tables.append(table)
-            elif not all(set(cell) <= set("-: ") for cell in cells):
-                table[2].append(cells)
-        else:
-            table = None
-    return tables
-
-
-def tex_cell(cell):
-    """A markdown cell in LaTeX: **bold** kept as bold, everything else escaped."""
-    bold = re.fullmatch(r"\*\*(.*)\*\*", cell)
-    return rf"\textbf{{{tex(bold.group(1))}}}" if bold else tex(cell)
-
-
-def summary_cell(cell):
-    """A summary cell in LaTeX; 'a setting's name 12.5 [2.0, 30.0]' puts the interval on a line of its own."""
-    named = re.fullmatch(r"(.*\S) (-?\d+\.\d \[.*\])", cell)
-    return rf"{tex(named.group(1))}\newline {tex(named.group(2))}" if named else tex_cell(cell)
-
-
-def policy_tex(text, source):
-    """Two tables: the summary (one row per step budget), then every setting against the policy, by budget."""
-    tables = markdown_tables(text)
-    if len(tables) < 2 or tables[0][0] is not None:
-        raise ValueError(f"{source} does not hold scripts/policy_report.py's tables (a summary table, then one "
-                         "table per step budget under '### N steps'); write it with policy_report.py --out FILE")
-    summary, budgets = tables[0], tables[1:]
+def policy_tex(data, source):
+    """Two tables from the numbers `policy_report.py --json` writes: the summary (one row per step budget), then
+    every setting against the policy, by budget."""
+    budgets = data.get("budgets") if isinstance(data, dict) else None
+    if not budgets:
+        raise ValueError(f"{source} does not hold scripts/policy_report.py's numbers (a 'budgets' list); write it "
+                         "with policy_report.py --json FILE")
+    summary = []
+    for budget in budgets:
+        if budget["best"] is not None:
+            steps, accuracy, best, best_accuracy, difference, weakest = summary_cells(budget)
+            summary.append(latex_row([steps, accuracy, rf"{tex(best)}\newline {best_accuracy}", difference,
+                                      tex(weakest)]))
     source = tex_path(source)
     lines = [
         r"\begin{table}[!htbp]\centering\small",
@@ -331,7 +254,7 @@ def policy_tex(text, source):
         r"\toprule",
         r"steps & policy & best heuristic & policy $-$ best & lowest lower bound over heuristics \\",
         r"\midrule",
-        *[" & ".join(summary_cell(cell) for cell in row) + r" \\" for row in summary[2]],
+        *summary,
         r"\bottomrule",
         r"\end{tabularx}",
         r"\caption{The Remask RL policy against every heuristic order (\texttt{random}, \texttt{tps\_prob}, with "
@@ -351,10 +274,13 @@ def policy_tex(text, source):
             r"\toprule",
             r"setting & accuracy (\%) [95\% CI] & policy $-$ setting [95\% CI] \\",
         ]
-        for heading, _, rows in part:
-            lines += [r"\midrule", rf"\multicolumn{{3}}{{l}}{{\emph{{{tex(heading)}}}}} \\"]
-            lines += [" & ".join(tex_cell(cell) for cell in row) + r" \\" for row in rows]
-        budgets_named = " and ".join(tex(heading) for heading, _, _ in part)
+        for budget in part:
+            policy = budget["policy"]
+            bold = [rf"\textbf{{{tex(policy['name'])}}}", rf"\textbf{{{interval(policy['accuracy'])}}}", "--"]
+            lines += [r"\midrule", rf"\multicolumn{{3}}{{l}}{{\emph{{{budget['steps']} steps}}}} \\", latex_row(bold)]
+            lines += [latex_row([tex(r["name"]), interval(r["accuracy"]), interval(r["difference"])])
+                      for r in budget["others"]]
+        budgets_named = " and ".join(f"{budget['steps']} steps" for budget in part)
         lines += [
             r"\bottomrule",
             r"\end{tabularx}",
@@ -368,8 +294,13 @@ def policy_tex(text, source):
 
 def write_policy_report(path, out):
     if not path.is_file():
-        raise ValueError(f"{path} not found: --policy-report takes the file written by scripts/policy_report.py --out")
-    (out / "policy.tex").write_text(policy_tex(path.read_text(), path))
+        raise ValueError(f"{path} not found: --policy-report takes the file written by scripts/policy_report.py --json")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not JSON ({error}): --policy-report takes the file written by "
+                         "scripts/policy_report.py --json") from None
+    (out / "policy.tex").write_text(policy_tex(data, path))
     print(f"wrote {out}/policy.tex from {path}")
 
 
@@ -381,8 +312,8 @@ def main(argv=None):
                         help="Remask RL output folders (train_mdm_rl.py --out-dir, with metrics.csv)")
     parser.add_argument("--rl-smooth", type=int, default=10,
                         help="RL reward curves: trailing mean over this many steps")
-    parser.add_argument("--policy-report", type=Path, default=None, metavar="FILE.md",
-                        help="markdown written by scripts/policy_report.py --out")
+    parser.add_argument("--policy-report", type=Path, default=None, metavar="FILE.json",
+                        help="numbers written by scripts/policy_report.py --json")
     parser.add_argument("--out", type=Path, default=HERE / "generated")
     args = parser.parse_args(argv)
     if not (args.eval or args.rl or args.policy_report):

@@ -60,7 +60,8 @@ done
 $RLEVAL --model out/arith-rl-position --data data/arith/test.jsonl --sources ups --remask-modes on \
   --steps 1/1 1/2 1/4 1/8 --out runs/rl-test-position
 python scripts/policy_report.py --policy runs/rl-test:"RL policy" --policy-block 32 --runs runs/rl-test-heuristic-blocks \
-  runs/rl-test-sft:"SFT UPS" runs/rl-test-position:"position-only" --out runs/rl-test-report.md
+  runs/rl-test-sft:"SFT UPS" runs/rl-test-position:"position-only" --out runs/rl-test-report.md \
+  --json runs/rl-test-report.json
 # 5d. After the ranking fix (positions ranked by order-keeping scores, not float32 probabilities that tie at 1.0):
 #     how many answers the fix changes, the rows it changes (tps_prob + remask) again, and LLaDA's
 #     semi-autoregressive blocks at the full budgets too. The shipped model's ups/ is out/arith-rl.
@@ -77,6 +78,19 @@ python scripts/policy_report.py --policy runs/rl-test-full-budgets:"RL policy" -
   --runs runs/rl-test-heuristic-blocks-full-budgets runs/rl-test-tps-remask --out runs/rl-test-full-budgets-report.md \
   --latex paper/generated/policy_full_budgets.tex --latex-label tab:policy-full-budgets \
   --latex-caption "1000 test problems after the ranking fix: the RL policy at 32 and 16 steps against \texttt{tps\_prob} with and without remasking in LLaDA's blocks of 32, 16 and 8, and \texttt{tps\_prob} with remasking in one block at every budget (the rows the fix changes); accuracy (\%) and the policy minus it, paired, 95\% bootstrap intervals"
+# 5e. The same after the ranking fix at 8 and 4 steps: every heuristic in LLaDA's blocks of 32, 16 and 8, and of 4
+#     at 8 steps (one step per block: a left-to-right order).
+$RLEVAL --model out/arith-rl --data data/arith/test.jsonl --sources ups --remask-modes on --steps 8 4 \
+  --out runs/rl-test-low-budgets
+$RLEVAL --model out/arith-rl --data data/arith/test.jsonl --sources random tps_prob --remask-modes off on --steps 8 4 \
+  --block-lengths 32 16 8 --out runs/rl-test-heuristic-blocks-low-budgets
+$RLEVAL --model out/arith-rl --data data/arith/test.jsonl --sources random tps_prob --remask-modes off on --steps 8 \
+  --block-lengths 4 --out runs/rl-test-heuristic-block4-8steps
+python scripts/policy_report.py --policy runs/rl-test-low-budgets:"RL policy" --policy-block 32 \
+  --runs runs/rl-test-heuristic-blocks-low-budgets runs/rl-test-heuristic-block4-8steps \
+  --out runs/rl-test-low-budgets-report.md \
+  --latex paper/generated/policy_low_budgets.tex --latex-label tab:policy-low-budgets \
+  --latex-caption "1000 test problems after the ranking fix: the RL policy at 8 and 4 steps against random and \texttt{tps\_prob}, with and without remasking, in LLaDA's blocks of 32, 16 and 8, and of 4 at 8 steps (one step per block: left to right, four tokens a step); accuracy (\%) and the policy minus it, paired, 95\% bootstrap intervals"
 $RLEVAL --model out/arith-rl --data data/arith3/test.jsonl --sources random tps_prob ups --remask-modes off on \
   --steps 1/1 1/2 1/4 1/8 --out runs/rl-ood3
 python scripts/policy_report.py --policy runs/rl-ood3:"RL policy" --policy-block 32 --out runs/rl-ood3-report.md
@@ -85,7 +99,7 @@ python scripts/policy_report.py --policy runs/rl-ood3:"RL policy" --policy-block
 python scripts/ablations.py --backbone out/arith-mdm --default-ups out/arith-ups-mlp-r03 --steps 300 --limit 300
 python paper/make_report.py --eval runs/eval-arith:"held-out test split" runs/eval-arith-fresh:"fresh test set" \
   runs/eval-arith-onestep:"one-step decoding" runs/eval-arith-stream:"dual-stream UPS (same recipe)" \
-  --rl out/arith-rl:"UPS head" out/arith-rl-position:"position-only control" --policy-report runs/rl-test-report.md
+  --rl out/arith-rl:"UPS head" out/arith-rl-position:"position-only control" --policy-report runs/rl-test-report.json
 
 # 7. Tasks where the right order depends on the content: Sudoku (7, 7b) and labelled chains (7c);
 #    see paper/content_order.tex for what ran and what did not.

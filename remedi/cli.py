@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from remedi.model.loading import DEFAULT_MODEL, DTYPES, TINY_RANDOM
-from remedi.sampler.sampling import CONFIDENCE_SOURCES
+from remedi.sampler.config import CONFIDENCE_SOURCES
 from remedi.sampler.step_runner import KV_CACHE_MODES
 
 

@@ -10,40 +10,9 @@ The run's own flags (model path, UPS path, --train) are read from the checkpoint
 """
 
 import argparse
-import importlib.util
-from pathlib import Path
-
-import torch
 
 from remedi.cli import run_cli
-from remedi.model.loading import load_tokenizer
-from remedi.train import checkpoint as ckpt
-
-TRAINER = Path(__file__).resolve().parents[1] / "SMDM" / "pretrain" / "train_mdm_rl.py"
-
-
-def load_trainer():
-    spec = importlib.util.spec_from_file_location("train_mdm_rl", TRAINER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def export(run_dir, step, out_dir):
-    path = ckpt.checkpoint_path(Path(run_dir) / "checkpoints", step)
-    if not path.is_file():
-        found = [p.name for p in ckpt.checkpoints(Path(run_dir) / "checkpoints")]
-        raise FileNotFoundError(f"no checkpoint for step {step} in {run_dir}; there are: {found or 'none'}")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    args = argparse.Namespace(**saved["args"])
-    model, build_empty = load_trainer().build_model(args)
-    weights = model.state_dict()
-    missing = [name for name in saved["model"] if name not in weights]
-    if missing:
-        raise ValueError(f"{path} holds weights the rebuilt model lacks, e.g. {missing[:3]}")
-    weights.update(saved["model"])
-    ckpt.export_model(weights, build_empty, load_tokenizer(args.model_path, args.tokenizer), out_dir)
-    return saved["step"]
+from remedi.train.rl_setup import export
 
 
 def main(argv=None):

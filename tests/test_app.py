@@ -156,7 +156,7 @@ def test_limits_fit_the_model_context():
 def test_settings_problems_say_what_to_pick():
     limits = app.Limits()
     assert app.settings_problem(limits, 32, 32, 16) is None
-    assert "divides it (1, 2, 4, 8, 16, 32)" in app.settings_problem(limits, 32, 32, 5)
+    assert "divides gen_length: 1, 2, 4, 8, 16, 32." in app.settings_problem(limits, 32, 32, 5)
     assert "use a multiple of 2, such as 2 or 4" in app.settings_problem(limits, 3, 16, 8)
     assert "such as 4." in app.settings_problem(limits, 3, 32, 8)  # no positive multiple of 4 below 3
     assert "block length from 1 to the answer length (16)" in app.settings_problem(limits, 8, 16, 32)
@@ -339,5 +339,5 @@ def test_a_demo_json_budget_the_sampler_would_refuse_stops_the_start(tmp_path, m
     with pytest.raises(ValueError, match="--max-gen-length"):
         app.main(["--model", str(tmp_path), "--max-gen-length", "64"])
     (tmp_path / "demo.json").write_text('{"steps": 32, "gen_length": 32, "block_length": 5}')
-    with pytest.raises(ValueError, match="block_length=5 do not fit this demo: The answer length 32 is not divisible"):
+    with pytest.raises(ValueError, match="block_length=5 do not fit this demo: gen_length=32 is not divisible"):
         app.main(["--model", str(tmp_path)])

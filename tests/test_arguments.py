@@ -1,31 +1,20 @@
 """Argument groups: one default per knob, the same in both trainers' flags, their help and LossConfig."""
 
 import argparse
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from remedi.model.tokenizer import build_char_tokenizer
+from remedi.train import mdm_args, mdm_setup, rl_args
 from remedi.train.arguments import RemaskSFTArgs, add_arguments, from_args
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def import_trainer(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "SMDM" / "pretrain" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-train_mdm, train_mdm_rl = import_trainer("train_mdm"), import_trainer("train_mdm_rl")
 SHARED = ("max_steps", "lr", "min_lr", "warmup_steps", "weight_decay", "grad_clip", "seed", "out_dir", "resume",
           "save_every", "val_every", "wandb", "run_name")
 
 
 def test_trainers_share_optimisation_and_run_flags_with_their_own_defaults():
-    sft, rl = vars(train_mdm.parse_args([])), vars(train_mdm_rl.parse_args([]))
+    sft, rl = vars(mdm_args.parse_args([])), vars(rl_args.parse_args([]))
     # min_lr is filled in as lr / 10 by both scripts
     assert [sft[name] for name in SHARED] == [1000, 1e-4, 1e-5, 50, 0.1, 1.0, 42, Path("out/train_mdm"), False, 500,
                                               200, "disabled", None]
@@ -35,12 +24,12 @@ def test_trainers_share_optimisation_and_run_flags_with_their_own_defaults():
 
 
 def test_remask_sft_flags_build_the_loss_config_in_one_call():
-    args = train_mdm.parse_args(["--objective", "remask_sft", "--r-incorrect", "0.3", "--replacement", "batch",
+    args = mdm_args.parse_args(["--objective", "remask_sft", "--r-incorrect", "0.3", "--replacement", "batch",
                                  "--ups-on-all-positions"])
-    cfg = train_mdm.loss_config(args, build_char_tokenizer())
+    cfg = mdm_setup.loss_config(args, build_char_tokenizer())
     assert cfg.remask == RemaskSFTArgs(r_incorrect=0.3, replacement="batch", lambda_ups=1.0, ups_label_smoothing=0.0,
                                        ups_on_all_positions=True)
-    assert train_mdm.loss_config(train_mdm.parse_args([]), build_char_tokenizer()).vocab_size is None
+    assert mdm_setup.loss_config(mdm_args.parse_args([]), build_char_tokenizer()).vocab_size is None
 
 
 def test_optional_flags_default_to_none_and_name_their_default_in_the_help():

@@ -1,18 +1,17 @@
 """The arithmetic-chain generator: deterministic, GSM8K schema, correct answers, disjoint splits."""
 
-import importlib.util
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from remedi.data import arith_chains as arith
 from remedi.model.tokenizer import build_char_tokenizer
 
-_PATH = Path(__file__).resolve().parents[1] / "scripts" / "make_arith_data.py"
-_spec = importlib.util.spec_from_file_location("make_arith_data", _PATH)
-arith = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(arith)
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_arith_data.py"
 
 SMALL = dict(n_train=300, n_val=50, n_test=100)
 
@@ -26,8 +25,14 @@ def test_same_seed_same_data_and_other_seed_other_data():
     assert _questions(arith.make_splits(seed=6, **SMALL)["test"]) != _questions(arith.make_splits(seed=5, **SMALL)["test"])
 
 
+def run_script(*argv):
+    """`python scripts/make_arith_data.py ARGV`: (exit status, stderr)."""
+    result = subprocess.run([sys.executable, str(SCRIPT), *map(str, argv)], capture_output=True, text=True, timeout=300)
+    return result.returncode, result.stderr
+
+
 def test_cli_writes_gsm8k_schema(tmp_path):
-    arith.main(["--out-dir", str(tmp_path), "--n-train", "40", "--n-val", "10", "--n-test", "20", "--fresh-seed", "9"])
+    assert run_script("--out-dir", tmp_path, "--n-train", 40, "--n-val", 10, "--n-test", 20, "--fresh-seed", 9)[0] == 0
     sizes = {"train": 40, "val": 10, "test": 20, "test_fresh": 20}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.jsonl" for name in sizes)
     for name, n in sizes.items():
@@ -142,10 +147,9 @@ def test_variable_layout_answers_fit_a_64_token_answer_window():
     assert 32 < longest + 1 <= 64  # + <|eot_id|>; the chains model samples with gen_length=64
 
 
-def test_min_ops_out_of_range_is_one_error_line(capsys):
-    with pytest.raises(SystemExit):
-        arith.main(["--min-ops", "5", "--num-ops", "4"])
-    assert "--min-ops must lie in 1..--num-ops" in capsys.readouterr().err
+def test_min_ops_out_of_range_is_one_error_line():
+    status, err = run_script("--min-ops", 5, "--num-ops", 4)
+    assert status == 2 and "--min-ops must lie in 1..--num-ops" in err
 
 
 def _parse_labelled(row):
@@ -190,10 +194,9 @@ def test_labelled_chains_fit_an_80_token_answer_window():
     assert 64 < longest + 1 <= 80  # + <|eot_id|>; the labelled chains model samples with gen_length=80
 
 
-def test_too_many_operands_to_label_is_one_error_line(capsys):
-    with pytest.raises(SystemExit):
-        arith.main(["--labels", "--num-ops", "26"])
-    assert "--labels names at most 26 operands" in capsys.readouterr().err
+def test_too_many_operands_to_label_is_one_error_line():
+    status, err = run_script("--labels", "--num-ops", 26)
+    assert status == 2 and "--labels names at most 26 operands" in err
 
 
 def test_labelled_chains_command_still_writes_the_fixture_test_rows():

@@ -1,20 +1,19 @@
 """The chains probe masks the probed number and the whole tail, and leaves the prompt and the rest alone."""
 
-import importlib.util
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from remedi.eval import chains_probe as probe
 from remedi.model.tokenizer import build_char_tokenizer, special_token_ids
 from tests.helpers import ScriptedModel
 
-_PATH = Path(__file__).resolve().parents[1] / "scripts" / "chains_probe.py"
-_spec = importlib.util.spec_from_file_location("chains_probe", _PATH)
-probe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(probe)
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "chains_probe.py"
 
 ANSWER = "b:17-2=15\nc:15-12=3\nd:3+4=7\n#### 7"
 
@@ -44,19 +43,21 @@ def test_probe_input_reads_plain_lines_and_refuses_short_windows():
         probe.probe_input([5], ANSWER, tokenizer, 2, "arithmetic", 10, mask_id)
 
 
-def test_cli_runs_on_the_tiny_random_model_and_bad_input_is_one_error_line(tmp_path, capsys, one_thread):
+def test_cli_runs_on_the_tiny_random_model_and_bad_input_is_one_error_line(tmp_path):
     data = tmp_path / "chains.jsonl"
     data.write_text("".join(json.dumps({"question": f"Compute a={v} b=+1 c=-2.",
                                         "answer": f"b:{v}+1={v + 1}\nc:{v + 1}-2={v - 1}\n#### {v - 1}"}) + "\n"
                             for v in range(2, 8)))
     out = tmp_path / "probe.json"
-    probe.main(["--model", "tiny-random", "--data", str(data), "--gen-length", "32", "--out", str(out)])
+    command = [sys.executable, str(SCRIPT), "--model", "tiny-random"]
+    ran = subprocess.run([*command, "--data", str(data), "--gen-length", "32", "--out", str(out)], capture_output=True,
+                         text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr
     result = json.loads(out.read_text())
     assert result["n"] == 6 and all(0 <= result[part]["mean"] <= 1 for part in ("lookup", "arithmetic"))
     (tmp_path / "bad.jsonl").write_text(json.dumps({"question": "q", "answer": "no lines here\n#### 1"}) + "\n")
-    with pytest.raises(SystemExit):
-        probe.run_cli(probe.main, ["--model", "tiny-random", "--data", str(tmp_path / "bad.jsonl")])
-    assert capsys.readouterr().err.startswith("error: worked line")
+    bad = subprocess.run([*command, "--data", str(tmp_path / "bad.jsonl")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: worked line")
 
 
 def test_a_training_checkpoint_replaces_the_weights_and_a_foreign_one_is_refused(tmp_path):

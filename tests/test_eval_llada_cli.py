@@ -23,7 +23,7 @@ EVAL_LLADA_CASES = {
     "mc_num": (["--model", "llada_dist", "--model_args", f"{MODEL},mc_num=100", "--batch_size", "8"],
                "multiple of batch_size"),
     "blocks": (["--model", "remedi", "--model_args", f"{MODEL},gen_length=32,block_length=12,steps=32"],
-               "multiple of block_length"),
+               "not divisible by block_length"),
     "steps": (["--model", "remedi", "-a", MODEL, "gen_length=32", "block_length=8", "steps=6"],
               "number of blocks"),
     "missing UPS": (["--model", "remedi", "--model_args", f"{MODEL},ups_path={ROOT / 'no-such-ups'}"], "ups_path"),

@@ -5,7 +5,6 @@ need CUDA (flash-attn, device memory) may be skipped. Parameter counts are worke
 preset's shapes (d_model 64, 2 blocks, SwiGLU 128, vocabulary 256).
 """
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,7 +14,10 @@ import pytest
 import torch
 
 from remedi import LLaDAConfig, RemeDiModel, UPSHead
-from remedi.cli import run_cli
+from remedi.bench.build import build_backbone
+from remedi.bench.parts import run_part
+from remedi.bench.presets import LLADA_8B, LLADA_8B_PARAMETERS, PRESETS, TINY
+from remedi.bench.record import Report, Skipped, failures, guarded
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "gpu_check.py"
@@ -27,16 +29,6 @@ TINY_MLP_HEAD = 64 * 256 + 256 + 256 + 1  # Linear(64, 256) -> GELU -> Linear(25
 # LoRA r=8 on q/k/v/attn_out (8x64 + 64x8 each), ff_proj/up_proj (8x64 + 128x8), ff_out (8x128 + 64x8), 2 blocks.
 TINY_LORA = 2 * (4 * (8 * 64 + 64 * 8) + 2 * (8 * 64 + 128 * 8) + (8 * 128 + 64 * 8))
 CUDA_ONLY = {("forward", "sdpa_vs_flash_attn"), ("trainer", "remask_sft/memory_ratio")}
-
-
-def _import_script():
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gpu_check = _import_script()
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +72,7 @@ def test_cpu_run_forward_and_sampler_values_are_consistent(cpu_run):
     assert padded["relative_max_diff"] <= padded["tolerance"] < padded["relative_max_diff_without_mask"]
     assert padded["attn_implementation"] == "sdpa" and padded["flash_calls_on_padded_batch"] is None
     checks = report["parts"]["sampler"]["checks"]
-    preset = gpu_check.PRESETS["tiny"]
+    preset = PRESETS["tiny"]
     for steps in preset.sampler_steps:
         for batch in preset.sampler_batches:
             tps, ups = checks[f"tps_prob/steps{steps}/batch{batch}"], checks[f"ups_remask/steps{steps}/batch{batch}"]
@@ -110,7 +102,7 @@ def test_cpu_run_trainer_trains_what_each_mode_says(cpu_run):
         assert step["strategy"] == "SingleDeviceStrategy" and "FSDP" in step["strategy_note"]
         assert step["precision"] == "bf16-true" and step["seq_len"] == 1024
         assert f"--train {train}" in " ".join(step["argv"])
-        assert len(step["losses"]) == gpu_check.PRESETS["tiny"].train_steps
+        assert len(step["losses"]) == PRESETS["tiny"].train_steps
         assert step["peak_memory_gib"] is None  # measured on CUDA only
     rl_step = checks["remask_rl/ups"]
     assert len(rl_step["rewards"]) == 4 and len(rl_step["losses"]) == rl_step["ppo_epochs"] == 2
@@ -120,11 +112,11 @@ def test_cpu_run_trainer_trains_what_each_mode_says(cpu_run):
 def test_a_check_that_fails_is_recorded_and_the_next_one_runs(tmp_path):
     """A backbone whose context is shorter than prompt + answer makes every sampler run raise (the sampler's own
     ValueError); the part records each error with its traceback, skips the ratios and still runs the rollout."""
-    config = LLaDAConfig(**dict(gpu_check.TINY, max_sequence_length=32))
-    backbone = gpu_check.build_backbone(config, torch.device("cpu")).eval()
+    config = LLaDAConfig(**dict(TINY, max_sequence_length=32))
+    backbone = build_backbone(config, torch.device("cpu")).eval()
     state = {"backbone": backbone, "remedi": RemeDiModel(backbone, UPSHead(config.hidden_size, 16)).eval()}
-    report = gpu_check.Report(tmp_path / "report.json", {})
-    gpu_check.run_part(report, "sampler", gpu_check.PRESETS["tiny"], torch.device("cpu"), state)
+    report = Report(tmp_path / "report.json", {})
+    run_part(report, "sampler", PRESETS["tiny"], torch.device("cpu"), state)
     written = json.loads((tmp_path / "report.json").read_text())
     checks = written["parts"]["sampler"]["checks"]
     assert written["parts"]["sampler"]["status"] == "ok"
@@ -132,26 +124,26 @@ def test_a_check_that_fails_is_recorded_and_the_next_one_runs(tmp_path):
     assert len(runs) == 9 and all(c["status"] == "error" for c in runs)
     assert "exceeds the model's context" in runs[0]["error"] and "Traceback" in runs[0]["traceback"]
     assert all(c["status"] == "skipped" for name, c in checks.items() if name.startswith("ratio/"))
-    assert ("sampler", "ups_remask/steps16/batch1", "error") in gpu_check.failures(written)
+    assert ("sampler", "ups_remask/steps16/batch1", "error") in failures(written)
 
 
 def test_guarded_statuses():
-    assert gpu_check.guarded(lambda: {"x": 1})["status"] == "ok"
-    assert gpu_check.guarded(lambda: {"passed": False})["status"] == "failed"
+    assert guarded(lambda: {"x": 1})["status"] == "ok"
+    assert guarded(lambda: {"passed": False})["status"] == "failed"
 
     def needs_cuda():
-        raise gpu_check.Skipped("CUDA only")
+        raise Skipped("CUDA only")
 
-    skipped = gpu_check.guarded(needs_cuda)
+    skipped = guarded(needs_cuda)
     assert (skipped["status"], skipped["reason"]) == ("skipped", "CUDA only")
-    broken = gpu_check.guarded(lambda: 1 / 0)
+    broken = guarded(lambda: 1 / 0)
     assert broken["status"] == "error" and broken["error"].startswith("ZeroDivisionError")
 
 
 def test_build_backbone_initialises_every_tensor_on_the_target_device():
     """meta -> to_empty -> init: nothing may keep to_empty's uninitialised memory."""
-    config = LLaDAConfig(**gpu_check.TINY)
-    built = gpu_check.build_backbone(config, torch.device("cpu"))
+    config = LLaDAConfig(**TINY)
+    built = build_backbone(config, torch.device("cpu"))
     assert not list(built.buffers())  # a buffer would keep to_empty's garbage: the model must have none
     for name, param in built.named_parameters():
         assert param.dtype == torch.bfloat16 and torch.isfinite(param).all(), name
@@ -162,10 +154,10 @@ def test_build_backbone_initialises_every_tensor_on_the_target_device():
 
 
 def test_llada_8b_preset_builds_on_the_meta_device_with_8b_parameters():
-    backbone = gpu_check.build_backbone(LLaDAConfig(**gpu_check.LLADA_8B), torch.device("meta"))
-    assert sum(p.numel() for p in backbone.parameters()) == gpu_check.LLADA_8B_PARAMETERS == 16031162368 // 2
+    backbone = build_backbone(LLaDAConfig(**LLADA_8B), torch.device("meta"))
+    assert sum(p.numel() for p in backbone.parameters()) == LLADA_8B_PARAMETERS == 16031162368 // 2
     assert {p.dtype for p in backbone.parameters()} == {torch.bfloat16}
-    assert gpu_check.PRESETS["8b"].seq_len == 1024 and gpu_check.PRESETS["8b"].sampler_steps == (256, 64)
+    assert PRESETS["8b"].seq_len == 1024 and PRESETS["8b"].sampler_steps == (256, 64)
 
 
 def test_a_user_mistake_is_one_error_line():
@@ -182,9 +174,7 @@ def test_a_user_mistake_is_one_error_line():
                      "--device cpu",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")),
 ])
-def test_device_mistakes_are_one_error_line(argv, message, capsys):
-    """The same `run_cli` path as the subprocess above, in this process (each fresh interpreter costs seconds)."""
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(gpu_check.main, argv)
-    assert exit_info.value.code == 2
-    assert capsys.readouterr().err == message + "\n"
+def test_device_mistakes_are_one_error_line(argv, message):
+    result = subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr == message + "\n"

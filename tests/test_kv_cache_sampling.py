@@ -5,7 +5,8 @@ import torch
 
 from remedi import RemeDiModel, UPSHead
 from remedi.model.ups_stream import UPSStream
-from remedi.sampler.sampling import CONFIDENCE_SOURCES, generate, scheduled_mask_counts
+from remedi.sampler.config import CONFIDENCE_SOURCES
+from remedi.sampler.sampling import generate, scheduled_mask_counts
 from tests.helpers import EOS_ID, EOT_ID, MASK_ID, random_prompt, tiny_backbone
 
 BLOCK = 4

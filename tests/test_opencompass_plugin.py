@@ -81,9 +81,9 @@ def test_config_options_reach_the_sampler(spy):
 def test_special_ids_default_to_the_tokenizer_and_can_be_overridden(spy):
     model = RemeDiBaseModel(**SMALL)
     ids = special_token_ids(model.tokenizer)
-    kwargs = model.sampler_kwargs
-    assert (kwargs["mask_id"], kwargs["eos_id"], kwargs["eot_id"]) == (ids["mask_id"], ids["eos_id"], ids["eot_id"])
-    assert RemeDiBaseModel(**SMALL, eot_id=ids["eos_id"]).sampler_kwargs["eot_id"] == ids["eos_id"]
+    sampler = model.sampler
+    assert (sampler.mask_id, sampler.eos_id, sampler.eot_id) == (ids["mask_id"], ids["eos_id"], ids["eot_id"])
+    assert RemeDiBaseModel(**SMALL, eot_id=ids["eos_id"]).sampler.eot_id == ids["eos_id"]
     # The tiny model has a UPS head, so by default it is used, with remasking (the sampler's default).
     model.generate(["1+1="], max_out_len=16)
     assert {(r["confidence_source"], r["remask"]) for r in spy[0]["trace"]} == {("ups", True)}

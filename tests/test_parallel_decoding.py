@@ -8,8 +8,9 @@ import torch
 from remedi import RemeDiModel, UPSHead
 from remedi.model.loading import load_model_and_tokenizer
 from remedi.model.tokenizer import encode_prompts, special_token_ids
+from remedi.sampler.config import CONFIDENCE_SOURCES
 from remedi.sampler.parallel_decoding import ends_in_eos
-from remedi.sampler.sampling import CONFIDENCE_SOURCES, generate
+from remedi.sampler.sampling import generate
 from tests.helpers import EOS_ID, EOT_ID, MASK_ID, VOCAB, ScriptedModel, random_prompt, tiny_backbone, tiny_remedi
 from tests.test_sampling import expected_masked_counts
 from tests.test_shipped_model import held_out_problems

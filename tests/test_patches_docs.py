@@ -3,7 +3,7 @@ exists, and every flag or wrapper option of ours that upstream lacks is named in
 
 import argparse
 import ast
-import importlib.util
+import importlib
 import inspect
 import re
 from pathlib import Path
@@ -12,10 +12,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "remedi_patches").glob("*.md"))
-# The command line each document describes.
-FRONT_ENDS = {"LLaDA-generate.py.md": "generate.py", "LLaDA-chat.py.md": "chat.py", "LLaDA-app.py.md": "app.py",
-              "LLaDA-get_log_likelihood.py.md": "get_log_likelihood.py", "SMDM-train_mdm.py.md": "SMDM/pretrain/train_mdm.py",
-              "SMDM-train_mdm_rl.py.md": "SMDM/pretrain/train_mdm_rl.py"}
+# The module whose parse_args builds the command line each document describes (the root scripts are modules
+# at the repository root, as upstream LLaDA's; the trainers' flags live in the library).
+FRONT_ENDS = {"LLaDA-generate.py.md": "generate", "LLaDA-chat.py.md": "chat", "LLaDA-app.py.md": "app",
+              "LLaDA-get_log_likelihood.py.md": "get_log_likelihood", "SMDM-train_mdm.py.md": "remedi.train.mdm_args",
+              "SMDM-train_mdm_rl.py.md": "remedi.train.rl_args"}
 FLAG = r"`(--[a-z][a-z0-9_-]*)[`\s=]"  # `--flag`, or `--flag VALUE` inside one code span
 # Upstream's own flags and options, which need no entry: SMDM's pretrain/train_mdm.py and train_mdm_rl.py
 # (argparse, at 583aa47); LLaDA's generate.py, chat.py and app.py have none; LLaDA's OpenCompass wrapper
@@ -43,11 +44,9 @@ class _Caught(Exception):
         self.parser = parser
 
 
-def command_line_flags(script, monkeypatch):
-    """Every option string of the parser that `script`'s parse_args builds (caught before it parses)."""
-    spec = importlib.util.spec_from_file_location(f"front_end_{Path(script).stem}", ROOT / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def command_line_flags(module_name, monkeypatch):
+    """Every option string of the parser that the module's parse_args builds (caught before it parses)."""
+    module = importlib.import_module(module_name)
 
     def catch(parser, *args, **kwargs):
         raise _Caught(parser)

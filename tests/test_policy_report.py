@@ -1,15 +1,11 @@
-"""scripts/policy_report.py: the policy against every heuristic, from results.json files of separate runs."""
+"""The policy against every heuristic (remedi/eval/policy_comparison.py, behind scripts/policy_report.py), from
+results.json files of separate runs."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("policy_report", ROOT / "scripts" / "policy_report.py")
-policy_report = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(policy_report)
+from remedi.eval import policy_comparison as policy_report
 
 
 def write_run(directory, settings, data="test.jsonl"):

@@ -14,7 +14,8 @@ import torch
 from remedi import RemeDiModel
 from remedi.eval.detection import _scores
 from remedi.model.ups_heads import UPSPosition
-from remedi.sampler.sampling import confidence_value, generate, score_threshold, token_confidence
+from remedi.sampler.confidence import confidence_value, score_threshold, token_confidence
+from remedi.sampler.sampling import generate
 from tests.helpers import MASK_ID, VOCAB, ScriptedModel, random_prompt, tiny_backbone
 
 PROMPT_LENGTH, GEN_LENGTH = 4, 256  # answer positions 4..259: past 200 the -arange logits are < -200

@@ -1,18 +1,25 @@
 """paper/make_report.py: the report's generated LaTeX, from fake evaluation outputs written here."""
 
-import importlib.util
 import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from remedi.eval.policy_comparison import load_run, write_json
+from remedi.eval.rl_metrics import trailing_mean
+
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("make_report", ROOT / "paper" / "make_report.py")
-make_report = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(make_report)
+
+
+def make_report(*argv):
+    """`python paper/make_report.py ARGV` from the repository root: (exit status, stderr)."""
+    result = subprocess.run([sys.executable, "paper/make_report.py", *map(str, argv)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    return result.returncode, result.stderr
 
 FIGURES = ("accuracy.png", "mask_counts.png", "remasks.png", "trajectory.png")
 
@@ -46,7 +53,7 @@ def test_each_run_keeps_its_floats_under_its_heading(tmp_path):
     many = write_eval(tmp_path / "runs" / "eval-many", steps=[32, 8])
     one = write_eval(tmp_path / "runs" / "eval-one", steps=[1], detection=False)
     out = tmp_path / "generated"
-    make_report.main(["--eval", f"{many}:budgets", f"{one}:one step", "--out", str(out)])
+    assert make_report("--eval", f"{many}:budgets", f"{one}:one step", "--out", out)[0] == 0
     results = (out / "results.tex").read_text()
     lines = results.splitlines()
     assert [lines[i - 1] for i, line in enumerate(lines) if line.startswith(r"\subsection*")] == [r"\FloatBarrier"] * 2
@@ -81,8 +88,8 @@ def write_metrics(directory, rewards, validation):
 
 
 def test_trailing_mean_has_no_lookahead():
-    assert make_report.trailing_mean([1, 2, 3, 4], 2) == [1, 1.5, 2.5, 3.5]
-    assert make_report.trailing_mean([1, 2, 3], 10) == [1, 1.5, 2]
+    assert trailing_mean([1, 2, 3, 4], 2) == [1, 1.5, 2.5, 3.5]
+    assert trailing_mean([1, 2, 3], 10) == [1, 1.5, 2]
 
 
 def rl_report(tmp_path):
@@ -90,15 +97,12 @@ def rl_report(tmp_path):
     run_a = write_metrics(tmp_path / "rl-a", [0.25, 0.5, 0.75, 1.0], {4: {2: 0.25, 4: 0.5}, 8: {2: 0.5, 4: 0.75}})
     run_b = write_metrics(tmp_path / "rl_b", [0.5, 0.5, 0.5], {8: {3: 0.625}})
     out = tmp_path / "generated"
-    make_report.main(["--rl", f"{run_a}:UPS only", run_b, "--rl-smooth", "2", "--out", str(out)])
+    assert make_report("--rl", f"{run_a}:UPS only", run_b, "--rl-smooth", "2", "--out", out)[0] == 0
     return out
 
 
 def policy_report_tex(tmp_path):
-    """make_report --policy-report on the markdown scripts/policy_report.py writes for two fake evaluations."""
-    policy_spec = importlib.util.spec_from_file_location("policy_report", ROOT / "scripts" / "policy_report.py")
-    policy_report = importlib.util.module_from_spec(policy_spec)
-    policy_spec.loader.exec_module(policy_report)
+    """make_report --policy-report on the numbers scripts/policy_report.py --json writes for two fake evaluations."""
     runs = []
     for name, settings in [("rl", [("ups", True, 8, [1, 1, 1, 0]), ("tps_prob", False, 8, [1, 0, 0, 0]),
                                    ("ups", True, 4, [1, 1, 0, 0]), ("random", True, 4, [0, 0, 0, 1])]),
@@ -108,11 +112,11 @@ def policy_report_tex(tmp_path):
                   "settings": [dict(source=s, remask=r, steps=n, block_length=32, correct=c)
                                for s, r, n, c in settings]}
         (tmp_path / name / "results.json").write_text(json.dumps(report))
-        runs.append(policy_report.load_run(f"{tmp_path / name}:{name.upper()} UPS"))
-    markdown = tmp_path / "policy-report.md"
-    markdown.write_text(policy_report.report_tables("RL UPS", 32, runs, n_boot=200) + "\n")
+        runs.append(load_run(f"{tmp_path / name}:{name.upper()} UPS"))
+    numbers = tmp_path / "policy-report.json"
+    write_json("RL UPS", 32, runs, numbers, n_boot=200)
     out = tmp_path / "generated"
-    make_report.main(["--policy-report", str(markdown), "--out", str(out)])
+    assert make_report("--policy-report", numbers, "--out", out)[0] == 0
     return out
 
 
@@ -142,14 +146,12 @@ def test_a_policy_report_becomes_latex_tables(tmp_path):
     ([], "nothing to do"),
     (["--rl", "no-such-run"], "no-such-run/metrics.csv not found"),
     (["--eval", "no-such-eval"], "no-such-eval/results.json not found"),
-    (["--policy-report", "README.md"], "does not hold scripts/policy_report.py's tables"),
+    (["--policy-report", "README.md"], "is not JSON"),
+    (["--policy-report", "models/remedi-tiny-arith/config.json"], "does not hold scripts/policy_report.py's numbers"),
 ])
-def test_user_mistakes_are_one_error_line(tmp_path, monkeypatch, argv, message):
-    monkeypatch.chdir(ROOT)
-    with pytest.raises(SystemExit) as exit_info:
-        make_report.main(argv + ["--out", str(tmp_path)])
-    text = str(exit_info.value.code)
-    assert text.startswith("error: ") and message in text and "\n" not in text
+def test_user_mistakes_are_one_error_line(tmp_path, argv, message):
+    status, err = make_report(*argv, "--out", tmp_path)
+    assert status == 1 and err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="TeX is not installed")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from generate import generate, get_num_transfer_tokens
-from remedi.sampler.sampling import CONFIDENCE_SOURCES
+from remedi.sampler.config import CONFIDENCE_SOURCES
 from tests.helpers import EOS_ID, EOT_ID, MASK_ID, VOCAB, ScriptedModel, random_prompt, tiny_backbone, tiny_remedi
 
 

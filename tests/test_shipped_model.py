@@ -1,6 +1,5 @@
 """The tiny model shipped as the default: trained, complete, and as good as its model card says."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -8,6 +7,7 @@ import torch
 
 import generate
 from remedi import RemeDiModel, UPSHead, load_ups
+from remedi.data.arith_chains import make_splits
 from remedi.grading.answers import extract_gsm8k, grade
 from remedi.model.loading import DEFAULT_MODEL, load_model_and_tokenizer
 from remedi.model.tokenizer import encode_prompts, special_token_ids
@@ -15,14 +15,11 @@ from remedi.model.ups_heads import UPSPosition, UPSTPSHead
 from remedi.sampler.sampling import generate as sample
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("make_arith_data", ROOT / "scripts" / "make_arith_data.py")
-arith = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(arith)
 
 
 def held_out_problems(n):
     """The first n problems of the test split the shipped model was evaluated on (never trained on)."""
-    return arith.make_splits(seed=0)["test"][:n]
+    return make_splits(seed=0)["test"][:n]
 
 
 def test_default_model_is_the_shipped_remedi_model():
@@ -178,12 +175,13 @@ SHIPPED_UPS = sorted(path.parent for path in ROOT.glob("models/*/ups*/ups_config
 @pytest.mark.parametrize("directory", SHIPPED_UPS, ids=[f"{d.parent.name}/{d.name}" for d in SHIPPED_UPS])
 def test_every_shipped_ups_head_has_left_its_initialisation(directory):
     """An untrained head once shipped unnoticed. What a fresh head looks like: the position-only control's
-    logits are zeros; the TPS-reading head's hidden-state MLP ends in a zero layer and its feature map is zero;
+    logits are zeros or -arange (a left-to-right start); the TPS-reading head's hidden-state MLP ends in a zero layer and its feature map is zero;
     an MLP head's layers are drawn within +-1/sqrt(fan_in) (PyTorch's Linear), so a weight beyond that was
     trained."""
     head = load_ups(directory)
     if isinstance(head, UPSPosition):
-        assert head.logits.any()
+        left_to_right = -torch.arange(len(head.logits), dtype=head.logits.dtype)
+        assert head.logits.any() and not torch.equal(head.logits.detach(), left_to_right)
     elif isinstance(head, UPSTPSHead):
         assert head.hidden_net[-1].weight.any() and head.feature_map.weight.any()
     else:

@@ -4,21 +4,14 @@ Expected values are read off SMDM's lit_gpt/config.py (Diff_LLaMA_<N>M) and its 
 (model_para_config and the max_step formula) at commit 583aa47, and worked out by hand below.
 """
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from remedi import LLaDAModelLM
 from remedi.cli import run_cli
 from remedi.model.tiny import tiny_config
 from remedi.model.tokenizer import build_char_tokenizer
+from remedi.train import mdm_args
 from remedi.train.smdm import diff_llama_dims, non_embedding_parameters, steps_for_budget
-
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("train_mdm", ROOT / "SMDM" / "pretrain" / "train_mdm.py")
-train_mdm = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(train_mdm)
 
 
 @pytest.mark.parametrize("size, layers, heads, width, mlp, millions", [
@@ -34,7 +27,7 @@ def test_sizes_have_smdm_shapes_and_parameter_counts(size, layers, heads, width,
 
 
 def test_model_6_builds_a_llada_model_with_smdm_parameter_count():
-    args = train_mdm.parse_args(["--model", "6"])
+    args = mdm_args.parse_args(["--model", "6"])
     assert (args.seq_len, args.max_steps, args.grad_accum_steps) == (2048, 1000, 1)
     config = tiny_config(build_char_tokenizer(), max_sequence_length=args.seq_len,
                          **{k: getattr(args, k) for k in ("d_model", "n_layers", "n_heads", "n_kv_heads",
@@ -47,10 +40,10 @@ def test_model_6_builds_a_llada_model_with_smdm_parameter_count():
 
 def test_flops_give_smdm_steps():
     # 10e18 / (6 * 169.897728e6 * 256 rows * 2048 tokens) = 18710.9 -> 18710 steps; 256 rows = 8 x 32 passes
-    args = train_mdm.parse_args(["--model", "170", "--flops", "10", "--batch_size", "256", "--micro-batch-size", "8"])
+    args = mdm_args.parse_args(["--model", "170", "--flops", "10", "--batch_size", "256", "--micro-batch-size", "8"])
     assert (args.max_steps, args.grad_accum_steps, args.seq_len, args.n_layers) == (18710, 32, 2048, 18)
     # two nodes: SMDM's batch per node is 128 and its count is divided by 2 again: the same 18710 steps
-    args = train_mdm.parse_args(["--model", "170", "--flops", "10", "--batch_size", "256", "--micro-batch-size", "8",
+    args = mdm_args.parse_args(["--model", "170", "--flops", "10", "--batch_size", "256", "--micro-batch-size", "8",
                                  "--nodes_num", "2"])
     assert (args.max_steps, args.grad_accum_steps, args.num_nodes) == (18710, 16, 2)
     # 0.001e18 / (6 * 6.294784e6 * 8 rows * 512 tokens) = 1e15 / 1.54700611584e11 = 6464.1 -> 6464
@@ -70,7 +63,7 @@ def test_flops_give_smdm_steps():
 ])
 def test_combinations_that_make_no_sense_are_one_error_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(train_mdm.cli, argv)
+        run_cli(mdm_args.parse_args, argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1

@@ -1,19 +1,19 @@
 """Sudoku: the puzzle generator (valid grids, givens, disjoint splits) and the `sudoku` answer format."""
 
-import importlib.util
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from remedi.data import sudoku_puzzles as sudoku
+from remedi.data.sudoku_difficulty import measure
 from remedi.grading import sudoku as grids, answers
 from remedi.model.tokenizer import build_char_tokenizer
 
-_PATH = Path(__file__).resolve().parents[1] / "scripts" / "make_sudoku_data.py"
-_spec = importlib.util.spec_from_file_location("make_sudoku_data", _PATH)
-sudoku = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sudoku)
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_sudoku_data.py"
 
 # A well-known puzzle and its unique solution, typed by hand (not produced by the code under test).
 PUZZLE_ROWS = ["53..7....", "6..195...", ".98....6.", "8...6...3", "4..8.3..1", "7...2...6", ".6....28.",
@@ -174,8 +174,14 @@ def test_splits_are_disjoint_and_fresh_test_excludes_training_puzzles():
         sudoku.make_splits(seed=4, fresh_seed=4, **SMALL)
 
 
+def run_script(*argv):
+    """`python scripts/make_sudoku_data.py ARGV`: (exit status, stderr)."""
+    result = subprocess.run([sys.executable, str(SCRIPT), *map(str, argv)], capture_output=True, text=True, timeout=300)
+    return result.returncode, result.stderr
+
+
 def test_cli_writes_gsm8k_schema_and_the_answer_fits_96_tokens(tmp_path):
-    sudoku.main(["--out-dir", str(tmp_path), "--n-train", "20", "--n-val", "5", "--n-test", "5", "--fresh-seed", "9"])
+    assert run_script("--out-dir", tmp_path, "--n-train", 20, "--n-val", 5, "--n-test", 5, "--fresh-seed", 9)[0] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["test.jsonl", "test_fresh.jsonl", "train.jsonl", "val.jsonl"]
     tokenizer = build_char_tokenizer()
     for line in (tmp_path / "train.jsonl").read_text().splitlines():
@@ -188,10 +194,9 @@ def test_cli_writes_gsm8k_schema_and_the_answer_fits_96_tokens(tmp_path):
     (["--givens", "16"], "--givens must lie in 17..81"),
     (["--fresh-seed", "0"], "--fresh-seed must differ"),
 ])
-def test_cli_mistakes_are_one_error_line(argv, message, capsys):
-    with pytest.raises(SystemExit):
-        sudoku.main(argv)
-    assert message in capsys.readouterr().err
+def test_cli_mistakes_are_one_error_line(argv, message):
+    status, err = run_script(*argv)
+    assert status == 2 and message in err
 
 
 def test_the_opencompass_fixture_is_the_start_of_the_documented_fresh_test_set():
@@ -207,10 +212,7 @@ def test_the_opencompass_fixture_is_the_start_of_the_documented_fresh_test_set()
 
 def test_difficulty_probe_on_puzzles_whose_answer_is_forced():
     """One empty cell: its only candidate is forced, so every measure is at its extreme."""
-    spec = importlib.util.spec_from_file_location("sudoku_difficulty", _PATH.with_name("sudoku_difficulty.py"))
-    difficulty = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(difficulty)
-    assert difficulty.measure(80, 10) == {"singles-solvable": 1.0, "initial singles": 1.0, "random-order fill": 1.0,
+    assert measure(80, 10) == {"singles-solvable": 1.0, "initial singles": 1.0, "random-order fill": 1.0,
                                           "several solutions": 0.0}
-    empty = difficulty.measure(17, 3)  # almost empty grids: few forced cells, random fills fail
+    empty = measure(17, 3)  # almost empty grids: few forced cells, random fills fail
     assert empty["initial singles"] < 0.2 and empty["several solutions"] == 1.0

@@ -1,15 +1,11 @@
-"""scripts/sudoku_report.py: cell and unit scores of Sudoku completions, checked on hand-made grids."""
+"""Cell and unit scores of Sudoku completions (remedi/eval/sudoku_orders.py, behind scripts/sudoku_report.py),
+checked on hand-made grids."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "scripts" / "sudoku_report.py"
-_spec = importlib.util.spec_from_file_location("sudoku_report", _PATH)
-report = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(report)
+from remedi.eval import sudoku_orders as report
 
 ROWS = ["534678912", "672195348", "198342567", "859761423", "426853791", "713924856", "961537284", "287419635",
         "345286179"]

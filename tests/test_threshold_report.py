@@ -1,15 +1,16 @@
-"""scripts/threshold_report.py: the validation rule that picks a threshold, and the test table."""
+"""The validation rule that picks a threshold, and the test table (remedi/eval/threshold_choice.py, behind
+scripts/threshold_report.py, whose command line runs here as a subprocess)."""
 
-import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from remedi.eval import threshold_choice as threshold_report
+
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("threshold_report", ROOT / "scripts" / "threshold_report.py")
-threshold_report = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(threshold_report)
 
 
 def setting(source, remask, threshold, passes, correct):
@@ -51,8 +52,10 @@ def test_report_marks_the_chosen_threshold_and_pairs_test_scores_with_the_baseli
     test = [setting("tps_prob", False, None, 32.0, right(970)), setting("tps_prob", False, 0.9, 4.1, right(965)),
             setting("ups", True, 0.3, 9.5, right(950))]
     out, figure = tmp_path / "report.md", tmp_path / "curve.png"
-    threshold_report.main(["--val", write_run(tmp_path / "val", VALIDATION), "--test",
-                           write_run(tmp_path / "test", test), "--out", str(out), "--figure", str(figure)])
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "threshold_report.py"), "--val",
+                             write_run(tmp_path / "val", VALIDATION), "--test", write_run(tmp_path / "test", test),
+                             "--out", str(out), "--figure", str(figure)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
     text = out.read_text()
     row = next(line for line in text.splitlines() if line.startswith("| tps_prob | 0.9 |"))
     # 5 problems right only in the baseline, none the other way: the paired difference is exactly -0.5 points.

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 
 from remedi.model.tiny import build_tiny_random
 from remedi.model.tokenizer import build_char_tokenizer, special_token_ids
-from remedi.train import rl
+from remedi.train import rl, rl_args, rl_setup
 from tests.helpers import ScriptedModel, run_trainer_on_two_ranks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ def setup_dir(tmp_path_factory):
 def run(setup_dir, out, *extra):
     argv = ["--model-path", setup_dir / "model", "--data", setup_dir / "train.jsonl", "--val-data",
             setup_dir / "val.jsonl", "--out-dir", out, "--reward", f"{setup_dir / 'digits.py'}:share", *SMALL, *extra]
-    return train_mdm_rl.setup(train_mdm_rl.parse_args([str(a) for a in argv]))
+    return train_mdm_rl.setup(rl_args.parse_args([str(a) for a in argv]))
 
 
 def read_csv(path):
@@ -94,13 +94,12 @@ def test_a_run_logs_each_step_and_exports_a_model_with_only_the_ups_changed(setu
     start, end = (load_file(d / "ups" / "ups_head.safetensors") for d in (setup_dir / "model", tmp_path))
     assert any(not torch.equal(start[k], end[k]) for k in start)  # the policy moved
     # the last checkpoint, exported by the script that picks validation's favourite, is the run's own export
-    export = _import_path(ROOT / "scripts" / "export_rl_checkpoint.py", "export_rl_checkpoint")
-    export.main([str(tmp_path), "--step", "3", "--out", str(tmp_path / "exported")])
+    rl_setup.export(tmp_path, 3, tmp_path / "exported")
     for name in ("model.safetensors", "ups/ups_head.safetensors"):
         ours, theirs = load_file(tmp_path / "exported" / name), load_file(tmp_path / name)
         assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
     with pytest.raises(FileNotFoundError, match="step-00000003.ckpt"):
-        export.main([str(tmp_path), "--step", "2", "--out", str(tmp_path / "none")])
+        rl_setup.export(tmp_path, 2, tmp_path / "none")
 
 
 class Killed(Exception):
@@ -169,8 +168,8 @@ def test_lora_trains_the_tps_through_the_token_term_and_kl_starts_at_zero(setup_
 
 @pytest.mark.parametrize("flags, message", [
     (["--group-size", 1], "at least 2"),
-    (["--steps", 3, "--gen-length", 8, "--block-length", 4], "not a multiple of the 2 blocks"),
-    (["--block-length", 3], "must divide"),
+    (["--steps", 3, "--gen-length", 8, "--block-length", 4], "not divisible by the number of blocks"),
+    (["--block-length", 3], "not divisible by block_length"),
     (["--reward", "no_such_module:f"], "cannot import"),
     (["--train", "full", "--temperature", 0], "--temperature > 0"),
     (["--position-temperature", 0], "must be > 0"),
@@ -180,19 +179,19 @@ def test_lora_trains_the_tps_through_the_token_term_and_kl_starts_at_zero(setup_
 ])
 def test_bad_flags_are_refused_before_any_work(flags, message):
     with pytest.raises(ValueError, match=message):
-        train_mdm_rl.parse_args([str(f) for f in flags])
+        rl_args.parse_args([str(f) for f in flags])
 
 
 def test_prompts_are_built_from_the_template_and_must_fit_the_context(setup_dir):
-    args = train_mdm_rl.parse_args(["--data", str(setup_dir / "train.jsonl"), "--val-data", str(setup_dir / "val.jsonl"),
+    args = rl_args.parse_args(["--data", str(setup_dir / "train.jsonl"), "--val-data", str(setup_dir / "val.jsonl"),
                                     "--prompt-template", "Q: {question} = ?"])
     tokenizer = build_tiny_random()[1]
-    train, val = train_mdm_rl.load_problems(args, tokenizer, context=512)
+    train, val = rl_setup.load_problems(args, tokenizer, context=512)
     assert (len(train), len(val)) == (24, 6) and train[0] == ("Q: 0+0 = ?", "#### 0")
     prompt_tokens = len(tokenizer.apply_chat_template([{"role": "user", "content": "Q: 0+0 = ?"}],
                                                       add_generation_prompt=True))
     with pytest.raises(ValueError, match="fits the model's context"):  # every prompt 1 token too long
-        train_mdm_rl.load_problems(args, tokenizer, context=prompt_tokens + args.gen_length - 1)
+        rl_setup.load_problems(args, tokenizer, context=prompt_tokens + args.gen_length - 1)
 
 
 def test_a_block_causal_model_trains_and_a_layout_flag_must_match_it(setup_dir, tmp_path):
@@ -205,12 +204,12 @@ def test_a_block_causal_model_trains_and_a_layout_flag_must_match_it(setup_dir, 
     argv = ["--model-path", directory, "--data", setup_dir / "train.jsonl", "--val-data", setup_dir / "val.jsonl",
             "--reward", f"{setup_dir / 'digits.py'}:share", *SMALL, "--max-steps", 1, "--val-every", 1,
             "--attention-layout", "block_causal"]
-    state = train_mdm_rl.setup(train_mdm_rl.parse_args([str(a) for a in argv + ["--out-dir", tmp_path / "run"]]))
+    state = train_mdm_rl.setup(rl_args.parse_args([str(a) for a in argv + ["--out-dir", tmp_path / "run"]]))
     assert state["step"] == 1
     assert json.loads((tmp_path / "run" / "config.json").read_text())["attention_layout"] == "block_causal"
     with pytest.raises(ValueError, match="has block_causal"):
         argv[-1] = "bidirectional"
-        train_mdm_rl.setup(train_mdm_rl.parse_args([str(a) for a in argv + ["--out-dir", tmp_path / "bad"]]))
+        train_mdm_rl.setup(rl_args.parse_args([str(a) for a in argv + ["--out-dir", tmp_path / "bad"]]))
 
 
 def test_a_model_without_a_ups_head_is_a_one_line_error(setup_dir, tmp_path):

@@ -23,8 +23,9 @@ from remedi.cli import run_cli
 from remedi.data.resolve import load_pairs, load_packed_rows, split_validation
 from remedi.data.sft import build_sft_examples
 from remedi.model.loading import load_model_and_tokenizer
+from remedi.model.tiny import tiny_config
 from remedi.model.tokenizer import build_char_tokenizer, special_token_ids
-from remedi.train import checkpoint as ckpt, training
+from remedi.train import checkpoint as ckpt, mdm_args, mdm_setup, training
 from remedi.train.arguments import RemaskSFTArgs
 from remedi.train.metrics import expected_calibration_error, roc_auc, ups_scored_positions
 from remedi.train.tracking import MetricsLogger
@@ -56,7 +57,7 @@ def one_thread():
 
 
 def run(*argv):
-    return train_mdm.setup(train_mdm.parse_args([str(a) for a in argv]))
+    return train_mdm.setup(mdm_args.parse_args([str(a) for a in argv]))
 
 
 def read_csv(path):
@@ -275,8 +276,8 @@ def test_flags_that_do_not_apply_are_errors():
         (["--val-data", "v.jsonl", "--val-fraction", "0.1"], "not both"),
     ]:
         with pytest.raises(ValueError, match=message):
-            train_mdm.parse_args(argv)
-    args = train_mdm.parse_args(["--objective", "remask_sft"])
+            mdm_args.parse_args(argv)
+    args = mdm_args.parse_args(["--objective", "remask_sft"])
     assert (args.train, args.r_incorrect, args.replacement, args.lambda_ups) == ("ups", 0.1, "uniform", 1.0)
     assert (args.ups_label_smoothing, args.ups_on_all_positions, args.val_fraction) == (0.0, False, 0.05)
 
@@ -352,7 +353,7 @@ def test_train_ups_freezes_the_backbone(ups_run, data):
     assert {id(p) for p in optimizer.state} == optimized  # Adam state only for the head
     tokenizer = build_char_tokenizer()
     examples = build_sft_examples(data["pairs"][:4], tokenizer, 64)
-    cfg = train_mdm.loss_config(train_mdm.parse_args(["--objective", "remask_sft"]), tokenizer)
+    cfg = mdm_setup.loss_config(mdm_args.parse_args(["--objective", "remask_sft"]), tokenizer)
     training.compute_loss(model, examples.input_ids, examples.prompt_lengths, cfg).loss.backward()
     assert all(p.grad is None for p in frozen) and all(p.grad is not None for p in head.values())
     model.zero_grad(set_to_none=True)
@@ -412,12 +413,12 @@ def test_remask_sft_trains_a_dual_stream_ups_and_exports_it(data, tmp_path):
     loaded, _ = load_model_and_tokenizer(str(tmp_path))
     assert isinstance(loaded.ups_head, UPSStream)
     with pytest.raises(ValueError, match="only applies"):
-        train_mdm.parse_args(["--objective", "remask_sft", "--ups-stream-dim", "16"])
+        mdm_args.parse_args(["--objective", "remask_sft", "--ups-stream-dim", "16"])
 
 
 def test_fsdp_is_refused_on_cpu_with_lightnings_message():
     with pytest.raises(ValueError, match="FSDP is only available on GPU"):
-        train_mdm.setup(train_mdm.parse_args(["--strategy", "fsdp", "--accelerator", "cpu"]))
+        train_mdm.setup(mdm_args.parse_args(["--strategy", "fsdp", "--accelerator", "cpu"]))
 
 
 def test_train_lora_trains_block_adapters_and_the_ups_head_only(data, tmp_path):
@@ -534,15 +535,15 @@ def test_ddp_on_two_cpu_processes_ends_with_identical_parameters(data, tmp_path)
 
 def test_block_causal_layout_reaches_the_loss_and_needs_sft():
     tokenizer = build_char_tokenizer()
-    args = train_mdm.parse_args(["--objective", "remask_sft"])
-    block_causal = LLaDAModelLM(train_mdm.tiny_config(tokenizer, d_model=32, n_layers=1, n_heads=4, n_kv_heads=2,
+    args = mdm_args.parse_args(["--objective", "remask_sft"])
+    block_causal = LLaDAModelLM(tiny_config(tokenizer, d_model=32, n_layers=1, n_heads=4, n_kv_heads=2,
                                                       mlp_hidden_size=32, attention_layout="block_causal",
                                                       attention_block_length=8))
-    assert train_mdm.loss_config(args, tokenizer, block_causal.config).block_length == 8
-    assert train_mdm.loss_config(args, tokenizer).block_length is None
-    cfg = train_mdm.loss_config(train_mdm.parse_args([]), tokenizer, block_causal.config)
+    assert mdm_setup.loss_config(args, tokenizer, block_causal.config).block_length == 8
+    assert mdm_setup.loss_config(args, tokenizer).block_length is None
+    cfg = mdm_setup.loss_config(mdm_args.parse_args([]), tokenizer, block_causal.config)
     input_ids = torch.randint(7, 100, (2, 24))
     out = training.compute_loss(block_causal, input_ids, torch.tensor([4, 6]), cfg, torch.Generator().manual_seed(0))
     assert out.noisy.t.shape == (2, 24) and out.logits.shape[:2] == (2, 24)
     with pytest.raises(ValueError, match="--mode sft"):
-        train_mdm.check_args(train_mdm.parse_args(["--mode", "pretrain", "--attention-layout", "block_causal"]))
+        mdm_args.check_args(mdm_args.parse_args(["--mode", "pretrain", "--attention-layout", "block_causal"]))

@@ -33,8 +33,9 @@ from transformers import AutoTokenizer
 from remedi.model.loading import DTYPES, TINY_RANDOM, load_model_and_tokenizer
 from remedi.model.tokenizer import build_char_tokenizer, special_token_ids
 from remedi.model.ups import RemeDiModel
-from remedi.sampler.sampling import CONFIDENCE_SOURCES, UPSTREAM_REMASKING, generate
-from remedi.sampler.step_runner import KV_CACHE_MODES, cache_layout_problem
+from remedi.sampler.config import SamplerConfig
+from remedi.sampler.sampling import generate
+from remedi.sampler.step_runner import cache_layout_problem
 
 # OpenCompass prompts arrive as HUMAN/BOT/SYSTEM rounds; the chat model turns them into chat messages.
 CHAT_META_TEMPLATE = dict(
@@ -112,8 +113,12 @@ class RemeDiBaseModel(BaseModel):
         tokenizer_only: bool = False,
         meta_template: Optional[Dict] = None,
     ):
-        _check_sampler_options(gen_steps, gen_length, gen_blocksize, remasking, confidence_source, kv_cache,
-                               threshold)
+        sampler = _sampler_config(
+            steps=gen_steps, gen_length=gen_length, block_length=gen_blocksize, temperature=temperature, cfg_scale=cfg,
+            remasking=remasking, logits_eos_inf=diff_logits_eos_inf, confidence_eos_eot_inf=diff_confidence_eos_eot_inf,
+            confidence_source=confidence_source, remask=remask, kv_cache=kv_cache, threshold=threshold,
+            stop_at_eos=stop_at_eos,
+        )
         if mode not in TRUNCATION_MODES:
             raise ValueError(f"mode={mode!r}; choose one of {TRUNCATION_MODES}")
         if batch_size_ is not None and batch_size_ < 1:
@@ -160,25 +165,12 @@ class RemeDiBaseModel(BaseModel):
         self.mode = mode
         self.batch_size_ = batch_size_
         self.stop_words = [w for w in (*stop_words, end_str) if w]
-        self.sampler_kwargs = dict(
-            steps=gen_steps,
-            gen_length=gen_length,
-            block_length=gen_blocksize,
-            temperature=temperature,
-            cfg_scale=cfg,
-            remasking=remasking,
+        self.sampler = sampler.replace(
             mask_id=ids["mask_id"] if mask_id is None else mask_id,
-            logits_eos_inf=diff_logits_eos_inf,
-            confidence_eos_eot_inf=diff_confidence_eos_eot_inf,
-            confidence_source=confidence_source,
-            remask=remask,
             eos_id=ids["eos_id"] if eos_id is None else eos_id,
             eot_id=ids["eot_id"] if eot_id is None else eot_id,
-            kv_cache=kv_cache,
-            threshold=threshold,
-            stop_at_eos=stop_at_eos,
         )
-        self.logger.info(f"{type(self).__name__}({path!r}, ups_path={ups_path!r}): sampler {self.sampler_kwargs}")
+        self.logger.info(f"{type(self).__name__}({path!r}, ups_path={ups_path!r}): sampler {self.sampler}")
 
     def encode_prompt(self, prompt) -> List[int]:
         """Token ids of one OpenCompass prompt (a string or a PromptList); BOS is the tokenizer's business."""
@@ -199,7 +191,7 @@ class RemeDiBaseModel(BaseModel):
         return [_cut(answer, stops) for answer in answers]
 
     def _truncate(self, ids):
-        budget = self.max_seq_len - self.sampler_kwargs["gen_length"]
+        budget = self.max_seq_len - self.sampler.gen_length
         if len(ids) <= budget:
             return ids
         self.logger.warning(f"prompt of {len(ids)} tokens cut to {budget} (mode={self.mode!r})")
@@ -214,8 +206,8 @@ class RemeDiBaseModel(BaseModel):
         device = next(self.model.parameters()).device
         input_ids = torch.tensor([[self.pad_id] * (width - len(ids)) + ids for ids in prompts], device=device)
         attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], device=device)
-        out = generate(self.model, input_ids, attention_mask, **self.sampler_kwargs)
-        stop_ids = (self.sampler_kwargs["eos_id"], self.sampler_kwargs["eot_id"])
+        out = generate(self.model, input_ids, attention_mask, config=self.sampler)
+        stop_ids = (self.sampler.eos_id, self.sampler.eot_id)
         answers = []
         for row in out[:, width:].tolist():
             end = next((i for i, token in enumerate(row) if token in stop_ids), len(row))
@@ -238,20 +230,14 @@ class RemeDiChatModel(RemeDiBaseModel):
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def _check_sampler_options(steps, gen_length, block_length, remasking, confidence_source, kv_cache, threshold):
-    """Fail on a bad config before an 8B model is loaded, not at the first batch."""
-    if min(steps, gen_length, block_length) <= 0 or gen_length % block_length:
-        raise ValueError(f"gen_length={gen_length} must be a positive multiple of gen_blocksize={block_length}")
-    if steps % (gen_length // block_length):
-        raise ValueError(f"gen_steps={steps} must be a multiple of the number of blocks ({gen_length // block_length})")
-    if remasking not in UPSTREAM_REMASKING:
-        raise ValueError(f"remasking={remasking!r}; choose one of {tuple(UPSTREAM_REMASKING)}")
-    if confidence_source is not None and confidence_source not in CONFIDENCE_SOURCES:
-        raise ValueError(f"confidence_source={confidence_source!r}; choose one of {CONFIDENCE_SOURCES}")
-    if kv_cache not in KV_CACHE_MODES:
-        raise ValueError(f"kv_cache={kv_cache!r}; choose one of {KV_CACHE_MODES}")
-    if threshold is not None and not isinstance(threshold, (int, float)):
-        raise ValueError(f"threshold={threshold!r} must be a number (or None for the fixed schedule)")
+def _sampler_config(**settings):
+    """The sampler's settings, refused before an 8B model is loaded rather than at the first batch; the message
+    adds upstream's names for the three numbers."""
+    try:
+        return SamplerConfig(**settings).validate()
+    except ValueError as error:
+        raise ValueError(f"{error} (gen_steps, gen_length and gen_blocksize are steps, gen_length and block_length "
+                         "there)") from None
 
 
 def _device_and_dtype(model_kwargs):

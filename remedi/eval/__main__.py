@@ -33,6 +33,7 @@ from remedi.cli import add_model_arguments, confidence_threshold, finite_float, 
 from remedi.data import build_sft_examples, load_gsm8k, load_local_pairs, load_math500
 from remedi.eval import plots
 from remedi.eval.detection import ups_detection
+from remedi.eval.report import interval, percent
 from remedi.grading import answers
 from remedi.model.tokenizer import encode_prompts
 from remedi.sampler.step_runner import KV_CACHE_MODES
@@ -43,7 +44,7 @@ from remedi.eval.runner import (BASELINE, SamplerOptions, add_confidence_interva
 from remedi.eval.trajectory import first_corrected, trajectory_figure, trajectory_html
 from remedi.model.loading import load_model_and_tokenizer
 from remedi.model.tokenizer import special_token_ids, warn_unknown_characters
-from remedi.sampler.sampling import CONFIDENCE_SOURCES
+from remedi.sampler.config import CONFIDENCE_SOURCES
 
 
 def threshold_value(text):
@@ -199,11 +200,6 @@ def draw_trajectory(model, tokenizer, problems, setting, options, args):
     return {"problem": index, "setting": setting.name, "corrected": corrected, "chosen_by": chosen_by}
 
 
-def _ci(interval, percent=True):
-    scale, unit = (100, "%") if percent else (1, "")
-    return f"{scale * interval['mean']:.1f}{unit} [{scale * interval['lo']:.1f}, {scale * interval['hi']:.1f}]"
-
-
 def markdown_report(report):
     lines = [f"# Evaluation: {report['config']['model']} on {report['config']['data']} "
              f"({report['n_problems']} problems)", ""]
@@ -237,14 +233,14 @@ def markdown_report(report):
         + "---|---|---|---|---|---|",
     ]
     for r in report["settings"]:
-        delta = "—" if r["vs_baseline"] is None else _ci(r["vs_baseline"])
+        delta = "—" if r["vs_baseline"] is None else interval(r["vs_baseline"], "%")
         schedule = "ok" if r["mask_schedule_ok"] else f"OFF by {r['mask_schedule_max_error']}"
-        extra = f" {_ci(r['accuracy_conventional'])} |" if extra_header else ""
-        same = "—" if r.get("same_as_no_cache") is None else f"{100 * r['same_as_no_cache']:.1f}%"
+        extra = f" {interval(r['accuracy_conventional'], '%')} |" if extra_header else ""
+        same = "—" if r.get("same_as_no_cache") is None else f"{percent(r['same_as_no_cache'])}%"
         cache = f" {r['kv_cache']} | {same} |" if cached else ""
         threshold = "—" if r.get("threshold") is None else f"{r['threshold']:g}"
         lines.append(f"| {r['source']} | {'on' if r['remask'] else 'off'} | {r['steps']} | {r['block_length']} |"
-                     f"{cache} {threshold} | {_ci(r['accuracy'])} |{extra} {delta} | "
+                     f"{cache} {threshold} | {interval(r['accuracy'], '%')} |{extra} {delta} | "
                      f"{r['forward_passes_per_answer']:.2f} | {r['remasks_per_answer']:.2f} | {schedule} | "
                      f"{r['seconds_per_step']:.4f} | {r['tokens_per_second']:.1f} |")
     lines += ["", "## Latency by confidence source", "", "| source | s/step | tok/s |", "|---|---|---|"]

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from remedi.eval.stats import confusion_matrix, roc_auc
-from remedi.sampler.sampling import model_ups_logits, score_threshold
+from remedi.sampler.confidence import score_threshold
 from remedi.sampler.step_runner import layout_kwargs
+from remedi.sampler.step_runner import model_ups_logits
 from remedi.train.arguments import RemaskSFTArgs
 from remedi.train.metrics import ups_scored_positions
 from remedi.train.noise import answer_mask, remask_forward_process

@@ -35,8 +35,9 @@ from remedi.model.release import local_checkpoint
 from remedi.model.tokenizer import special_token_ids
 from remedi.model.ups import RemeDiModel
 from remedi.model.ups_registry import UPS_CONFIG_NAME
-from remedi.sampler.sampling import CONFIDENCE_SOURCES, UPSTREAM_REMASKING, generate
-from remedi.sampler.step_runner import KV_CACHE_MODES, make_step_runner
+from remedi.sampler.config import UPSTREAM_REMASKING, SamplerConfig
+from remedi.sampler.sampling import generate
+from remedi.sampler.step_runner import make_step_runner
 
 logger = logging.getLogger(__name__)
 
@@ -91,21 +92,17 @@ class HarnessOptions:
         if self.mc_num % self.batch_size:
             raise ValueError(f"mc_num={self.mc_num} must be a multiple of batch_size={self.batch_size} "
                              "(each Monte-Carlo mini-batch has batch_size rows); e.g. batch_size=8,mc_num=128")
-        if self.gen_length % self.block_length:
-            raise ValueError(f"gen_length={self.gen_length} must be a multiple of block_length={self.block_length}")
-        if self.steps % (self.gen_length // self.block_length):
-            raise ValueError(f"steps={self.steps} must be a multiple of the number of blocks "
-                             f"({self.gen_length // self.block_length} = gen_length / block_length)")
-        if self.remasking not in UPSTREAM_REMASKING:
-            raise ValueError(f"remasking={self.remasking!r}; choose one of {tuple(UPSTREAM_REMASKING)}")
-        if self.confidence_source not in (None, *CONFIDENCE_SOURCES):
-            raise ValueError(f"confidence_source={self.confidence_source!r}; choose one of {CONFIDENCE_SOURCES}")
-        if self.kv_cache not in KV_CACHE_MODES:
-            raise ValueError(f"kv_cache={self.kv_cache!r}; choose one of {KV_CACHE_MODES}")
+        self.sampler_config().validate()
         if self.dtype not in (None, *DTYPES):
             raise ValueError(f"dtype={self.dtype!r}; choose one of {tuple(DTYPES)}")
-        if min(self.cfg, self.temperature) < 0:
-            raise ValueError(f"cfg={self.cfg} and temperature={self.temperature} must not be negative")
+
+    def sampler_config(self):
+        """generate_until's sampler (token ids are the tokenizer's, set once it is loaded)."""
+        return SamplerConfig(steps=self.steps, gen_length=self.gen_length, block_length=self.block_length,
+                             temperature=self.temperature, cfg_scale=self.cfg, remasking=self.remasking,
+                             logits_eos_inf=self.logits_eos_inf, confidence_eos_eot_inf=self.confidence_eos_eot_inf,
+                             confidence_source=self.confidence_source, remask=self.remask, kv_cache=self.kv_cache,
+                             threshold=self.threshold, stop_at_eos=self.stop_at_eos)
 
 
     def fit_context(self, context):
@@ -244,12 +241,8 @@ class DiffusionHarness(LM):
         """Answer texts of one batch, special tokens kept (the until strings may name them)."""
         o = self.options
         ids, keep = left_pad([torch.tensor(prompt) for prompt in prompts], self.pad_id)
-        out = generate(self.model, ids.to(self._device), keep.long().to(self._device),
-                       steps=o.steps, gen_length=o.gen_length, block_length=o.block_length,
-                       temperature=o.temperature, cfg_scale=o.cfg, remasking=o.remasking, mask_id=self.mask_id,
-                       logits_eos_inf=o.logits_eos_inf, confidence_eos_eot_inf=o.confidence_eos_eot_inf,
-                       confidence_source=o.confidence_source, remask=o.remask, eos_id=self.eos_id,
-                       eot_id=self.eot_id, kv_cache=o.kv_cache, threshold=o.threshold, stop_at_eos=o.stop_at_eos)
+        config = o.sampler_config().replace(mask_id=self.mask_id, eos_id=self.eos_id, eot_id=self.eot_id)
+        out = generate(self.model, ids.to(self._device), keep.long().to(self._device), config=config)
         return self.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=False)
 
     def _cut(self, text, until):

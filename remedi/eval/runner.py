@@ -19,10 +19,11 @@ from tqdm.auto import tqdm
 
 from remedi.eval.stats import accuracy_ci, bootstrap_indices, paired_difference_ci
 from remedi.grading.answers import conventional_format, grade
-from remedi.model.tokenizer import encode_prompts
-from remedi.model.tokenizer import special_token_ids
-from remedi.sampler.sampling import generate, model_ups_logits, scheduled_mask_counts
+from remedi.model.tokenizer import encode_prompts, special_token_ids
+from remedi.sampler.config import SamplerConfig
+from remedi.sampler.sampling import generate, scheduled_mask_counts
 from remedi.sampler.step_runner import cache_layout_problem, layout_kwargs
+from remedi.sampler.step_runner import model_ups_logits
 
 BASELINE = ("tps_prob", False)  # LLaDA's low-confidence sampler: every difference is reported against it
 
@@ -42,6 +43,15 @@ class Setting:
         threshold = "" if self.threshold is None else f" threshold={self.threshold:g}"
         return (f"{self.source}{'+remask' if self.remask else ''} steps={self.steps} block={self.block_length}"
                 f"{cache}{threshold}")
+
+    def sampler_config(self, options, token_ids):
+        """This grid point's `SamplerConfig`, with what stays fixed across the grid from `options`."""
+        return SamplerConfig(
+            steps=self.steps, gen_length=options.gen_length, block_length=self.block_length,
+            temperature=options.temperature, cfg_scale=options.cfg_scale,
+            confidence_eos_eot_inf=options.confidence_eos_eot_inf, confidence_source=self.source, remask=self.remask,
+            kv_cache=self.kv_cache, threshold=self.threshold, stop_at_eos=options.stop_at_eos,
+        ).with_token_ids(token_ids)
 
 
 @dataclass
@@ -100,14 +110,11 @@ def build_grid(sources, remask_modes, steps, block_lengths, gen_length, has_ups,
         sources = [s for s in sources if s != "ups"]
     settings = []
     for block_length in block_lengths:
-        if gen_length % block_length:
-            notes.append(f"skipped block_length={block_length}: it does not divide gen_length={gen_length}")
-            continue
-        num_blocks = gen_length // block_length
         for budget in steps:
-            if budget % num_blocks:
-                notes.append(f"skipped steps={budget} with block_length={block_length}: "
-                             f"not a multiple of the {num_blocks} blocks")
+            try:
+                SamplerConfig(steps=budget, gen_length=gen_length, block_length=block_length).validate()
+            except ValueError as error:
+                notes.append(f"skipped steps={budget} with block_length={block_length}: {error}")
                 continue
             settings += [Setting(s, r, budget, block_length, c, t) for t in thresholds for c in kv_caches
                          for s in sources for r in remask_modes]
@@ -147,17 +154,11 @@ def sample(model, tokenizer, questions, setting, options):
 
     Every trace record holds `tokens`, each row's answer ids after that step, for trajectory replays.
     """
-    ids = special_token_ids(tokenizer)
+    config = setting.sampler_config(options, special_token_ids(tokenizer))
     device = getattr(model, "device", torch.device("cpu"))
     input_ids, attention_mask = encode_prompts(tokenizer, questions)
     prompt_len = input_ids.shape[1]
-    out, trace = generate(
-        model, input_ids.to(device), attention_mask.to(device), steps=setting.steps,
-        gen_length=options.gen_length, block_length=setting.block_length, temperature=options.temperature,
-        cfg_scale=options.cfg_scale, mask_id=ids["mask_id"], confidence_eos_eot_inf=options.confidence_eos_eot_inf,
-        confidence_source=setting.source, remask=setting.remask, eos_id=ids["eos_id"], eot_id=ids["eot_id"],
-        return_trace=True, kv_cache=setting.kv_cache, threshold=setting.threshold, stop_at_eos=options.stop_at_eos,
-    )
+    out, trace = generate(model, input_ids.to(device), attention_mask.to(device), config=config, return_trace=True)
     answers = out[:, prompt_len:]
     return tokenizer.batch_decode(answers, skip_special_tokens=True), answers.cpu(), trace
 

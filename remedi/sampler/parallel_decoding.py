@@ -47,7 +47,7 @@ def kept_counts(scheduled_keep, scheduled_step, block_confidence, previous_kept,
     `scheduled_keep` is the schedule's K_n and `scheduled_step` its k_n; `block_confidence` (B, block)
     scores every position of the block, `previous_kept` (B,) is what the previous step kept, `done` (B,)
     marks rows whose block is already complete (they keep everything). Scores and `threshold` are on the
-    ranking scale of `remedi.sampler.sampling.token_confidence` (its `score_threshold` converts a threshold).
+    ranking scale of `remedi.sampler.confidence.token_confidence` (its `score_threshold` converts a threshold).
     """
     if threshold is None and not done.any():
         return scheduled_keep

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
+from remedi.data.resolve import DEFAULT_VAL_FRACTION
 from remedi.train.tracking import WANDB_MODES
 
 # Where Remask SFT's wrong tokens come from: any non-special id, or the batch's own answer tokens.
@@ -96,3 +97,14 @@ def add_arguments(parser, group_class, title, *, defaults=None, optional=()):
 def from_args(group_class, args: argparse.Namespace):
     """An instance of `group_class` holding the parsed values of its flags."""
     return group_class(**{spec.name: getattr(args, spec.name) for spec in fields(group_class)})
+
+
+def fill_shared_defaults(args):
+    """What both trainers derive alike from the parsed flags: --val-fraction from whether --val-data is given
+    (giving both is refused) and --min-lr as --lr / 10."""
+    if args.val_data is not None and args.val_fraction is not None:
+        raise ValueError("give either --val-data or --val-fraction, not both")
+    if args.val_fraction is None:
+        args.val_fraction = 0.0 if args.val_data is not None else DEFAULT_VAL_FRACTION
+    if args.min_lr is None:
+        args.min_lr = args.lr / 10

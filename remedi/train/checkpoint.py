@@ -140,6 +140,16 @@ def export_model(state_dict, build, tokenizer, out_dir):
         save_ups(head, out_dir / "ups")
 
 
+def export_trained_model(fabric, model, build, tokenizer, out_dir):
+    """The end of both trainers: gather the weights on every rank (a collective), rank 0 writes the model
+    directory with `export_model`, and every rank waits for it."""
+    weights = full_state_dict(model)
+    if fabric.is_global_zero:
+        export_model(weights, build, tokenizer, out_dir)
+        fabric.print(f"model saved to {out_dir} (python generate.py --model {out_dir})")
+    fabric.barrier()
+
+
 def save_training_state(fabric, checkpoint_dir, state, generators, train):
     """Atomic checkpoint of the trainable weights, optimizer, step and every rank's random state.
 

@@ -14,6 +14,9 @@
 A reward is called as `reward(completion, reference, question)`; a user's two-argument function is
 wrapped so that it never sees the question.
 
+`FILE.py:FUNCTION` loads the user's file by its path: a plug-in named on the command line, the one place the
+library imports a file that is not a module of an installed package.
+
 Rewards are binary by default. `format_weight` > 0 adds that much for a well-formed final answer
 (`#### <number>` at the end, or a \\boxed{}), right or not; it is off by default because it can be
 earned without solving anything.

@@ -7,6 +7,7 @@ died) are dropped, so the file ends up with each step exactly once.
 
 import csv
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 WANDB_MODES = ("disabled", "offline", "online")
@@ -63,6 +64,24 @@ class MetricsLogger:
         self.file.close()
         if self.wandb is not None:
             self.wandb.finish()
+
+
+@contextmanager
+def run_logger(fabric, args, fields, resumed_step):
+    """The trainers' MetricsLogger, on rank 0 only (None elsewhere), closed however the run ends.
+
+    `resumed_step` is the step of the checkpoint a --resume run restored (None for a fresh run): the rows
+    a dead run logged after it are dropped."""
+    logger = None
+    if fabric.is_global_zero:
+        logger = MetricsLogger(args.out_dir / "metrics.csv", fields, resume_step=resumed_step,
+                               wandb_mode=args.wandb, wandb_project=args.wandb_project, run_name=args.run_name,
+                               config=plain_args(args))
+    try:
+        yield logger
+    finally:
+        if logger is not None:
+            logger.close()
 
 
 def plain_args(args):

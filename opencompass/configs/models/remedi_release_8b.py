@@ -2,7 +2,7 @@
 # into our classes without remote code: each directory carries its own dual-stream UPS, so no ups_path.
 # UPS confidence with remasking, in blocks of 32 tokens with one token per step, as the release's
 # inference.py samples (steps = gen_length), with its block-causal attention (the loaded default).
-# Differences from that script: README, "The published RemeDi checkpoints". Eval configs import `models`
+# Differences from that script: docs/model.md, "The published RemeDi checkpoints". Eval configs import `models`
 # and set the per-benchmark lengths.
 from remedi_opencompass import RemeDiChatModel
 

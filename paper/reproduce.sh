@@ -293,6 +293,8 @@ python -c "import torch; from remedi.model.ups_heads import UPSPosition; from re
 left_to_right = UPSPosition(128, 512); left_to_right.logits.data = -0.5 * torch.arange(512.0)
 save_ups(left_to_right, 'out/sudoku-r-l2r-init')"
 SUDRVAL="python -m remedi.eval --data data/sudoku50r/val.jsonl --gen-length 96 --seed 0 --answer-format sudoku --no-detection"
+$SUDRVAL --limit 100 --batch-size 100 --model out/sudoku-mdm --sources tps_margin --remask-modes off --steps 96 \
+  --out runs/old-val-margin96   # the first backbone on random-grid puzzles
 $SUDRVAL --limit 100 --batch-size 100 --model out/sudoku-r-mdm --sources random --remask-modes off --steps 24 \
   --out runs/sudoku-r-val-random24
 $SUDRVAL --limit 100 --batch-size 100 --model out/sudoku-r-mdm --ups out/sudoku-r-l2r-init --sources ups \

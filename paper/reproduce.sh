@@ -136,7 +136,7 @@ python -m remedi.eval --model out/chains-mdm-l6 --data data/chains/val.jsonl --l
 #    the question's row stride) in 96 tokens. Backbone, Remask SFT head, Remask RL (graded sudoku_units reward)
 #    and the position-only control; orders compared on the 1000 test puzzles by scripts/sudoku_report.py.
 python scripts/sudoku_difficulty.py --givens 40 45 50 --puzzles 200   # the solver measurements behind 50 givens
-python scripts/make_sudoku_data.py --givens 50 --n-train 50000 --fresh-seed 1234 --out-dir data/sudoku50
+python scripts/make_sudoku_data.py --grids pattern --givens 50 --n-train 50000 --fresh-seed 1234 --out-dir data/sudoku50
 SUD="python SMDM/pretrain/train_mdm.py --mode sft --data data/sudoku50/train.jsonl --val-data data/sudoku50/val.jsonl
      --prompt-column question --response-column answer --seq-len 216 --micro-batch-size 32 --seed 0 --val-batches 4"
 $SUD --objective mdm --max-steps 4000 --lr 2e-3 --weight-decay 0.01 --warmup-steps 100 --val-every 250 --save-every 500 \
@@ -327,6 +327,60 @@ python scripts/policy_report.py --policy runs/chains19l-test-rl-fixed:"RL UPS" -
   --out runs/chains19l-test-semiar3-report.md \
   --latex paper/generated/chains_semiar.tex --latex-label tab:chains-semiar \
   --latex-caption "1000 test chains: the RL UPS at 20, 10 and 5 steps against LLaDA's semi-autoregressive blocks (the best heuristic on validation; with one step per block every order gives the same answers, shown as tps\\_prob), the left-to-right order, the position-only control (started as that order and trained by the same RL) and the TPS orders with remasking; accuracy (\\%) and RL UPS + remask minus it, paired, 95\\% bootstrap intervals"
+
+# 7e. Sudoku from any valid grid (the shipped models/remedi-tiny-sudoku): 200,000 training puzzles with 50 givens
+#     whose solved grids come from randomized backtracking and the symmetry group (section 7's came from one
+#     pattern grid); the section-7 backbone (out/sudoku-mdm, 4000 steps) trained on them for 1000 more steps; its
+#     orders on the first 100 test puzzles, among them section 7b's TPS-reading RL head (ups/, unchanged) and the
+#     left-to-right order the position-only control starts from.
+python scripts/make_sudoku_data.py --givens 50 --n-train 200000 --fresh-seed 1234 --out-dir data/sudoku50r
+python scripts/make_sudoku_data.py --givens 40 --unique --n-train 0 --n-val 100 --n-test 200 --seed 7 \
+  --out-dir data/sudoku40u   # harder: 40 givens, one solution each
+python SMDM/pretrain/train_mdm.py --mode sft --data data/sudoku50r/train.jsonl --val-data data/sudoku50r/val.jsonl \
+  --prompt-column question --response-column answer --seq-len 216 --micro-batch-size 32 --seed 0 --val-batches 4 \
+  --objective mdm --model-path out/sudoku-mdm --max-steps 1000 --lr 1e-3 --weight-decay 0.01 --warmup-steps 100 \
+  --val-every 250 --save-every 250 --out-dir out/sudoku-r-mdm
+#     (the shipped run was started with --max-steps 3000 and continued with --resume --max-steps 1500 from step 250,
+#     then with --resume --max-steps 1000 from step 500: the learning rate followed those schedules up to there)
+python -c "import torch; from remedi.model.ups_heads import UPSPosition; from remedi.model.ups_registry import save_ups
+left_to_right = UPSPosition(128, 512); left_to_right.logits.data = -0.5 * torch.arange(512.0)
+save_ups(left_to_right, 'out/sudoku-r-l2r-init')"
+SUDRVAL="python -m remedi.eval --data data/sudoku50r/val.jsonl --gen-length 96 --seed 0 --answer-format sudoku --no-detection"
+$SUDRVAL --limit 100 --batch-size 100 --model out/sudoku-mdm --sources tps_margin --remask-modes off --steps 96 \
+  --out runs/old-val-margin96   # the first backbone on random-grid puzzles
+$SUDRVAL --limit 100 --batch-size 100 --model out/sudoku-r-mdm --sources random --remask-modes off --steps 24 \
+  --out runs/sudoku-r-val-random24
+$SUDRVAL --limit 100 --batch-size 100 --model out/sudoku-r-mdm --ups out/sudoku-r-l2r-init --sources ups \
+  --remask-modes off --steps 24 --out runs/sudoku-r-val-l2r24
+python scripts/sudoku_report.py --data data/sudoku50r/val.jsonl --runs runs/sudoku-r-val-random24 \
+  runs/sudoku-r-val-l2r24:"left-to-right"   # the fixed order against random order, on validation
+$SUDRVAL --limit 50 --batch-size 50 --model out/sudoku-r-mdm --ups out/sudoku-rl-margin-lr1e-2-s80/ups --sources ups \
+  --remask-modes on --steps 24 12 --out runs/sudoku-r-val50-oldups-remask
+$SUDRVAL --limit 50 --batch-size 50 --model out/sudoku-r-mdm --sources tps_margin --remask-modes on --steps 24 12 \
+  --out runs/sudoku-r-val50-margin-remask
+python scripts/sudoku_report.py --data data/sudoku50r/val.jsonl --baseline "tps_margin + remask" \
+  --runs runs/sudoku-r-val50-margin-remask runs/sudoku-r-val50-oldups-remask   # ups/ kept as the default head
+SUDREV="python -m remedi.eval --data data/sudoku50r/test.jsonl --limit 100 --gen-length 96 --batch-size 100 --seed 0
+        --answer-format sudoku --no-detection"
+$SUDREV --model out/sudoku-r-mdm --sources random tps_margin --remask-modes off --steps 96 --out runs/sudoku-r-test-full
+$SUDREV --model out/sudoku-r-mdm --sources random tps_margin --remask-modes off --steps 24 12 --out runs/sudoku-r-test-noremask
+$SUDREV --model out/sudoku-r-mdm --sources random tps_prob tps_margin tps_entropy --remask-modes on --steps 24 12 \
+  --out runs/sudoku-r-test-remask
+$SUDREV --model out/sudoku-r-mdm --sources tps_margin --remask-modes on --steps 24 12 --block-lengths 32 \
+  --out runs/sudoku-r-test-margin-b32
+$SUDREV --model out/sudoku-r-mdm --ups out/sudoku-rl-margin-lr1e-2-s80/ups --sources ups --remask-modes on \
+  --steps 24 12 --out runs/sudoku-r-test-oldups-remask
+$SUDREV --model out/sudoku-r-mdm --ups out/sudoku-r-l2r-init --sources ups --remask-modes on --steps 24 12 \
+  --out runs/sudoku-r-test-l2r-remask
+python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --runs runs/sudoku-r-test-full \
+  runs/sudoku-r-test-noremask runs/sudoku-r-test-remask runs/sudoku-r-test-margin-b32:"tps_margin, blocks of 32" \
+  runs/sudoku-r-test-oldups-remask:"RL UPS (TPS-reading)" runs/sudoku-r-test-l2r-remask:"left-to-right" \
+  --out runs/sudoku-r-report.md
+python -m remedi.eval --data data/sudoku40u/test.jsonl --limit 100 --gen-length 96 --batch-size 100 --seed 0 \
+  --answer-format sudoku --no-detection --model out/sudoku-r-mdm --sources random tps_margin --remask-modes off \
+  --steps 24 --out runs/sudoku-r-hard40-test
+python scripts/sudoku_report.py --data data/sudoku40u/test.jsonl --runs runs/sudoku-r-hard40-test \
+  --out runs/sudoku-r-hard40-report.md
 
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed

@@ -12,11 +12,13 @@ model with relative positions (RoPE) learns to copy the givens with a single off
 `python -m remedi.eval --answer-format sudoku` grades a completion against the question's givens: any
 valid grid that keeps every given counts, not only the reference solution.
 
-How a puzzle is made (fast, no search for a solved grid):
-  - a solved grid: the pattern grid cell(r, c) = (3 (r mod 3) + r div 3 + c) mod 9 + 1, then the
-    validity-preserving symmetries drawn at random: relabel the digits, shuffle the rows inside each band
-    and the bands, shuffle the columns inside each stack and the stacks, transpose with probability 1/2.
-    These grids are all equivalent to one pattern grid (about 1.2e12 of them, not every Sudoku grid);
+How a puzzle is made:
+  - a solved grid: a randomized backtracking fill (reading order, each cell's allowed digits tried in
+    random order), then the validity-preserving symmetries drawn at random: relabel the digits, shuffle
+    the rows inside each band and the bands, the columns inside each stack and the stacks, transpose with
+    probability 1/2. Every valid grid can be drawn (about 6.7e21 of them). `--grids pattern` starts from
+    one pattern grid instead, cell(r, c) = (3 (r mod 3) + r div 3 + c) mod 9 + 1, so every grid is one of
+    its about 1.2e12 symmetries (the data the first Sudoku backbone was trained on);
   - givens: `--givens N` cells (default 40) are kept, the others emptied. Without `--unique` the kept
     cells are a uniform random subset, and a puzzle may have several solutions (the grader accepts any);
     with `--unique` cells are emptied one at a time in random order, skipping any whose removal would
@@ -53,13 +55,17 @@ def main(argv=None):
     parser.add_argument("--n-test", type=int, default=1_000)
     parser.add_argument("--givens", type=int, default=40, help="filled cells per puzzle, 17..81 (default 40)")
     parser.add_argument("--unique", action="store_true", help="only puzzles with exactly one solution (slower)")
+    parser.add_argument("--grids", choices=["random", "pattern"], default="random",
+                        help="solved grids from randomized backtracking (any valid grid; default) or the symmetries "
+                             "of one pattern grid (the data of the first Sudoku backbone)")
     args = parser.parse_args(argv)
     if not 17 <= args.givens <= 81:
         parser.error("--givens must lie in 17..81 (a 9x9 Sudoku needs at least 17 givens)")
     if args.fresh_seed is not None and args.fresh_seed == args.seed:
         parser.error("--fresh-seed must differ from --seed, or the fresh test set is not fresh")
 
-    splits = make_splits(args.seed, args.n_train, args.n_val, args.n_test, args.givens, args.unique, args.fresh_seed)
+    splits = make_splits(args.seed, args.n_train, args.n_val, args.n_test, args.givens, args.unique, args.fresh_seed,
+                         args.grids)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, records in splits.items():

@@ -137,11 +137,29 @@ def test_every_answer_cell_sits_at_one_fixed_distance_from_the_same_cell_of_the_
     assert len({a - q for q, a in zip(question_at, answer_at)}) == 1
 
 
-def test_the_pattern_grid_and_its_random_symmetries_are_valid_and_varied():
+def _one_pattern_class(grid):
+    """Whether a grid is a symmetry of the pattern grid: there, in every band, the nine three-cell runs of the
+    rows inside the three boxes hold only three digit sets (or, for a transposed grid, the columns' runs do)."""
+    def runs_repeat(rows):
+        return all(len({frozenset(rows[r][c : c + 3]) for r in range(b, b + 3) for c in (0, 3, 6)}) == 3
+                   for b in (0, 3, 6))
+    return runs_repeat(grid) or runs_repeat([list(column) for column in zip(*grid)])
+
+
+def test_pattern_grids_are_valid_symmetries_of_one_grid():
     assert grids.valid_sudoku("".join(str(v) for row in sudoku.pattern_grid() for v in row))
     rng = random.Random(0)
-    solutions = {"".join(str(v) for row in sudoku.random_solution(rng) for v in row) for _ in range(50)}
-    assert len(solutions) == 50 and all(grids.valid_sudoku(g) for g in solutions)
+    solutions = [sudoku.random_solution(rng, "pattern") for _ in range(50)]
+    assert len({str(g) for g in solutions}) == 50
+    assert all(grids.valid_sudoku("".join(str(v) for row in g for v in row)) and _one_pattern_class(g) for g in solutions)
+
+
+def test_backtracking_grids_are_valid_varied_and_mostly_outside_the_pattern_class():
+    rng = random.Random(0)
+    solutions = [sudoku.random_solution(rng) for _ in range(50)]
+    assert len({str(g) for g in solutions}) == 50
+    assert all(grids.valid_sudoku("".join(str(v) for row in g for v in row)) for g in solutions)
+    assert sum(_one_pattern_class(g) for g in solutions) <= 5
 
 
 def test_splits_are_disjoint_and_fresh_test_excludes_training_puzzles():
@@ -181,14 +199,15 @@ def test_cli_mistakes_are_one_error_line(argv, message):
     assert status == 2 and message in err
 
 
-def test_the_documented_command_still_writes_the_opencompass_fixture(tmp_path):
-    # tests/fixtures/sudoku_test20.jsonl (opencompass/configs/eval_remedi_tiny_sudoku.py) holds the first 20
-    # test rows of the data the Sudoku model was trained on: the generator must keep writing exactly them.
-    assert run_script("--out-dir", tmp_path, "--givens", 50, "--fresh-seed", 1234, "--n-train", 50000)[0] == 0
+def test_the_opencompass_fixture_is_the_start_of_the_documented_fresh_test_set():
+    # tests/fixtures/sudoku_test20.jsonl (opencompass/configs/eval_remedi_tiny_sudoku.py) holds the first 20 rows
+    # of test_fresh.jsonl from `make_sudoku_data.py --givens 50 --n-train 200000 --fresh-seed 1234`: a stream of
+    # its own (seed 1234), so it is checked without drawing the 200,000 training puzzles; the training and
+    # validation puzzles it must avoid are excluded by the command, and none of these 20 needed it.
     fixture = Path(__file__).resolve().parent / "fixtures" / "sudoku_test20.jsonl"
-    expected = fixture.read_text().splitlines()
+    expected = [json.loads(line) for line in fixture.read_text().splitlines()]
     assert len(expected) == 20
-    assert (tmp_path / "test.jsonl").read_text().splitlines()[:20] == expected
+    assert sudoku.draw_unique(random.Random(1234), 20, 50) == expected
 
 
 def test_difficulty_probe_on_puzzles_whose_answer_is_forced():

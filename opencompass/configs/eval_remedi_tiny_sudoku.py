@@ -6,10 +6,10 @@
 # current one):
 #   HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 opencompass opencompass/configs/eval_remedi_tiny_sudoku.py -w outputs/sudoku
 #
-# Data: tests/fixtures/sudoku_test20.jsonl is the first 20 rows of the test split written by
-#   python scripts/make_sudoku_data.py --out-dir data/sudoku50 --givens 50 --fresh-seed 1234 --n-train 50000
-# (data/sudoku50/test.jsonl; tests/test_sudoku.py checks that the command still writes them). The model was
-# trained on the train split of the same command, which no test puzzle is in.
+# Data: tests/fixtures/sudoku_test20.jsonl is the first 20 rows of the fresh test set written by
+#   python scripts/make_sudoku_data.py --out-dir data/sudoku50r --givens 50 --fresh-seed 1234 --n-train 200000
+# (data/sudoku50r/test_fresh.jsonl; tests/test_sudoku.py checks that the generator still draws them). The
+# model was trained on the train split of the same command, which the fresh test set excludes.
 #
 # Grading: a completion is right if it ENDS in '####' and a valid grid that keeps every given of the
 # puzzle, whichever solution it is (remedi_opencompass.SudokuEvaluator reads the givens from the question,

@@ -20,9 +20,43 @@ def _shuffled_lines(rng):
     return [3 * g + i for g in groups for i in rng.sample(range(3), 3)]
 
 
-def random_solution(rng):
-    """A solved grid drawn by applying random Sudoku symmetries to the pattern grid."""
-    base = pattern_grid()
+def backtracking_fill(rng):
+    """A solved grid (9 rows of ints 1..9) filled cell by cell in reading order, each cell trying the
+    digits its row, column and box allow in random order and backing up at a dead end.
+
+    Any valid grid can come out (unlike the symmetries of one pattern grid), so a model trained on these
+    has to learn the rules rather than one grid's structure.
+    """
+    cells, rows, cols, boxes = [0] * 81, [0] * 9, [0] * 9, [0] * 9
+
+    def place(i):
+        if i == 81:
+            return True
+        r, c = divmod(i, 9)
+        b = 3 * (r // 3) + c // 3
+        used = rows[r] | cols[c] | boxes[b]
+        digits = [v for v in range(1, 10) if not used >> v & 1]
+        rng.shuffle(digits)
+        for v in digits:
+            bit = 1 << v
+            cells[i] = v
+            rows[r], cols[c], boxes[b] = rows[r] | bit, cols[c] | bit, boxes[b] | bit
+            if place(i + 1):
+                return True
+            rows[r], cols[c], boxes[b] = rows[r] & ~bit, cols[c] & ~bit, boxes[b] & ~bit
+        cells[i] = 0
+        return False
+
+    place(0)
+    return [cells[9 * r : 9 * r + 9] for r in range(9)]
+
+
+def random_solution(rng, grids="random"):
+    """A solved grid: a random backtracking fill (grids='random') or the pattern grid (grids='pattern'),
+    then random Sudoku symmetries on top (relabel the digits, shuffle rows inside bands and the bands,
+    columns inside stacks and the stacks, transpose with probability 1/2). On a fill they undo its bias
+    towards small digits early in reading order; on the pattern grid they are all the variety there is."""
+    base = backtracking_fill(rng) if grids == "random" else pattern_grid()
     labels = rng.sample(range(1, 10), 9)
     rows, cols = _shuffled_lines(rng), _shuffled_lines(rng)
     grid = [[labels[base[r][c] - 1] for c in cols] for r in rows]
@@ -78,14 +112,14 @@ def count_solutions(cells, limit=2):
     return search(0)
 
 
-def make_puzzle(rng, givens, unique=False, tries=50):
+def make_puzzle(rng, givens, unique=False, tries=50, grids="random"):
     """(puzzle, solution) as 81-int lists, the puzzle with 0 for empty cells and `givens` cells kept.
 
     With unique=True cells whose removal would admit a second solution stay given, so a grid can keep
     more than `givens` cells when no more can go; it is then redrawn, at most `tries` times.
     """
     for _ in range(tries):
-        solution = [v for row in random_solution(rng) for v in row]
+        solution = [v for row in random_solution(rng, grids) for v in row]
         order = rng.sample(range(81), 81)
         if not unique:
             keep = set(order[:givens])
@@ -112,23 +146,24 @@ def format_problem(puzzle, solution):
     return {"question": "\n".join([QUESTION_HEADER] + rows), "answer": "#### " + " ".join(solution_rows)}
 
 
-def draw_unique(rng, n, givens, unique=False, exclude=()):
+def draw_unique(rng, n, givens, unique=False, exclude=(), grids="random"):
     """n records with distinct puzzles, none of them in `exclude` (a set of question strings)."""
     seen, records = set(exclude), []
     while len(records) < n:
-        record = format_problem(*make_puzzle(rng, givens, unique))
+        record = format_problem(*make_puzzle(rng, givens, unique, grids=grids))
         if record["question"] not in seen:
             seen.add(record["question"])
             records.append(record)
     return records
 
 
-def make_splits(seed=0, n_train=20_000, n_val=500, n_test=1_000, givens=40, unique=False, fresh_seed=None):
+def make_splits(seed=0, n_train=20_000, n_val=500, n_test=1_000, givens=40, unique=False, fresh_seed=None,
+                grids="random"):
     """Dict split name -> list of records; 'test_fresh' is present when fresh_seed is given."""
     if not 17 <= givens <= 81:
         raise ValueError(f"givens={givens}: a 9x9 Sudoku keeps 17 to 81 given cells")
 
     def draw(rng, n, exclude):
-        return draw_unique(rng, n, givens, unique, exclude)
+        return draw_unique(rng, n, givens, unique, exclude, grids)
 
     return seeded_splits(draw, seed, n_train, n_val, n_test, fresh_seed)

@@ -283,9 +283,9 @@ $CHEV --model out/chains19l-mdm --sources tps_prob tps_margin --remask-modes on 
   --out runs/chains19l-test-tps-remask
 python scripts/policy_report.py --policy runs/chains19l-test-rl-fixed:"RL UPS" --policy-block 80 \
   --runs runs/chains19l-test-left-to-right:"left-to-right" runs/chains19l-test-blocks-s10 runs/chains19l-test-blocks-s20 \
-  runs/chains19l-test-tps-remask --out runs/chains19l-test-semiar-report.md   # paper table: section 7e
+  runs/chains19l-test-tps-remask --out runs/chains19l-test-semiar-report.md   # paper table: section 7f
 
-# 7e. Whole-model Remask RL on the labelled chains and the heuristics in LLaDA's blocks at 20, 10 and 5 steps.
+# 7f. Whole-model Remask RL on the labelled chains and the heuristics in LLaDA's blocks at 20, 10 and 5 steps.
 #     Every RL mode continues from the shipped model (out/chains19l-rl-tps-s50 = models/remedi-tiny-chains) with the
 #     same rollouts: 64 per RL step (8 prompts x 8), budgets 10 and 5 in turn, a cosine schedule of 24 steps; the runs
 #     were stopped after their step-8 checkpoint (512 rollouts; the LoRA run after step 16) and are compared at step 8,

@@ -360,6 +360,12 @@ $SUDRVAL --limit 50 --batch-size 50 --model out/sudoku-r-mdm --sources tps_margi
   --out runs/sudoku-r-val50-margin-remask
 python scripts/sudoku_report.py --data data/sudoku50r/val.jsonl --baseline "tps_margin + remask" \
   --runs runs/sudoku-r-val50-margin-remask runs/sudoku-r-val50-oldups-remask   # ups/ kept as the default head
+python -c "from remedi.model.ups_heads import UPSTPSHead; from remedi.model.ups_registry import save_ups; save_ups(UPSTPSHead(128, 64, start_feature='margin', start_scale=10.0), 'out/sudoku-r-margin-init')"
+python SMDM/pretrain/train_mdm_rl.py --model-path out/sudoku-r-mdm --data data/sudoku50r/train.jsonl \
+  --val-data data/sudoku50r/val.jsonl --val-limit 50 --val-steps 24 12 --reward sudoku_units --steps 24 12 \
+  --gen-length 96 --temperature 0 --position-temperature 1.0 --group-size 8 --prompts-per-step 8 --warmup-steps 2 \
+  --ppo-epochs 2 --val-every 4 --save-every 4 --max-steps 8 --accelerator cpu --ups-path out/sudoku-r-margin-init \
+  --lr 1e-2 --out-dir out/sudoku-r-rl-tps   # its validation (metrics.csv) stays below ups/ on the same 50 puzzles
 SUDREV="python -m remedi.eval --data data/sudoku50r/test.jsonl --limit 100 --gen-length 96 --batch-size 100 --seed 0
         --answer-format sudoku --no-detection"
 $SUDREV --model out/sudoku-r-mdm --sources random tps_margin --remask-modes off --steps 96 --out runs/sudoku-r-test-full

@@ -68,9 +68,9 @@ def test_config_options_reach_the_sampler(spy):
                             diff_logits_eos_inf=True, diff_confidence_eos_eot_inf=True)
     model.generate(["What is 2 + 3?"], max_out_len=999)
     (call,) = spy
-    kwargs, trace = call["kwargs"], call["trace"]
-    assert kwargs["steps"] == 4 and kwargs["block_length"] == 8 and kwargs["cfg_scale"] == 0.5
-    assert kwargs["logits_eos_inf"] and kwargs["confidence_eos_eot_inf"]
+    config, trace = call["kwargs"]["config"], call["trace"]
+    assert config.steps == 4 and config.block_length == 8 and config.cfg_scale == 0.5
+    assert config.logits_eos_inf and config.confidence_eos_eot_inf
     # Effects, not just arguments: 4 steps over 2 blocks, the chosen rule, 16 answer positions filled.
     assert len(trace) == 4 and [r["block"] for r in trace] == [0, 0, 1, 1]
     assert {(r["confidence_source"], r["remask"]) for r in trace} == {("tps_margin", True)}
@@ -146,7 +146,7 @@ def test_kv_cache_reaches_the_sampler_and_must_suit_the_model(spy):
     one_step = dict(SMALL, gen_steps=2)
     dual = RemeDiChatModel(**one_step, kv_cache="dual").generate(["What is 2 + 3?"], max_out_len=16)
     plain = RemeDiChatModel(**one_step).generate(["What is 2 + 3?"], max_out_len=16)
-    assert spy[0]["kwargs"]["kv_cache"] == "dual" and dual == plain
+    assert spy[0]["kwargs"]["config"].kv_cache == "dual" and dual == plain
 
 
 def test_ups_confidence_without_a_head_is_an_error(monkeypatch):
@@ -181,7 +181,7 @@ def test_answers_are_cut_at_the_first_eos_or_eot_then_at_stop_words(monkeypatch)
     eot = tok.convert_tokens_to_ids(EOT)
 
     def fake_generate(net, prompt, attention_mask=None, **kwargs):
-        rows = [answer + [eot] + answer, [tok.eos_token_id] * 3 + answer, answer + [kwargs["eos_id"]] + [eot]]
+        rows = [answer + [eot] + answer, [tok.eos_token_id] * 3 + answer, answer + [kwargs["config"].eos_id] + [eot]]
         rows = [(row + [tok.eos_token_id] * 16)[:16] for row in rows]
         return torch.cat([prompt, torch.tensor(rows)], dim=1)
 
@@ -515,12 +515,13 @@ def test_threshold_and_stop_at_eos_reach_the_sampler(spy):
     model = RemeDiChatModel(**SMALL, confidence_source="tps_prob", threshold=float("-inf"), stop_at_eos=True)
     model.generate(["What is 2 + 3?"], max_out_len=999)
     (call,) = spy
-    assert call["kwargs"]["threshold"] == float("-inf") and call["kwargs"]["stop_at_eos"] is True
+    config = call["kwargs"]["config"]
+    assert config.threshold == float("-inf") and config.stop_at_eos is True
     assert all(r["step"] == 0 for r in call["trace"])
     assert [r["block"] for r in call["trace"]] in ([0], [0, 1])  # block 1 unless block 0 ended the answer
 
 
 def test_threshold_that_is_not_a_number_fails_before_loading(monkeypatch):
     monkeypatch.setattr(dllm, "load_model_and_tokenizer", lambda *a, **k: pytest.fail("model loaded"))
-    with pytest.raises(ValueError, match="threshold='0.9' must be a number"):
+    with pytest.raises(ValueError, match="threshold must be a number or None, got '0.9'"):
         RemeDiChatModel(**SMALL, threshold="0.9")

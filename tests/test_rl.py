@@ -153,13 +153,9 @@ def test_update_micro_batches_give_the_same_gradient_as_one_batch():
         assert torch.allclose(updated[0][name], updated[1][name], atol=1e-6)
 
 
-def test_reusing_a_frozen_backbones_hidden_states_gives_the_same_updates():
-    model = tiny_remedi(seed=10)
-    set_trainable(model, "ups")
-    rollout = rollout_of(model, rows=4, seed=10)
-    advantages = torch.tensor([1.0, -0.5, 0.25, -0.75])
-    cfg = rl.PolicyLossConfig(token_term=False)
-    assert rl.can_cache_hidden(model, cfg, rollout)
+def updates_without_and_with_the_hidden_cache(model, rollout, advantages, cfg, block_length, epochs):
+    """The UPS states and backbone forward counts after `epochs` PPO epochs on copies of `model`, without the
+    hidden cache and with it (later epochs then reuse the first's hidden states)."""
     updated, forwards = [], []
     for cache in (None, {}):
         copied = copy.deepcopy(model)
@@ -167,11 +163,22 @@ def test_reusing_a_frozen_backbones_hidden_states_gives_the_same_updates():
         copied.backbone.register_forward_hook(lambda *args: calls.__setitem__(0, calls[0] + 1))
         optimizer = torch.optim.SGD([p for p in copied.parameters() if p.requires_grad], lr=1.0)
         fabric, wrapped, optimizer = on_fabric(copied, optimizer)
-        for _ in range(2):  # two PPO epochs: the second reuses the first's hidden states
-            rl.policy_update(fabric, wrapped, optimizer, rollout, advantages, cfg, 8, grad_clip=0,
+        for _ in range(epochs):
+            rl.policy_update(fabric, wrapped, optimizer, rollout, advantages, cfg, block_length, grad_clip=0,
                              hidden_cache=cache)
-        updated.append(copied.ups_head.state_dict())
+        updated.append({name: value.detach().clone() for name, value in copied.ups_head.state_dict().items()})
         forwards.append(calls[0])
+    return updated, forwards
+
+
+def test_reusing_a_frozen_backbones_hidden_states_gives_the_same_updates():
+    model = tiny_remedi(seed=10)
+    set_trainable(model, "ups")
+    rollout = rollout_of(model, rows=4, seed=10)
+    advantages = torch.tensor([1.0, -0.5, 0.25, -0.75])
+    cfg = rl.PolicyLossConfig(token_term=False)
+    assert rl.can_cache_hidden(model, cfg, rollout)
+    updated, forwards = updates_without_and_with_the_hidden_cache(model, rollout, advantages, cfg, 8, epochs=2)
     assert forwards == [6, 3]  # 3 deciding steps per epoch; the cache runs the backbone in the first only
     for name in updated[0]:
         assert torch.allclose(updated[0][name], updated[1][name], atol=1e-5)
@@ -186,15 +193,7 @@ def ups_updates_with_and_without_the_hidden_cache(model, seed, epochs=1):
     advantages = torch.tensor([1.0, -0.5, 0.25, -0.75])
     cfg = rl.PolicyLossConfig(token_term=False)
     assert rl.can_cache_hidden(model, cfg, rollout)
-    updated = []
-    for cache in (None, {}):
-        copied = copy.deepcopy(model)
-        optimizer = torch.optim.SGD([p for p in copied.parameters() if p.requires_grad], lr=1.0)
-        fabric, wrapped, optimizer = on_fabric(copied, optimizer)
-        for _ in range(epochs):
-            rl.policy_update(fabric, wrapped, optimizer, rollout, advantages, cfg, 8, grad_clip=0, hidden_cache=cache)
-        updated.append({name: value.detach().clone() for name, value in copied.ups_head.state_dict().items()})
-    return updated
+    return updates_without_and_with_the_hidden_cache(model, rollout, advantages, cfg, 8, epochs)[0]
 
 
 def test_a_position_only_head_trains_the_answer_positions_with_and_without_the_hidden_cache():
@@ -328,18 +327,7 @@ def test_a_cached_frozen_backbone_update_reuses_its_hidden_states():
     cfg = rl.PolicyLossConfig(token_term=False)
     assert rl.can_cache_hidden(model, cfg, rollout)
     advantages = torch.tensor([1.0, -0.5, 0.25, -0.75])
-    updated, passes = [], []
-    for cache in (None, {}):
-        copied = copy.deepcopy(model)
-        calls = [0]
-        copied.backbone.register_forward_hook(lambda *args: calls.__setitem__(0, calls[0] + 1))
-        optimizer = torch.optim.SGD([p for p in copied.parameters() if p.requires_grad], lr=1.0)
-        fabric, wrapped, optimizer = on_fabric(copied, optimizer)
-        for _ in range(2):
-            rl.policy_update(fabric, wrapped, optimizer, rollout, advantages, cfg, 12, grad_clip=0,
-                             hidden_cache=cache)
-        updated.append(copied.ups_head.state_dict())
-        passes.append(calls[0])
+    updated, passes = updates_without_and_with_the_hidden_cache(model, rollout, advantages, cfg, 12, epochs=2)
     # per epoch: the prompt, the 3 deciding steps (the last of each block keeps it whole) and 2 appends
     assert passes == [12, 6]
     for name in updated[0]:

@@ -197,13 +197,18 @@ def test_prompts_are_built_from_the_template_and_must_fit_the_context(setup_dir)
         rl_setup.load_problems(args, tokenizer, context=prompt_tokens + args.gen_length - 1)
 
 
-def test_a_block_causal_model_trains_and_a_layout_flag_must_match_it(setup_dir, tmp_path):
+def save_tiny_block_causal(directory):
+    """A tiny random RemeDi model in the block-causal layout (blocks of 8), saved with its UPS head."""
     model, tokenizer = build_tiny_random(seed=0, ups_width=16)
     model.backbone.config.attention_layout, model.backbone.config.attention_block_length = "block_causal", 8
-    directory = tmp_path / "block_causal"
     model.backbone.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     model.save_ups(directory / "ups")
+    return directory
+
+
+def test_a_block_causal_model_trains_and_a_layout_flag_must_match_it(setup_dir, tmp_path):
+    directory = save_tiny_block_causal(tmp_path / "block_causal")
     argv = ["--model-path", directory, "--data", setup_dir / "train.jsonl", "--val-data", setup_dir / "val.jsonl",
             "--reward", f"{setup_dir / 'digits.py'}:share", *SMALL, "--max-steps", 1, "--val-every", 1,
             "--attention-layout", "block_causal"]
@@ -216,12 +221,7 @@ def test_a_block_causal_model_trains_and_a_layout_flag_must_match_it(setup_dir, 
 
 
 def test_whole_model_rl_through_the_exact_cache_reports_both_terms(setup_dir, tmp_path):
-    model, tokenizer = build_tiny_random(seed=0, ups_width=16)
-    model.backbone.config.attention_layout, model.backbone.config.attention_block_length = "block_causal", 8
-    directory = tmp_path / "block_causal"
-    model.backbone.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    model.save_ups(directory / "ups")
+    directory = save_tiny_block_causal(tmp_path / "block_causal")
     argv = ["--model-path", directory, "--data", setup_dir / "train.jsonl", "--val-data", setup_dir / "val.jsonl",
             "--reward", f"{setup_dir / 'digits.py'}:share", *SMALL, "--max-steps", 2, "--val-every", 2,
             "--gen-length", 16, "--block-length", 8, "--steps", 4, 2, "--train", "full", "--temperature", 1.0,

@@ -288,7 +288,8 @@ python scripts/policy_report.py --policy runs/chains19l-test-rl-fixed:"RL UPS" -
 # 7f. Whole-model Remask RL on the labelled chains and the heuristics in LLaDA's blocks at 20, 10 and 5 steps.
 #     Every RL mode continues from the shipped model (out/chains19l-rl-tps-s50 = models/remedi-tiny-chains) with the
 #     same rollouts: 64 per RL step (8 prompts x 8), budgets 10 and 5 in turn, a cosine schedule of 24 steps; the runs
-#     were stopped after their step-8 checkpoint (512 rollouts; the LoRA run after step 16) and are compared at step 8,
+#     were stopped after their step-8 checkpoint (512 rollouts; the LoRA run after step 16, the full-model run at
+#     lr 3e-5 ran all 24) and are compared at step 8,
 #     on 200 validation chains (the trainer's own validation, greedy UPS + remask).
 CHW="python SMDM/pretrain/train_mdm_rl.py --model-path out/chains19l-rl-tps-s50 --data data/chains19l/train.jsonl
      --val-data data/chains19l/val.jsonl --val-limit 200 --val-steps 10 5 --reward strict --steps 10 5 --gen-length 80
@@ -296,6 +297,8 @@ CHW="python SMDM/pretrain/train_mdm_rl.py --model-path out/chains19l-rl-tps-s50 
      --save-every 8 --max-steps 24 --accelerator cpu"
 $CHW --train lora --temperature 0.5 --lr 1e-3 --out-dir out/chains19l-rl-lora            # stopped after step 16
 $CHW --train ups --temperature 0 --lr 3e-3 --out-dir out/chains19l-rl-ups                 # stopped after step 8
+$CHW --train full --temperature 0.5 --lr 3e-5 --out-dir out/chains19l-rl-full-lr3e-5     # all 24 steps
+$CHW --train full --temperature 0.5 --lr 3e-4 --out-dir out/chains19l-rl-full            # stopped after step 10
 # the position-only control, started as the left-to-right order (section 7d's out/chains19l-left-to-right)
 $CHW --train ups --temperature 0 --lr 1e-2 --ups-path out/chains19l-left-to-right \
   --out-dir out/chains19l-rl-position-l2r                                                 # stopped after step 8

@@ -382,7 +382,7 @@ $SUDREV --model out/sudoku-r-mdm --ups out/sudoku-rl-margin-lr1e-2-s80/ups --sou
 $SUDREV --model out/sudoku-r-mdm --ups out/sudoku-r-l2r-init --sources ups --remask-modes on --steps 24 12 \
   --out runs/sudoku-r-test-l2r-remask
 python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --runs runs/sudoku-r-test-full \
-  runs/sudoku-r-test-noremask runs/sudoku-r-test-remask runs/sudoku-r-test-margin-b32:"tps_margin, blocks of 32" \
+  runs/sudoku-r-test-noremask runs/sudoku-r-test-remask runs/sudoku-r-test-margin-b32 \
   runs/sudoku-r-test-oldups-remask:"RL UPS (TPS-reading)" runs/sudoku-r-test-l2r-remask:"left-to-right" \
   --out runs/sudoku-r-report.md
 python -m remedi.eval --data data/sudoku40u/test.jsonl --limit 100 --gen-length 96 --batch-size 100 --seed 0 \
@@ -390,6 +390,52 @@ python -m remedi.eval --data data/sudoku40u/test.jsonl --limit 100 --gen-length 
   --steps 24 --out runs/sudoku-r-hard40-test
 python scripts/sudoku_report.py --data data/sudoku40u/test.jsonl --runs runs/sudoku-r-hard40-test \
   --out runs/sudoku-r-hard40-report.md
+
+# 7g. The shipped Sudoku backbone (models/remedi-tiny-sudoku/model.safetensors): section 7e's backbone trained
+#     4750 more steps on the random-grid puzzles (chosen on validation: tps_margin at 96 steps solves 46 of the first
+#     100 validation puzzles against 15 before); the orders on the first 500 test puzzles at 96, 24 and 12 steps;
+#     the position-only control started as the left-to-right order and trained by the same Remask RL.
+python SMDM/pretrain/train_mdm.py --mode sft --data data/sudoku50r/train.jsonl --val-data data/sudoku50r/val.jsonl \
+  --prompt-column question --response-column answer --seq-len 216 --micro-batch-size 32 --seed 1 --val-batches 4 \
+  --objective mdm --model-path out/sudoku-r-mdm --max-steps 5000 --lr 5e-4 --min-lr 5e-5 --weight-decay 0.01 \
+  --warmup-steps 100 --val-every 500 --save-every 250 --out-dir out/sudoku-r2-mdm
+#     (the shipped run was started with --max-steps 7000 and continued with --resume --max-steps 5000 from step 250)
+SUDR2VAL="python -m remedi.eval --data data/sudoku50r/val.jsonl --gen-length 96 --seed 0 --answer-format sudoku
+          --no-detection"
+$SUDR2VAL --limit 100 --batch-size 100 --model out/sudoku-r-mdm --sources tps_margin --remask-modes off --steps 96 \
+  --out runs/sudoku-r-val-margin96
+$SUDR2VAL --limit 100 --batch-size 100 --model out/sudoku-r2-mdm --sources tps_margin --remask-modes off --steps 96 \
+  --out runs/sudoku-r2-val-margin96
+$SUDR2VAL --limit 200 --batch-size 100 --model out/sudoku-r2-mdm --sources tps_prob tps_margin tps_entropy \
+  --remask-modes on --steps 24 12 --out runs/sudoku-r2-val-remask
+$SUDR2VAL --limit 200 --batch-size 100 --model out/sudoku-r2-mdm --ups models/remedi-tiny-sudoku/ups --sources ups \
+  --remask-modes on --steps 24 12 --out runs/sudoku-r2-val-ups-remask
+python scripts/sudoku_report.py --data data/sudoku50r/val.jsonl --baseline "tps_margin + remask" \
+  --runs runs/sudoku-r2-val-remask runs/sudoku-r2-val-ups-remask:"RL UPS (TPS-reading)" --out runs/sudoku-r2-val-report.md
+python SMDM/pretrain/train_mdm_rl.py --model-path out/sudoku-r2-mdm --data data/sudoku50r/train.jsonl \
+  --val-data data/sudoku50r/val.jsonl --val-limit 50 --val-steps 24 12 --reward sudoku_units --steps 24 12 \
+  --gen-length 96 --temperature 0 --position-temperature 1.0 --group-size 8 --prompts-per-step 8 --warmup-steps 2 \
+  --ppo-epochs 2 --val-every 8 --save-every 8 --max-steps 16 --accelerator cpu --ups-path out/sudoku-r-l2r-init \
+  --lr 1e-1 --out-dir out/sudoku-r2-rl-position
+python scripts/export_rl_checkpoint.py out/sudoku-r2-rl-position --step BEST --out out/sudoku-r2-rl-position-best
+#     BEST: the checkpoint (8 or 16) with the higher mean of val_accuracy_24_steps and val_accuracy_12_steps in its metrics.csv
+SUDR2="python -m remedi.eval --data data/sudoku50r/test.jsonl --limit 500 --gen-length 96 --batch-size 100 --seed 0
+       --answer-format sudoku --no-detection --model out/sudoku-r2-mdm"
+$SUDR2 --sources random --remask-modes off --steps 96 --out runs/sudoku-r2-test-full-random
+$SUDR2 --sources tps_margin --remask-modes off --steps 96 --out runs/sudoku-r2-test-full-margin
+$SUDR2 --sources random tps_margin --remask-modes off --steps 24 12 --out runs/sudoku-r2-test-noremask
+$SUDR2 --sources random tps_prob tps_margin tps_entropy --remask-modes on --steps 24 12 --out runs/sudoku-r2-test-remask
+$SUDR2 --sources tps_prob --remask-modes off --block-lengths 8 32 --steps 24 12 --out runs/sudoku-r2-test-blocks-prob
+$SUDR2 --sources tps_margin --remask-modes on --block-lengths 8 32 --steps 24 12 --out runs/sudoku-r2-test-blocks-margin
+$SUDR2 --ups models/remedi-tiny-sudoku/ups --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r2-test-ups
+$SUDR2 --ups out/sudoku-r-l2r-init --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r2-test-l2r
+$SUDR2 --ups out/sudoku-r2-rl-position-best/ups --sources ups --remask-modes on --steps 24 12 \
+  --out runs/sudoku-r2-test-position
+python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --runs runs/sudoku-r2-test-full-random \
+  runs/sudoku-r2-test-full-margin runs/sudoku-r2-test-noremask runs/sudoku-r2-test-remask runs/sudoku-r2-test-blocks-prob \
+  runs/sudoku-r2-test-blocks-margin runs/sudoku-r2-test-ups:"RL UPS (TPS-reading)" \
+  runs/sudoku-r2-test-l2r:"left-to-right" runs/sudoku-r2-test-position:"position-only control" \
+  --out runs/sudoku-r2-report.md --latex paper/generated/sudoku_random_grids.tex --latex-label tab:sudoku-random-grids
 
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed

@@ -76,3 +76,17 @@ def test_every_column_on_scores_whose_intervals_are_exact(tmp_path):
         f"| tps_margin + remask | 8 | {full} | {full} | {full} | 5.6 [5.6, 5.6] | {full} | 7.4 [7.4, 7.4] |",
         f"| ups + remask | 8 | {zero} | {zero} | {zero} | -94.4 [-94.4, -94.4] | {zero} | -92.6 [-92.6, -92.6] |",
     ]
+
+
+def test_semi_autoregressive_blocks_name_their_rows(tmp_path):
+    """One run with blocks of 8 and of 32 out of 96 tokens: two rows, each named by its block length; the
+    whole answer as one block keeps the plain name."""
+    data = tmp_path / "puzzles.jsonl"
+    data.write_text(json.dumps({"question": QUESTION, "answer": ANSWER}) + "\n")
+    directory = tmp_path / "blocks"
+    directory.mkdir()
+    settings = [{"source": "tps_prob", "remask": remask, "steps": 12, "block_length": block, "completions": [ANSWER]}
+                for block, remask in ((8, False), (32, True), (96, False))]
+    (directory / "results.json").write_text(json.dumps({"config": {"gen_length": 96}, "settings": settings}))
+    orders = [row["order"] for row in report.setting_rows(str(directory), report.read_jsonl(data))]
+    assert orders == ["tps_prob, blocks of 8", "tps_prob, blocks of 32 + remask", "tps_prob"]

@@ -32,13 +32,17 @@ def setting_rows(spec, puzzles):
     path, _, label = spec.partition(":")
     with open(Path(path) / "results.json") as f:
         report = json.load(f)
+    gen_length = report.get("config", {}).get("gen_length")
     rows = []
     for setting in report["settings"]:
         completions = setting["completions"]
         if len(completions) > len(puzzles):
             raise ValueError(f"{path}: {len(completions)} completions but only {len(puzzles)} puzzles in the data")
         scores = [puzzle_scores(c, p["question"], p["answer"]) for c, p in zip(completions, puzzles)]
-        order = f"{label or setting['source']}{' + remask' if setting['remask'] else ''}"
+        block = setting.get("block_length")
+        # LLaDA's semi-autoregressive blocks are another order: name them, or two rows would share one name
+        blocks = f", blocks of {block}" if block and gen_length and block < gen_length else ""
+        order = f"{label or setting['source']}{blocks}{' + remask' if setting['remask'] else ''}"
         rows.append({"order": order, "steps": setting["steps"], "scores": [list(column) for column in zip(*scores)]})
     return rows
 

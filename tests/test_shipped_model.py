@@ -98,8 +98,8 @@ SUDOKU = ROOT / "models" / "remedi-tiny-sudoku"
 
 
 def test_shipped_sudoku_model_writes_grids_and_an_adaptive_order_fills_more_cells_than_random():
-    """Its card: at 24 steps on 100 test puzzles, 80% of the empty cells right with tps_margin, 70% in random
-    order. On 20 held-out puzzles the grids must parse and keep the givens, and tps_margin must lead."""
+    """Its card: at 24 steps on 500 test puzzles, 89.6% of the empty cells right with tps_margin, 81.3% in
+    random order. On 20 held-out puzzles the grids must parse and keep the givens, and tps_margin must lead."""
     import json
 
     from remedi.grading.sudoku import extract_sudoku, sudoku_givens
@@ -147,10 +147,10 @@ def test_shipped_chains_model_answers_held_out_chains_at_a_quarter_of_the_budget
     assert answers["ups"] >= 12 and answers["ups"] > answers["tps_prob"], answers
 
 
-def test_shipped_sudoku_default_ups_with_remasking_is_not_below_tps_margin_with_remasking(one_thread):
-    """Its card: the default `ups/` head with remasking solves more puzzles than tps_margin + remask (7 against 1%
-    at 12 steps on 100 test puzzles) and completes more units (76.9 against 72.8%). On the 20 fixture puzzles
-    at 12 steps it must not fall below on either."""
+def test_shipped_sudoku_default_ups_with_remasking_solves_more_than_tps_margin_with_remasking(one_thread):
+    """Its card: the default `ups/` head with remasking solves more puzzles than tps_margin + remask (43.4
+    against 22.6% at 12 steps on 500 test puzzles) and completes more units (90.3 against 83.6%). On the 20
+    fixture puzzles at 12 steps it must solve more and complete no fewer units."""
     import json
 
     from remedi.grading.sudoku import complete_unit_share, extract_sudoku, sudoku_givens, sudoku_solves
@@ -166,7 +166,7 @@ def test_shipped_sudoku_default_ups_with_remasking_is_not_below_tps_margin_with_
         givens = [sudoku_givens(p["question"]) for p in puzzles]
         solved[source] = sum(sudoku_solves(grid, given) for grid, given in zip(grids, givens))
         units[source] = sum(complete_unit_share(grid, given) for grid, given in zip(grids, givens))
-    assert solved["ups"] >= solved["tps_margin"] and units["ups"] >= units["tps_margin"], (solved, units)
+    assert solved["ups"] > solved["tps_margin"] and units["ups"] >= units["tps_margin"], (solved, units)
 
 
 SHIPPED_UPS = sorted(path.parent for path in ROOT.glob("models/*/ups*/ups_config.json"))

@@ -436,6 +436,14 @@ python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --runs runs/sud
   runs/sudoku-r2-test-blocks-margin runs/sudoku-r2-test-ups:"RL UPS (TPS-reading)" \
   runs/sudoku-r2-test-l2r:"left-to-right" runs/sudoku-r2-test-position:"position-only control" \
   --out runs/sudoku-r2-report.md --latex paper/generated/sudoku_random_grids.tex --latex-label tab:sudoku-random-grids
+for baseline in "tps_margin + remask:vs-margin-remask" "tps_prob + remask:vs-prob-remask" \
+                "left-to-right + remask:vs-left-to-right"; do   # the same rows, paired with another order
+  python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --baseline "${baseline%%:*}" \
+    --runs runs/sudoku-r2-test-full-random runs/sudoku-r2-test-full-margin runs/sudoku-r2-test-noremask \
+    runs/sudoku-r2-test-remask runs/sudoku-r2-test-blocks-prob runs/sudoku-r2-test-blocks-margin \
+    runs/sudoku-r2-test-ups:"RL UPS (TPS-reading)" runs/sudoku-r2-test-l2r:"left-to-right" \
+    runs/sudoku-r2-test-position:"position-only control" --out "runs/sudoku-r2-report-${baseline##*:}.md"
+done
 
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed

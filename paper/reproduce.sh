@@ -299,6 +299,7 @@ $CHW --train lora --temperature 0.5 --lr 1e-3 --out-dir out/chains19l-rl-lora   
 $CHW --train ups --temperature 0 --lr 3e-3 --out-dir out/chains19l-rl-ups                 # stopped after step 8
 $CHW --train full --temperature 0.5 --lr 3e-5 --out-dir out/chains19l-rl-full-lr3e-5     # all 24 steps
 $CHW --train full --temperature 0.5 --lr 3e-4 --out-dir out/chains19l-rl-full            # stopped after step 10
+$CHW --train full --temperature 1.0 --lr 1e-4 --max-steps 16 --out-dir out/chains19l-rl-full-lr1e-4-t1
 # the position-only control, started as the left-to-right order (section 7d's out/chains19l-left-to-right)
 $CHW --train ups --temperature 0 --lr 1e-2 --ups-path out/chains19l-left-to-right \
   --out-dir out/chains19l-rl-position-l2r                                                 # stopped after step 8

@@ -300,6 +300,11 @@ $CHW --train ups --temperature 0 --lr 3e-3 --out-dir out/chains19l-rl-ups       
 $CHW --train full --temperature 0.5 --lr 3e-5 --out-dir out/chains19l-rl-full-lr3e-5     # all 24 steps
 $CHW --train full --temperature 0.5 --lr 3e-4 --out-dir out/chains19l-rl-full            # stopped after step 10
 $CHW --train full --temperature 1.0 --lr 1e-4 --max-steps 16 --out-dir out/chains19l-rl-full-lr1e-4-t1
+python -m remedi.eval --data data/chains19l/val.jsonl --limit 500 --gen-length 80 --batch-size 100 --seed 0 \
+  --answer-format strict --no-detection --model models/remedi-tiny-chains --sources ups --remask-modes on --steps 10 5 \
+  --out runs/chains19l-val500-ups-s10-s5
+python scripts/accuracy_by_length.py --data data/chains19l/val.jsonl --runs runs/chains19l-val500-ups-s10-s5 \
+  --out runs/chains19l-val500-by-length.md   # accuracy by the number of operations
 # the position-only control, started as the left-to-right order (section 7d's out/chains19l-left-to-right)
 $CHW --train ups --temperature 0 --lr 1e-2 --ups-path out/chains19l-left-to-right \
   --out-dir out/chains19l-rl-position-l2r                                                 # stopped after step 8

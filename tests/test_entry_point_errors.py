@@ -28,7 +28,7 @@ SCRIPTS = {
     "policy_report": "scripts/policy_report.py", "sudoku_report": "scripts/sudoku_report.py",
     "threshold_report": "scripts/threshold_report.py", "export_rl_checkpoint": "scripts/export_rl_checkpoint.py",
     "make_arith_data": "scripts/make_arith_data.py", "make_sudoku_data": "scripts/make_sudoku_data.py",
-    "sudoku_difficulty": "scripts/sudoku_difficulty.py",
+    "sudoku_difficulty": "scripts/sudoku_difficulty.py", "accuracy_by_length": "scripts/accuracy_by_length.py",
 }
 
 
@@ -94,6 +94,8 @@ CASES = [
     ("bench_app", ["--waves", "0"], "at least 1"),
     ("chains_probe", ["--model", "tiny-random", "--data", "BROKEN_JSONL", "--out", "OUT/probe.json"], "line 2 of"),
     ("sudoku_report", ["--data", "BROKEN_JSONL", "--runs", "OUT", "--out", "OUT/report.md"], "line 2 of"),
+    ("accuracy_by_length", ["--data", "BROKEN_JSONL", "--runs", "OUT", "--out", "OUT/report.md"], "line 2 of"),
+    ("accuracy_by_length", ["--data", "GOOD_JSONL", "--runs", "OUT", "--out", "OUT/report.md"], "needs an 'answer'"),
     ("policy_report", ["--policy", "/nonexistent", "--policy-block", "32", "--out", "OUT/report.md"], "No such file"),
     ("threshold_report", ["--val", "/nonexistent", "--test", "/nonexistent", "--out", "OUT/report.md"],
      "No such file"),

@@ -451,6 +451,61 @@ for baseline in "tps_margin + remask:vs-margin-remask" "tps_prob + remask:vs-pro
     runs/sudoku-r2-test-position:"position-only control" --out "runs/sudoku-r2-report-${baseline##*:}.md"
 done
 
+# 7h. The shipped Sudoku backbone (models/remedi-tiny-sudoku/model.safetensors): section 7g's backbone trained 4500
+#     more steps on the random-grid puzzles (chosen on validation: tps_margin at 96 steps solves 67 of the first 100
+#     validation puzzles against 46 before); every order on the first 500 test puzzles at 96, 24 and 12 steps, and
+#     on 100 harder ones (40 givens, one solution). The heads are section 7g's, unchanged: ups/ (TPS-reading) and
+#     the position-only control (trained on section 7g's backbone; its logits do not read the backbone).
+python SMDM/pretrain/train_mdm.py --mode sft --data data/sudoku50r/train.jsonl --val-data data/sudoku50r/val.jsonl \
+  --prompt-column question --response-column answer --seq-len 216 --micro-batch-size 32 --seed 2 --val-batches 4 \
+  --objective mdm --model-path out/sudoku-r2-mdm --max-steps 4500 --lr 5e-4 --min-lr 5e-5 --weight-decay 0.01 \
+  --warmup-steps 100 --val-every 500 --save-every 250 --out-dir out/sudoku-r3-mdm
+#     (the shipped run was started with --max-steps 5000 and continued with --resume and --max-steps 3500 from step
+#     750, 2500 from step 1250 and 4500 from step 2000: the learning rate followed those schedules up to there)
+SUDR3VAL="python -m remedi.eval --data data/sudoku50r/val.jsonl --gen-length 96 --seed 0 --answer-format sudoku
+          --no-detection --batch-size 100 --model out/sudoku-r3-mdm"
+$SUDR3VAL --limit 200 --sources tps_prob tps_margin tps_entropy --remask-modes on --steps 24 12 --out runs/sudoku-r3-val-remask
+$SUDR3VAL --limit 200 --ups models/remedi-tiny-sudoku/ups --sources ups --remask-modes on --steps 24 12 \
+  --out runs/sudoku-r3-val-ups-remask
+$SUDR3VAL --limit 100 --sources tps_margin --remask-modes off --steps 96 --out runs/sudoku-r3-val-margin96
+$SUDR3VAL --limit 100 --sources tps_prob tps_margin --remask-modes on --steps 96 --out runs/sudoku-r3-val-remask96
+$SUDR3VAL --limit 100 --ups models/remedi-tiny-sudoku/ups --sources ups --remask-modes on --steps 96 \
+  --out runs/sudoku-r3-val-ups96
+python scripts/sudoku_report.py --data data/sudoku50r/val.jsonl --baseline "tps_entropy + remask" \
+  --runs runs/sudoku-r3-val-remask runs/sudoku-r3-val-ups-remask:"RL UPS (TPS-reading)" --out runs/sudoku-r3-val-report.md
+SUDR3="python -m remedi.eval --data data/sudoku50r/test.jsonl --limit 500 --gen-length 96 --batch-size 100 --seed 0
+       --answer-format sudoku --no-detection --model out/sudoku-r3-mdm"
+$SUDR3 --sources random --remask-modes off --steps 96 --out runs/sudoku-r3-test-full-random
+$SUDR3 --sources tps_margin --remask-modes off --steps 96 --out runs/sudoku-r3-test-full-margin
+$SUDR3 --sources tps_prob --remask-modes on --steps 96 --out runs/sudoku-r3-test-full-prob-remask
+$SUDR3 --ups models/remedi-tiny-sudoku/ups --sources ups --remask-modes on --steps 96 --out runs/sudoku-r3-test-full-ups
+$SUDR3 --sources random tps_margin --remask-modes off --steps 24 12 --out runs/sudoku-r3-test-noremask
+$SUDR3 --sources random tps_prob tps_margin tps_entropy --remask-modes on --steps 24 12 --out runs/sudoku-r3-test-remask
+$SUDR3 --sources tps_prob --remask-modes off --block-lengths 8 32 --steps 24 12 --out runs/sudoku-r3-test-blocks-prob
+$SUDR3 --sources tps_margin --remask-modes on --block-lengths 8 32 --steps 24 12 --out runs/sudoku-r3-test-blocks-margin
+$SUDR3 --ups models/remedi-tiny-sudoku/ups --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r3-test-ups
+$SUDR3 --ups out/sudoku-r-l2r-init --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r3-test-l2r
+$SUDR3 --ups models/remedi-tiny-sudoku/ups-position --sources ups --remask-modes on --steps 24 12 \
+  --out runs/sudoku-r3-test-position
+R3RUNS=(runs/sudoku-r3-test-full-random runs/sudoku-r3-test-full-margin runs/sudoku-r3-test-full-prob-remask
+        "runs/sudoku-r3-test-full-ups:RL UPS (TPS-reading)" runs/sudoku-r3-test-noremask runs/sudoku-r3-test-remask
+        runs/sudoku-r3-test-blocks-prob runs/sudoku-r3-test-blocks-margin "runs/sudoku-r3-test-ups:RL UPS (TPS-reading)"
+        runs/sudoku-r3-test-l2r:left-to-right "runs/sudoku-r3-test-position:position-only control")
+python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --runs "${R3RUNS[@]}" \
+  --out runs/sudoku-r3-report.md --latex paper/generated/sudoku_random_grids.tex --latex-label tab:sudoku-random-grids
+for baseline in "tps_entropy + remask:vs-entropy-remask" "tps_margin + remask:vs-margin-remask" "tps_prob + remask:vs-prob-remask" \
+                "left-to-right + remask:vs-left-to-right"; do   # the same rows, paired with another order
+  python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --baseline "${baseline%%:*}" --runs "${R3RUNS[@]}" \
+    --out "runs/sudoku-r3-report-${baseline##*:}.md"
+done
+SUDH="python -m remedi.eval --data data/sudoku40u/test.jsonl --limit 100 --gen-length 96 --batch-size 100 --seed 0
+      --answer-format sudoku --no-detection --model out/sudoku-r3-mdm"
+$SUDH --sources random tps_margin --remask-modes off --steps 96 --out runs/sudoku-r3-hard40-full
+$SUDH --sources tps_prob --remask-modes on --steps 96 --out runs/sudoku-r3-hard40-prob-remask
+$SUDH --ups models/remedi-tiny-sudoku/ups --sources ups --remask-modes on --steps 96 --out runs/sudoku-r3-hard40-ups
+python scripts/sudoku_report.py --data data/sudoku40u/test.jsonl --runs runs/sudoku-r3-hard40-full \
+  runs/sudoku-r3-hard40-prob-remask runs/sudoku-r3-hard40-ups:"RL UPS (TPS-reading)" --out runs/sudoku-r3-hard40-report.md
+
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed
 #    8- and 4-step budgets as reference points; scripts/threshold_report.py chooses each rule's threshold on

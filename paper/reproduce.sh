@@ -414,7 +414,7 @@ $SUDR2VAL --limit 100 --batch-size 100 --model out/sudoku-r2-mdm --sources tps_m
   --out runs/sudoku-r2-val-margin96
 $SUDR2VAL --limit 200 --batch-size 100 --model out/sudoku-r2-mdm --sources tps_prob tps_margin tps_entropy \
   --remask-modes on --steps 24 12 --out runs/sudoku-r2-val-remask
-$SUDR2VAL --limit 200 --batch-size 100 --model out/sudoku-r2-mdm --ups models/remedi-tiny-sudoku/ups --sources ups \
+$SUDR2VAL --limit 200 --batch-size 100 --model out/sudoku-r2-mdm --ups models/remedi-tiny-sudoku/ups-margin --sources ups \
   --remask-modes on --steps 24 12 --out runs/sudoku-r2-val-ups-remask
 python scripts/sudoku_report.py --data data/sudoku50r/val.jsonl --baseline "tps_margin + remask" \
   --runs runs/sudoku-r2-val-remask runs/sudoku-r2-val-ups-remask:"RL UPS (TPS-reading)" --out runs/sudoku-r2-val-report.md
@@ -433,7 +433,7 @@ $SUDR2 --sources random tps_margin --remask-modes off --steps 24 12 --out runs/s
 $SUDR2 --sources random tps_prob tps_margin tps_entropy --remask-modes on --steps 24 12 --out runs/sudoku-r2-test-remask
 $SUDR2 --sources tps_prob --remask-modes off --block-lengths 8 32 --steps 24 12 --out runs/sudoku-r2-test-blocks-prob
 $SUDR2 --sources tps_margin --remask-modes on --block-lengths 8 32 --steps 24 12 --out runs/sudoku-r2-test-blocks-margin
-$SUDR2 --ups models/remedi-tiny-sudoku/ups --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r2-test-ups
+$SUDR2 --ups models/remedi-tiny-sudoku/ups-margin --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r2-test-ups
 $SUDR2 --ups out/sudoku-r-l2r-init --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r2-test-l2r
 $SUDR2 --ups out/sudoku-r2-rl-position-best/ups --sources ups --remask-modes on --steps 24 12 \
   --out runs/sudoku-r2-test-position
@@ -465,11 +465,11 @@ python SMDM/pretrain/train_mdm.py --mode sft --data data/sudoku50r/train.jsonl -
 SUDR3VAL="python -m remedi.eval --data data/sudoku50r/val.jsonl --gen-length 96 --seed 0 --answer-format sudoku
           --no-detection --batch-size 100 --model out/sudoku-r3-mdm"
 $SUDR3VAL --limit 200 --sources tps_prob tps_margin tps_entropy --remask-modes on --steps 24 12 --out runs/sudoku-r3-val-remask
-$SUDR3VAL --limit 200 --ups models/remedi-tiny-sudoku/ups --sources ups --remask-modes on --steps 24 12 \
+$SUDR3VAL --limit 200 --ups models/remedi-tiny-sudoku/ups-margin --sources ups --remask-modes on --steps 24 12 \
   --out runs/sudoku-r3-val-ups-remask
 $SUDR3VAL --limit 100 --sources tps_margin --remask-modes off --steps 96 --out runs/sudoku-r3-val-margin96
 $SUDR3VAL --limit 100 --sources tps_prob tps_margin --remask-modes on --steps 96 --out runs/sudoku-r3-val-remask96
-$SUDR3VAL --limit 100 --ups models/remedi-tiny-sudoku/ups --sources ups --remask-modes on --steps 96 \
+$SUDR3VAL --limit 100 --ups models/remedi-tiny-sudoku/ups-margin --sources ups --remask-modes on --steps 96 \
   --out runs/sudoku-r3-val-ups96
 python scripts/sudoku_report.py --data data/sudoku50r/val.jsonl --baseline "tps_entropy + remask" \
   --runs runs/sudoku-r3-val-remask runs/sudoku-r3-val-ups-remask:"RL UPS (TPS-reading)" --out runs/sudoku-r3-val-report.md
@@ -478,12 +478,12 @@ SUDR3="python -m remedi.eval --data data/sudoku50r/test.jsonl --limit 500 --gen-
 $SUDR3 --sources random --remask-modes off --steps 96 --out runs/sudoku-r3-test-full-random
 $SUDR3 --sources tps_margin --remask-modes off --steps 96 --out runs/sudoku-r3-test-full-margin
 $SUDR3 --sources tps_prob --remask-modes on --steps 96 --out runs/sudoku-r3-test-full-prob-remask
-$SUDR3 --ups models/remedi-tiny-sudoku/ups --sources ups --remask-modes on --steps 96 --out runs/sudoku-r3-test-full-ups
+$SUDR3 --ups models/remedi-tiny-sudoku/ups-margin --sources ups --remask-modes on --steps 96 --out runs/sudoku-r3-test-full-ups
 $SUDR3 --sources random tps_margin --remask-modes off --steps 24 12 --out runs/sudoku-r3-test-noremask
 $SUDR3 --sources random tps_prob tps_margin tps_entropy --remask-modes on --steps 24 12 --out runs/sudoku-r3-test-remask
 $SUDR3 --sources tps_prob --remask-modes off --block-lengths 8 32 --steps 24 12 --out runs/sudoku-r3-test-blocks-prob
 $SUDR3 --sources tps_margin --remask-modes on --block-lengths 8 32 --steps 24 12 --out runs/sudoku-r3-test-blocks-margin
-$SUDR3 --ups models/remedi-tiny-sudoku/ups --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r3-test-ups
+$SUDR3 --ups models/remedi-tiny-sudoku/ups-margin --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r3-test-ups
 $SUDR3 --ups out/sudoku-r-l2r-init --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r3-test-l2r
 $SUDR3 --ups models/remedi-tiny-sudoku/ups-position --sources ups --remask-modes on --steps 24 12 \
   --out runs/sudoku-r3-test-position
@@ -502,9 +502,96 @@ SUDH="python -m remedi.eval --data data/sudoku40u/test.jsonl --limit 100 --gen-l
       --answer-format sudoku --no-detection --model out/sudoku-r3-mdm"
 $SUDH --sources random tps_margin --remask-modes off --steps 96 --out runs/sudoku-r3-hard40-full
 $SUDH --sources tps_prob --remask-modes on --steps 96 --out runs/sudoku-r3-hard40-prob-remask
-$SUDH --ups models/remedi-tiny-sudoku/ups --sources ups --remask-modes on --steps 96 --out runs/sudoku-r3-hard40-ups
+$SUDH --ups models/remedi-tiny-sudoku/ups-margin --sources ups --remask-modes on --steps 96 --out runs/sudoku-r3-hard40-ups
 python scripts/sudoku_report.py --data data/sudoku40u/test.jsonl --runs runs/sudoku-r3-hard40-full \
   runs/sudoku-r3-hard40-prob-remask runs/sudoku-r3-hard40-ups:"RL UPS (TPS-reading)" --out runs/sudoku-r3-hard40-report.md
+
+# 7i. The shipped Sudoku model (models/remedi-tiny-sudoku: model.safetensors and ups/): section 7h's backbone trained
+#     5000 more steps on the random-grid puzzles; more Remask RL of the margin-started head (ups-margin/) and Remask
+#     SFT of a fresh head on section 7h's backbone, and Remask RL of a head started as tps_entropy on the new one;
+#     the head chosen on validation with the new backbone; every order on the first 500 test puzzles at 96, 24 and
+#     12 steps, and on 100 harder ones (40 givens, one solution).
+python SMDM/pretrain/train_mdm.py --mode sft --data data/sudoku50r/train.jsonl --val-data data/sudoku50r/val.jsonl \
+  --prompt-column question --response-column answer --seq-len 216 --micro-batch-size 32 --seed 3 --val-batches 4 \
+  --objective mdm --model-path out/sudoku-r3-mdm --max-steps 5000 --lr 5e-4 --min-lr 5e-5 --weight-decay 0.01 \
+  --warmup-steps 100 --val-every 500 --save-every 250 --out-dir out/sudoku-r4-mdm
+python SMDM/pretrain/train_mdm_rl.py --model-path out/sudoku-r3-mdm --ups-path models/remedi-tiny-sudoku/ups-margin \
+  --data data/sudoku50r/train.jsonl --val-data data/sudoku50r/val.jsonl --val-limit 100 --val-steps 24 12 \
+  --reward sudoku_units --steps 24 12 --gen-length 96 --temperature 0 --position-temperature 1.0 --group-size 8 \
+  --prompts-per-step 8 --warmup-steps 2 --ppo-epochs 2 --val-every 8 --save-every 8 --max-steps 32 \
+  --accelerator cpu --lr 3e-3 --seed 5 --out-dir out/sudoku-r3-rl-ups
+python scripts/export_rl_checkpoint.py out/sudoku-r3-rl-ups --step 24 --out out/sudoku-r3-rl-ups-best
+#     (step 24: the highest mean validation unit share over the two budgets, 96.8 / 94.3%, against 96.3 / 94.2% for
+#     ups/ on the same 100 puzzles)
+python SMDM/pretrain/train_mdm.py --mode sft --data data/sudoku50r/train.jsonl --val-data data/sudoku50r/val.jsonl \
+  --prompt-column question --response-column answer --seq-len 216 --micro-batch-size 32 --seed 0 --val-batches 4 \
+  --objective remask_sft --train ups --ups-arch mlp --model-path out/sudoku-r3-mdm --r-incorrect 0.3 \
+  --ups-label-smoothing 0.1 --replacement batch --max-steps 600 --lr 3e-3 --warmup-steps 50 --val-every 200 \
+  --save-every 200 --out-dir out/sudoku-r3-sft-ups
+SUDR4VAL="python -m remedi.eval --data data/sudoku50r/val.jsonl --gen-length 96 --seed 0 --answer-format sudoku
+          --no-detection --batch-size 100 --trajectory-index 0"
+$SUDR4VAL --model out/sudoku-r3-sft-ups --limit 100 --sources ups --remask-modes on --steps 24 12 \
+  --out runs/sudoku-r3-val-sft-ups
+$SUDR4VAL --model out/sudoku-r4-mdm --limit 100 --sources tps_margin --remask-modes off --steps 96 \
+  --out runs/sudoku-r4-val-margin96
+$SUDR4VAL --model out/sudoku-r4-mdm --limit 100 --sources tps_prob tps_margin tps_entropy --remask-modes on --steps 96 \
+  --out runs/sudoku-r4-val-remask96
+$SUDR4VAL --model out/sudoku-r4-mdm --limit 100 --ups models/remedi-tiny-sudoku/ups-margin --sources ups --remask-modes on \
+  --steps 96 --out runs/sudoku-r4-val-ups96
+$SUDR4VAL --model out/sudoku-r4-mdm --limit 200 --sources tps_prob tps_margin tps_entropy --remask-modes on \
+  --steps 24 12 --out runs/sudoku-r4-val-remask
+$SUDR4VAL --model out/sudoku-r4-mdm --limit 200 --ups models/remedi-tiny-sudoku/ups-margin --sources ups --remask-modes on \
+  --steps 24 12 --out runs/sudoku-r4-val-ups-remask
+$SUDR4VAL --model out/sudoku-r4-mdm --limit 200 --ups out/sudoku-r3-rl-ups-best/ups --sources ups --remask-modes on \
+  --steps 24 12 --out runs/sudoku-r4-val-rlups-remask
+
+python -c "from remedi.model.ups_heads import UPSTPSHead; from remedi.model.ups_registry import save_ups; save_ups(UPSTPSHead(128, 64, start_feature='neg_entropy', start_scale=10.0), 'out/sudoku-r4-entropy-init')"
+python SMDM/pretrain/train_mdm_rl.py --model-path out/sudoku-r4-mdm --ups-path out/sudoku-r4-entropy-init \
+  --data data/sudoku50r/train.jsonl --val-data data/sudoku50r/val.jsonl --val-limit 100 --val-steps 24 12 \
+  --reward sudoku_units --steps 24 12 --gen-length 96 --temperature 0 --position-temperature 1.0 --group-size 8 \
+  --prompts-per-step 8 --warmup-steps 2 --ppo-epochs 2 --val-every 8 --save-every 8 --max-steps 32 \
+  --accelerator cpu --lr 1e-2 --seed 6 --out-dir out/sudoku-r4-rl-entropy
+python scripts/export_rl_checkpoint.py out/sudoku-r4-rl-entropy --step 16 --out out/sudoku-r4-rl-entropy-best
+#     (step 16: the highest mean validation unit share over the two budgets, 99.4 / 97.1%, against 98.6 / 95.8% for
+#     its start, tps_entropy + remask, on the same 100 puzzles; shipped as models/remedi-tiny-sudoku/ups)
+$SUDR4VAL --model out/sudoku-r4-mdm --limit 200 --ups out/sudoku-r4-rl-entropy-best/ups --sources ups --remask-modes on \
+  --steps 24 12 --out runs/sudoku-r4-val-rlentropy-remask
+python scripts/sudoku_report.py --data data/sudoku50r/val.jsonl --baseline "tps_entropy + remask" \
+  --runs runs/sudoku-r4-val-remask runs/sudoku-r4-val-ups-remask:"RL UPS (TPS-reading), margin start" \
+  runs/sudoku-r4-val-rlups-remask:"the same, 24 more RL steps" \
+  runs/sudoku-r4-val-rlentropy-remask:"RL UPS (TPS-reading), entropy start" --out runs/sudoku-r4-val-report.md
+SUDR4="python -m remedi.eval --data data/sudoku50r/test.jsonl --limit 500 --gen-length 96 --batch-size 100 --seed 0
+       --answer-format sudoku --no-detection --trajectory-index 0 --model out/sudoku-r4-mdm"
+UPS4=models/remedi-tiny-sudoku/ups
+$SUDR4 --sources random --remask-modes off --steps 96 --out runs/sudoku-r4-test-full-random
+$SUDR4 --sources tps_margin --remask-modes off --steps 96 --out runs/sudoku-r4-test-full-margin
+$SUDR4 --sources tps_entropy --remask-modes on --steps 96 --out runs/sudoku-r4-test-full-remask
+$SUDR4 --ups $UPS4 --sources ups --remask-modes on --steps 96 --out runs/sudoku-r4-test-full-ups
+$SUDR4 --sources random tps_margin --remask-modes off --steps 24 12 --out runs/sudoku-r4-test-noremask
+$SUDR4 --sources random tps_prob tps_margin tps_entropy --remask-modes on --steps 24 12 --out runs/sudoku-r4-test-remask
+$SUDR4 --sources tps_prob --remask-modes off --block-lengths 8 32 --steps 24 12 --out runs/sudoku-r4-test-blocks-prob
+$SUDR4 --sources tps_margin --remask-modes on --block-lengths 8 32 --steps 24 12 --out runs/sudoku-r4-test-blocks-margin
+$SUDR4 --ups $UPS4 --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r4-test-ups
+$SUDR4 --ups out/sudoku-r-l2r-init --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r4-test-l2r
+$SUDR4 --ups models/remedi-tiny-sudoku/ups-position --sources ups --remask-modes on --steps 24 12 \
+  --out runs/sudoku-r4-test-position
+R4RUNS=(runs/sudoku-r4-test-full-random runs/sudoku-r4-test-full-margin runs/sudoku-r4-test-full-remask
+        "runs/sudoku-r4-test-full-ups:RL UPS (TPS-reading)" runs/sudoku-r4-test-noremask runs/sudoku-r4-test-remask
+        runs/sudoku-r4-test-blocks-prob runs/sudoku-r4-test-blocks-margin "runs/sudoku-r4-test-ups:RL UPS (TPS-reading)"
+        runs/sudoku-r4-test-l2r:left-to-right "runs/sudoku-r4-test-position:position-only control")
+python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --runs "${R4RUNS[@]}" \
+  --out runs/sudoku-r4-report.md --latex paper/generated/sudoku_random_grids.tex --latex-label tab:sudoku-random-grids
+for baseline in "tps_entropy + remask:vs-entropy-remask" "left-to-right + remask:vs-left-to-right"; do
+  python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --baseline "${baseline%%:*}" --runs "${R4RUNS[@]}" \
+    --out "runs/sudoku-r4-report-${baseline##*:}.md"   # the same rows, paired with another order
+done
+SUDR4H="python -m remedi.eval --data data/sudoku40u/test.jsonl --limit 100 --gen-length 96 --batch-size 100 --seed 0
+        --answer-format sudoku --no-detection --trajectory-index 0 --model out/sudoku-r4-mdm"
+$SUDR4H --sources random tps_margin --remask-modes off --steps 96 --out runs/sudoku-r4-hard40-full
+$SUDR4H --sources tps_entropy --remask-modes on --steps 96 --out runs/sudoku-r4-hard40-full-remask
+$SUDR4H --ups $UPS4 --sources ups --remask-modes on --steps 96 --out runs/sudoku-r4-hard40-ups
+python scripts/sudoku_report.py --data data/sudoku40u/test.jsonl --runs runs/sudoku-r4-hard40-full \
+  runs/sudoku-r4-hard40-full-remask runs/sudoku-r4-hard40-ups:"RL UPS (TPS-reading)" --out runs/sudoku-r4-hard40-report.md
 
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed

@@ -25,7 +25,8 @@ from remedi.eval.sudoku_orders import latex_table, read_jsonl, report_table, set
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the jsonl the runs answered, in the same order")
-    parser.add_argument("--runs", nargs="+", required=True, help="eval output folders, DIR or DIR:label")
+    parser.add_argument("--runs", nargs="+", required=True,
+                        help="eval output folders, DIR or DIR:label; DIR1+DIR2 joins the parts of one run (--skip)")
     parser.add_argument("--baseline", default="random", help="order to compare with, e.g. 'tps_margin' (default: random)")
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--out", default=None, help="also write the table to this markdown file")

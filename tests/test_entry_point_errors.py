@@ -75,6 +75,7 @@ CASES = [
     ("eval", ["--thresholds", "none", "1.5", "--out", "OUT/eval"], "(0, 1]"),
     ("eval", ["--temperature", "-1", "--out", "OUT/eval"], "--temperature"),
     ("eval", ["--limit", "-1", "--out", "OUT/eval"], "--limit -1"),
+    ("eval", ["--skip", "-3", "--out", "OUT/eval"], "--skip -3"),
     ("train_mdm", ["--data", "BROKEN_JSONL", "--out-dir", "OUT/run"], "line 2 of"),
     ("train_mdm", ["--model-path", "CUT_MODEL", "--data", "GOOD_JSONL", "--out-dir", "OUT/run"],
      "damaged or incomplete"),

@@ -355,6 +355,17 @@ def test_questions_with_characters_outside_the_alphabet_get_one_warning(tmp_path
     assert warnings == ["warning: characters not in the tokenizer's alphabet become <|unk|>: '€', 'ü'"]
 
 
+def test_skip_leaves_out_the_first_problems(tmp_path):
+    data = tmp_path / "mini.jsonl"
+    data.write_text("".join(json.dumps({"question": f"{n} + 0", "answer": f"#### {n}"}) + "\n" for n in range(5)))
+    args = eval_cli.parse_args(["--data", str(data), "--skip", "2", "--limit", "2"])
+    problems, _ = eval_cli.load_problems(args, build_char_tokenizer(), context=None)
+    assert [question for question, _, _ in problems] == ["2 + 0", "3 + 0"]
+    args = eval_cli.parse_args(["--data", str(data), "--skip", "5"])
+    with pytest.raises(ValueError, match="leaves nothing"):
+        eval_cli.load_problems(args, build_char_tokenizer(), context=None)
+
+
 def test_cli_end_to_end_on_the_tiny_model(tmp_path, one_thread):
     data = tmp_path / "mini.jsonl"
     rows = [{"question": f"What is {a} + {b}?", "answer": f"{a} + {b} = {a + b}\n#### {a + b}"}

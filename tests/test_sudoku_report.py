@@ -90,3 +90,35 @@ def test_semi_autoregressive_blocks_name_their_rows(tmp_path):
     (directory / "results.json").write_text(json.dumps({"config": {"gen_length": 96}, "settings": settings}))
     orders = [row["order"] for row in report.setting_rows(str(directory), report.read_jsonl(data))]
     assert orders == ["tps_prob, blocks of 8", "tps_prob, blocks of 32 + remask", "tps_prob"]
+
+
+def write_part(directory, skip, completions):
+    directory.mkdir()
+    settings = [{"source": "tps_margin", "remask": False, "steps": 8, "completions": completions}]
+    (directory / "results.json").write_text(json.dumps({"config": {"skip": skip}, "settings": settings}))
+    return str(directory)
+
+
+def test_parts_of_one_run_are_graded_against_their_own_puzzles(tmp_path):
+    """Three puzzles, the third with another answer; a run in two parts (puzzle 1, then 2-3 with --skip 1)
+    scores like one run over all three, and the second part alone is graded against puzzles 2-3."""
+    other_rows = ROWS[3:] + ROWS[:3]  # the bands rotated: still a valid grid, another solution
+    other_answer = "#### " + " ".join(other_rows)
+    other_question = "\n".join(["Sudoku:"] + [row[:5] + "...." for row in other_rows])
+    data = tmp_path / "puzzles.jsonl"
+    data.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n"
+                            for q, a in [(QUESTION, ANSWER), (QUESTION, ANSWER), (other_question, other_answer)]))
+    puzzles = report.read_jsonl(data)
+    first = write_part(tmp_path / "first", 0, [ANSWER])
+    second = write_part(tmp_path / "second", 1, [SWAPPED, other_answer])
+    joined = report.setting_rows(f"{first}+{second}", puzzles)
+    assert joined[0]["scores"][0] == [1.0, 0.0, 1.0]
+    assert report.setting_rows(second, puzzles)[0]["scores"][0] == [0.0, 1.0]
+    with pytest.raises(ValueError, match="consecutive"):
+        report.setting_rows(f"{second}+{first}", puzzles)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "results.json").write_text(json.dumps({"config": {"skip": 1}, "settings": [
+        {"source": "random", "remask": False, "steps": 8, "completions": [ANSWER, ANSWER]}]}))
+    with pytest.raises(ValueError, match="other settings"):
+        report.setting_rows(f"{first}+{other}", puzzles)

@@ -68,6 +68,9 @@ def parse_args(argv=None):
                              "number counts when '####' is missing); strict = the completion must end in "
                              "'#### <number>' (then the gsm8k score is reported beside it where it differs)")
     parser.add_argument("--limit", type=int, default=None, help="first N problems (default and 0: all)")
+    parser.add_argument("--skip", type=int, default=0,
+                        help="leave out the first N problems of the data, so that a long evaluation can run in parts "
+                             "(--skip 500 --limit 500: problems 501-1000)")
     parser.add_argument("--sources", nargs="+", choices=CONFIDENCE_SOURCES, default=["random", "tps_prob", "ups"])
     parser.add_argument("--remask-modes", nargs="+", choices=("on", "off"), default=["off", "on"])
     parser.add_argument("--steps", nargs="+", default=["1/1", "1/2", "1/4"],
@@ -110,6 +113,8 @@ def parse_args(argv=None):
     if args.limit is not None and args.limit < 0:
         raise ValueError(f"--limit {args.limit} is negative; give the number of problems to score, or leave it out "
                          "for all")
+    if args.skip < 0:
+        raise ValueError(f"--skip {args.skip} is negative; give the number of problems to leave out, or 0")
     if args.trajectory_index is not None and args.trajectory_index < 0:
         raise ValueError("--trajectory-index counts problems from 0; pass 0 or more")
     if args.trajectory_search < 1:
@@ -118,8 +123,8 @@ def parse_args(argv=None):
 
 
 def load_problems(args, tokenizer, context):
-    """([(question, reference, answer_format)], notes) for the first --limit problems whose chat-formatted
-    prompt plus --gen-length fits the model's context; the others are skipped and counted."""
+    """([(question, reference, answer_format)], notes) for the first --limit problems after the first --skip
+    whose chat-formatted prompt plus --gen-length fits the model's context; the others are left out and counted."""
     if args.data == "gsm8k":
         pairs, fmt = load_gsm8k(split="test"), "gsm8k"
     elif args.data == "math500":
@@ -130,8 +135,10 @@ def load_problems(args, tokenizer, context):
         raise FileNotFoundError(f"--data {args.data!r} is neither gsm8k, math500 nor an existing file")
     if args.answer_format != "auto":
         fmt = args.answer_format
+    if args.skip >= len(pairs):
+        raise ValueError(f"--skip {args.skip} leaves nothing: {args.data} has {len(pairs)} problems")
     problems, too_long = [], 0
-    for question, reference in pairs:
+    for question, reference in pairs[args.skip:]:
         if args.limit and len(problems) == args.limit:
             break
         if context is not None and encode_prompts(tokenizer, [question])[0].shape[1] + args.gen_length > context:

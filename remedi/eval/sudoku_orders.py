@@ -27,17 +27,45 @@ def puzzle_scores(completion, question, answer):
     return float(sudoku_solves(digits, givens)), right / max(len(empty), 1), complete_unit_share(digits, givens)
 
 
+def _setting_key(setting):
+    return setting["source"], setting["remask"], setting["steps"], setting.get("block_length")
+
+
+def read_run_parts(paths):
+    """(config of the first part, settings with the parts' completions joined) for one evaluation run in
+    consecutive pieces (`remedi.eval --skip`), so 1000 puzzles can be scored as two runs of 500."""
+    reports = []
+    for path in paths:
+        with open(Path(path) / "results.json") as f:
+            reports.append(json.load(f))
+    config = reports[0].get("config", {})
+    settings = [dict(setting, completions=list(setting["completions"])) for setting in reports[0]["settings"]]
+    next_problem = config.get("skip", 0) + len(settings[0]["completions"]) if settings else 0
+    for path, report in zip(paths[1:], reports[1:]):
+        skip = report.get("config", {}).get("skip", 0)
+        if skip != next_problem:
+            raise ValueError(f"{path} starts at problem {skip + 1}, not {next_problem + 1}: its parts must be "
+                             "consecutive (--skip of one part = --skip + --limit of the part before)")
+        if [_setting_key(s) for s in report["settings"]] != [_setting_key(s) for s in settings]:
+            raise ValueError(f"{path} ran other settings than {paths[0]}; join only parts of the same evaluation")
+        for joined, setting in zip(settings, report["settings"]):
+            joined["completions"] += setting["completions"]
+        next_problem = skip + len(report["settings"][0]["completions"])
+    return config, settings
+
+
 def setting_rows(spec, puzzles):
-    """One row per setting of the eval run at 'DIR' or 'DIR:label', with per-puzzle scores."""
-    path, _, label = spec.partition(":")
-    with open(Path(path) / "results.json") as f:
-        report = json.load(f)
-    gen_length = report.get("config", {}).get("gen_length")
+    """One row per setting of the eval run at 'DIR' or 'DIR:label' (parts joined as 'DIR1+DIR2'), with
+    per-puzzle scores; a run made with --skip N is graded against the puzzles from N on."""
+    paths, _, label = spec.partition(":")
+    config, settings = read_run_parts(paths.split("+"))
+    gen_length = config.get("gen_length")
+    puzzles = puzzles[config.get("skip", 0):]
     rows = []
-    for setting in report["settings"]:
+    for setting in settings:
         completions = setting["completions"]
         if len(completions) > len(puzzles):
-            raise ValueError(f"{path}: {len(completions)} completions but only {len(puzzles)} puzzles in the data")
+            raise ValueError(f"{paths}: {len(completions)} completions but only {len(puzzles)} puzzles in the data")
         scores = [puzzle_scores(c, p["question"], p["answer"]) for c, p in zip(completions, puzzles)]
         block = setting.get("block_length")
         # LLaDA's semi-autoregressive blocks are another order: name them, or two rows would share one name

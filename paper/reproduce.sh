@@ -593,6 +593,81 @@ $SUDR4H --ups $UPS4 --sources ups --remask-modes on --steps 96 --out runs/sudoku
 python scripts/sudoku_report.py --data data/sudoku40u/test.jsonl --runs runs/sudoku-r4-hard40-full \
   runs/sudoku-r4-hard40-full-remask runs/sudoku-r4-hard40-ups:"RL UPS (TPS-reading)" --out runs/sudoku-r4-hard40-report.md
 
+# 7j. The same model and heads on all 1000 test puzzles: section 7i's runs scored the first 500, and the same
+#     commands with --skip 500 --limit 500 score the other 500 (scripts/sudoku_report.py joins the two parts as
+#     DIR1+DIR2); the rows 7i did not run (tps_prob and tps_entropy without remasking, random, tps_prob and
+#     tps_margin with remasking at the full budget, tps_entropy in LLaDA's blocks) on all 1000; the second 100
+#     of the 200 harder test puzzles. First, more Remask RL of the shipped head, judged on validation.
+python SMDM/pretrain/train_mdm_rl.py --model-path out/sudoku-r4-mdm --ups-path out/sudoku-r4-rl-entropy-best/ups \
+  --data data/sudoku50r/train.jsonl --val-data data/sudoku50r/val.jsonl --val-limit 100 --val-steps 24 12 \
+  --reward sudoku_units --steps 24 12 --gen-length 96 --temperature 0 --position-temperature 1.0 --group-size 8 \
+  --prompts-per-step 8 --warmup-steps 2 --ppo-epochs 2 --val-every 8 --save-every 8 --max-steps 32 \
+  --accelerator cpu --lr 3e-3 --seed 7 --out-dir out/sudoku-r5-rl-entropy-more
+#     (more RL of the shipped head at a lower learning rate, stopped after 18 of 32 steps: validation unit share
+#     97.8 / 95.2% at step 8 and 96.9 / 96.1% at step 16, below its start's 99.4 / 97.1%; not used)
+SUDR5="python -m remedi.eval --data data/sudoku50r/test.jsonl --gen-length 96 --batch-size 100 --seed 0
+       --answer-format sudoku --no-detection --trajectory-index 0 --model out/sudoku-r4-mdm"
+SUDR5B="$SUDR5 --skip 500 --limit 500"
+$SUDR5B --sources random --remask-modes off --steps 96 --out runs/sudoku-r5-b-test-full-random
+$SUDR5B --sources tps_margin --remask-modes off --steps 96 --out runs/sudoku-r5-b-test-full-margin
+$SUDR5B --sources tps_entropy --remask-modes on --steps 96 --out runs/sudoku-r5-b-test-full-remask
+$SUDR5B --ups $UPS4 --sources ups --remask-modes on --steps 96 --out runs/sudoku-r5-b-test-full-ups
+$SUDR5B --sources random tps_margin --remask-modes off --steps 24 12 --out runs/sudoku-r5-b-test-noremask
+$SUDR5B --sources random tps_prob tps_margin tps_entropy --remask-modes on --steps 24 12 --out runs/sudoku-r5-b-test-remask
+$SUDR5B --sources tps_prob --remask-modes off --block-lengths 8 32 --steps 24 12 --out runs/sudoku-r5-b-test-blocks-prob
+$SUDR5B --sources tps_margin --remask-modes on --block-lengths 8 32 --steps 24 12 \
+  --out runs/sudoku-r5-b-test-blocks-margin
+$SUDR5B --ups $UPS4 --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r5-b-test-ups
+$SUDR5B --ups out/sudoku-r-l2r-init --sources ups --remask-modes on --steps 24 12 --out runs/sudoku-r5-b-test-l2r
+$SUDR5B --ups models/remedi-tiny-sudoku/ups-position --sources ups --remask-modes on --steps 24 12 \
+  --out runs/sudoku-r5-b-test-position
+$SUDR5 --limit 1000 --sources tps_prob --remask-modes off --steps 96 --out runs/sudoku-r5-test-full-prob
+$SUDR5 --limit 1000 --sources tps_entropy --remask-modes off --steps 96 --out runs/sudoku-r5-test-full-entropy
+$SUDR5 --limit 1000 --sources random --remask-modes on --steps 96 --out runs/sudoku-r5-test-full-random-remask
+$SUDR5 --limit 1000 --sources tps_prob tps_margin --remask-modes on --steps 96 \
+  --out runs/sudoku-r5-test-full-prob-margin-remask
+$SUDR5 --limit 1000 --sources tps_prob tps_entropy --remask-modes off --steps 24 12 \
+  --out runs/sudoku-r5-test-noremask-prob-entropy
+$SUDR5 --limit 1000 --sources tps_entropy --remask-modes on --block-lengths 8 32 --steps 24 12 \
+  --out runs/sudoku-r5-test-blocks-entropy-remask
+$SUDR5 --limit 1000 --sources tps_entropy --remask-modes off --block-lengths 8 32 --steps 24 12 \
+  --out runs/sudoku-r5-test-blocks-entropy-noremask
+WHOLE=(runs/sudoku-r4-test-full-random+runs/sudoku-r5-b-test-full-random
+       runs/sudoku-r4-test-full-margin+runs/sudoku-r5-b-test-full-margin
+       runs/sudoku-r5-test-full-prob runs/sudoku-r5-test-full-entropy runs/sudoku-r5-test-full-random-remask
+       runs/sudoku-r5-test-full-prob-margin-remask runs/sudoku-r4-test-full-remask+runs/sudoku-r5-b-test-full-remask
+       "runs/sudoku-r4-test-full-ups+runs/sudoku-r5-b-test-full-ups:RL UPS (TPS-reading)"
+       runs/sudoku-r4-test-noremask+runs/sudoku-r5-b-test-noremask runs/sudoku-r5-test-noremask-prob-entropy
+       runs/sudoku-r4-test-remask+runs/sudoku-r5-b-test-remask
+       "runs/sudoku-r4-test-ups+runs/sudoku-r5-b-test-ups:RL UPS (TPS-reading)"
+       runs/sudoku-r4-test-l2r+runs/sudoku-r5-b-test-l2r:left-to-right
+       "runs/sudoku-r4-test-position+runs/sudoku-r5-b-test-position:position-only control")
+BLOCKS=(runs/sudoku-r4-test-noremask+runs/sudoku-r5-b-test-noremask
+        runs/sudoku-r4-test-blocks-prob+runs/sudoku-r5-b-test-blocks-prob
+        runs/sudoku-r4-test-blocks-margin+runs/sudoku-r5-b-test-blocks-margin
+        runs/sudoku-r5-test-blocks-entropy-remask runs/sudoku-r5-test-blocks-entropy-noremask)
+python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --runs "${WHOLE[@]}" "${BLOCKS[@]:1}" \
+  --out runs/sudoku-r5-report.md
+python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --runs "${WHOLE[@]}" \
+  --latex paper/generated/sudoku_random_grids.tex --latex-label tab:sudoku-random-grids
+python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --runs "${BLOCKS[@]}" \
+  --latex paper/generated/sudoku_random_grids_blocks.tex --latex-label tab:sudoku-random-grids-blocks
+for baseline in "tps_entropy + remask:vs-entropy-remask" "left-to-right + remask:vs-left-to-right"; do
+  python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --baseline "${baseline%%:*}" \
+    --runs "${WHOLE[@]}" "${BLOCKS[@]:1}" --out "runs/sudoku-r5-report-${baseline##*:}.md"
+done
+SUDR5H="python -m remedi.eval --data data/sudoku40u/test.jsonl --skip 100 --limit 100 --gen-length 96 --batch-size 100
+        --seed 0 --answer-format sudoku --no-detection --trajectory-index 0 --model out/sudoku-r4-mdm"
+$SUDR5H --sources random tps_margin --remask-modes off --steps 96 --out runs/sudoku-r5-b-hard40-full
+$SUDR5H --sources tps_entropy --remask-modes on --steps 96 --out runs/sudoku-r5-b-hard40-full-remask
+$SUDR5H --ups $UPS4 --sources ups --remask-modes on --steps 96 --out runs/sudoku-r5-b-hard40-ups
+HARD=(runs/sudoku-r4-hard40-full+runs/sudoku-r5-b-hard40-full
+      runs/sudoku-r4-hard40-full-remask+runs/sudoku-r5-b-hard40-full-remask
+      "runs/sudoku-r4-hard40-ups+runs/sudoku-r5-b-hard40-ups:RL UPS (TPS-reading)")
+python scripts/sudoku_report.py --data data/sudoku40u/test.jsonl --runs "${HARD[@]}" --out runs/sudoku-r5-hard40-report.md
+python scripts/sudoku_report.py --data data/sudoku40u/test.jsonl --baseline "tps_entropy + remask" --runs "${HARD[@]}" \
+  --out runs/sudoku-r5-hard40-report-vs-entropy-remask.md
+
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed
 #    8- and 4-step budgets as reference points; scripts/threshold_report.py chooses each rule's threshold on

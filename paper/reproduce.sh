@@ -596,7 +596,7 @@ python scripts/sudoku_report.py --data data/sudoku40u/test.jsonl --runs runs/sud
 # 7j. The same model and heads on all 1000 test puzzles: section 7i's runs scored the first 500, and the same
 #     commands with --skip 500 --limit 500 score the other 500 (scripts/sudoku_report.py joins the two parts as
 #     DIR1+DIR2); the rows 7i did not run (tps_prob and tps_entropy without remasking, random, tps_prob and
-#     tps_margin with remasking at the full budget, the confidence orders in LLaDA's blocks with and without
+#     tps_margin with remasking at the full budget, every order in LLaDA's blocks with and without
 #     remasking) on all 1000; the second 100 of the 200 harder test puzzles. First, more Remask RL of the
 #     shipped head, judged on validation.
 python SMDM/pretrain/train_mdm_rl.py --model-path out/sudoku-r4-mdm --ups-path out/sudoku-r4-rl-entropy-best/ups \
@@ -637,6 +637,8 @@ $SUDR5 --limit 1000 --sources tps_prob --remask-modes on --block-lengths 8 32 --
   --out runs/sudoku-r5-test-blocks-prob-remask
 $SUDR5 --limit 1000 --sources tps_margin --remask-modes off --block-lengths 8 32 --steps 24 12 \
   --out runs/sudoku-r5-test-blocks-margin-noremask
+$SUDR5 --limit 1000 --sources random --remask-modes on off --block-lengths 8 32 --steps 24 12 \
+  --out runs/sudoku-r5-test-blocks-random
 WHOLE=(runs/sudoku-r4-test-full-random+runs/sudoku-r5-b-test-full-random
        runs/sudoku-r4-test-full-margin+runs/sudoku-r5-b-test-full-margin
        runs/sudoku-r5-test-full-prob runs/sudoku-r5-test-full-entropy runs/sudoku-r5-test-full-random-remask
@@ -651,7 +653,8 @@ BLOCKS=(runs/sudoku-r4-test-noremask+runs/sudoku-r5-b-test-noremask
         runs/sudoku-r4-test-blocks-prob+runs/sudoku-r5-b-test-blocks-prob
         runs/sudoku-r4-test-blocks-margin+runs/sudoku-r5-b-test-blocks-margin
         runs/sudoku-r5-test-blocks-entropy-remask runs/sudoku-r5-test-blocks-entropy-noremask
-        runs/sudoku-r5-test-blocks-prob-remask runs/sudoku-r5-test-blocks-margin-noremask)
+        runs/sudoku-r5-test-blocks-prob-remask runs/sudoku-r5-test-blocks-margin-noremask
+        runs/sudoku-r5-test-blocks-random)
 python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --runs "${WHOLE[@]}" "${BLOCKS[@]:1}" \
   --out runs/sudoku-r5-report.md
 python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --runs "${WHOLE[@]}" \

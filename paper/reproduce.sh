@@ -553,7 +553,8 @@ python SMDM/pretrain/train_mdm_rl.py --model-path out/sudoku-r4-mdm --ups-path o
   --accelerator cpu --lr 1e-2 --seed 6 --out-dir out/sudoku-r4-rl-entropy
 python scripts/export_rl_checkpoint.py out/sudoku-r4-rl-entropy --step 16 --out out/sudoku-r4-rl-entropy-best
 #     (step 16: the highest mean validation unit share over the two budgets, 99.4 / 97.1%, against 98.6 / 95.8% for
-#     its start, tps_entropy + remask, on the same 100 puzzles; shipped as models/remedi-tiny-sudoku/ups)
+#     its start, tps_entropy + remask, on the same 100 puzzles; shipped as models/remedi-tiny-sudoku/ups until
+#     section 7k, now ups-50-givens/)
 $SUDR4VAL --model out/sudoku-r4-mdm --limit 200 --ups out/sudoku-r4-rl-entropy-best/ups --sources ups --remask-modes on \
   --steps 24 12 --out runs/sudoku-r4-val-rlentropy-remask
 python scripts/sudoku_report.py --data data/sudoku50r/val.jsonl --baseline "tps_entropy + remask" \
@@ -562,7 +563,7 @@ python scripts/sudoku_report.py --data data/sudoku50r/val.jsonl --baseline "tps_
   runs/sudoku-r4-val-rlentropy-remask:"RL UPS (TPS-reading), entropy start" --out runs/sudoku-r4-val-report.md
 SUDR4="python -m remedi.eval --data data/sudoku50r/test.jsonl --limit 500 --gen-length 96 --batch-size 100 --seed 0
        --answer-format sudoku --no-detection --trajectory-index 0 --model out/sudoku-r4-mdm"
-UPS4=models/remedi-tiny-sudoku/ups
+UPS4=models/remedi-tiny-sudoku/ups-50-givens   # this section's ups/; section 7k's head replaced it
 $SUDR4 --sources random --remask-modes off --steps 96 --out runs/sudoku-r4-test-full-random
 $SUDR4 --sources tps_margin --remask-modes off --steps 96 --out runs/sudoku-r4-test-full-margin
 $SUDR4 --sources tps_entropy --remask-modes on --steps 96 --out runs/sudoku-r4-test-full-remask
@@ -676,6 +677,69 @@ HARD=(runs/sudoku-r4-hard40-full+runs/sudoku-r5-b-hard40-full
 python scripts/sudoku_report.py --data data/sudoku40u/test.jsonl --runs "${HARD[@]}" --out runs/sudoku-r5-hard40-report.md
 python scripts/sudoku_report.py --data data/sudoku40u/test.jsonl --baseline "tps_entropy + remask" --runs "${HARD[@]}" \
   --out runs/sudoku-r5-hard40-report-vs-entropy-remask.md
+
+# 7k. The default Sudoku head since this section (models/remedi-tiny-sudoku/ups; section 7i's head moved to
+#     ups-50-givens/): Remask RL on a mix of 4,000 50-given puzzles and 4,000 harder ones (40 givens, one solution
+#     each, drawn from another seed than data/sudoku40u; none is a validation or test puzzle of either set), where
+#     fewer rollout groups are all right than on 50-given puzzles alone. Three runs; the head with the highest mean
+#     of puzzles solved at 24 and 12 steps on all 500 validation puzzles ships; then the test puzzles.
+python scripts/make_sudoku_data.py --givens 40 --unique --n-train 4000 --n-val 0 --n-test 0 --seed 8 \
+  --out-dir data/sudoku40u-train
+mkdir -p data/sudoku-mix
+{ cat data/sudoku40u-train/train.jsonl; head -n 4000 data/sudoku50r/train.jsonl; } > data/sudoku-mix/train.jsonl
+MIXRL="python SMDM/pretrain/train_mdm_rl.py --model-path out/sudoku-r4-mdm --data data/sudoku-mix/train.jsonl
+       --val-data data/sudoku50r/val.jsonl --val-limit 200 --val-steps 24 12 --reward sudoku_units --steps 24 12
+       --gen-length 96 --temperature 0 --position-temperature 1.0 --group-size 8 --prompts-per-step 8
+       --warmup-steps 2 --ppo-epochs 2 --val-every 8 --save-every 8 --max-steps 48 --accelerator cpu"
+$MIXRL --ups-path out/sudoku-r4-rl-entropy-best/ups --lr 3e-3 --seed 9 --out-dir out/sudoku-r6-rl-mix-more
+$MIXRL --ups-path out/sudoku-r4-entropy-init --lr 1e-2 --seed 10 --out-dir out/sudoku-r6-rl-mix-entropy
+$MIXRL --ups-path out/sudoku-r6-rl-mix-entropy/ups --lr 1e-2 --seed 11 --out-dir out/sudoku-r6-rl-mix-entropy-more
+#     (the best checkpoints by in-run validation, the mean unit share over the two budgets on the first 200
+#     validation puzzles: step 40 of the first run, 98.2 / 97.5%; step 48 of the second, its out-dir, 98.3 /
+#     97.6%; steps 32 and 48 of the third, tied at 98.4 / 98.2% and 98.8 / 97.8%)
+python scripts/export_rl_checkpoint.py out/sudoku-r6-rl-mix-more --step 40 --out out/sudoku-r6-rl-mix-more-best
+python scripts/export_rl_checkpoint.py out/sudoku-r6-rl-mix-entropy-more --step 32 --out out/sudoku-r6-rl-best
+SUDR6VAL="python -m remedi.eval --data data/sudoku50r/val.jsonl --limit 500 --gen-length 96 --seed 0
+          --answer-format sudoku --no-detection --batch-size 100 --trajectory-index 0 --model out/sudoku-r4-mdm
+          --steps 24 12 --remask-modes on"
+$SUDR6VAL --sources tps_entropy --out runs/sudoku-r6-val-entropy-remask
+$SUDR6VAL --ups out/sudoku-r4-rl-entropy-best/ups --sources ups --out runs/sudoku-r6-val-shipped
+$SUDR6VAL --ups out/sudoku-r6-rl-mix-more-best/ups --sources ups --out runs/sudoku-r6-val-mix-more
+$SUDR6VAL --ups out/sudoku-r6-rl-mix-entropy/ups --sources ups --out runs/sudoku-r6-val-mix-entropy
+$SUDR6VAL --ups out/sudoku-r6-rl-best/ups --sources ups --out runs/sudoku-r6-val-mix-entropy-more-32
+$SUDR6VAL --ups out/sudoku-r6-rl-mix-entropy-more/ups --sources ups --out runs/sudoku-r6-val-mix-entropy-more-48
+python scripts/sudoku_report.py --data data/sudoku50r/val.jsonl --baseline "tps_entropy + remask" \
+  --runs runs/sudoku-r6-val-entropy-remask "runs/sudoku-r6-val-shipped:ups-50-givens (section 7i)" \
+  "runs/sudoku-r6-val-mix-more:ups-50-givens + 40 RL steps on the mix" \
+  "runs/sudoku-r6-val-mix-entropy:RL on the mix from tps_entropy, 48 steps" \
+  "runs/sudoku-r6-val-mix-entropy-more-32:the same + 32 steps" "runs/sudoku-r6-val-mix-entropy-more-48:the same + 48 steps" \
+  --out runs/sudoku-r6-val-report.md
+#     (highest mean solved over 24 and 12 steps: "the same + 32 steps", 86.0 / 83.2%, = out/sudoku-r6-rl-best/ups,
+#     shipped as models/remedi-tiny-sudoku/ups)
+SUDR6="python -m remedi.eval --data data/sudoku50r/test.jsonl --limit 1000 --gen-length 96 --batch-size 100 --seed 0
+       --answer-format sudoku --no-detection --trajectory-index 0 --model out/sudoku-r4-mdm --remask-modes on"
+$SUDR6 --sources tps_entropy --steps 96 --out runs/sudoku-r6-test-full-entropy-remask
+$SUDR6 --sources tps_entropy --steps 24 12 --out runs/sudoku-r6-test-entropy-remask
+$SUDR6 --ups out/sudoku-r6-rl-best/ups --sources ups --steps 96 --out runs/sudoku-r6-test-full-ups
+$SUDR6 --ups out/sudoku-r6-rl-best/ups --sources ups --steps 24 12 --out runs/sudoku-r6-test-ups
+$SUDR6 --ups out/sudoku-r4-rl-entropy-best/ups --sources ups --steps 24 12 --out runs/sudoku-r6-test-ups-50-givens
+R6RUNS=(runs/sudoku-r6-test-full-entropy-remask "runs/sudoku-r6-test-full-ups:RL UPS, mixed puzzles (ups/)"
+        runs/sudoku-r6-test-entropy-remask "runs/sudoku-r6-test-ups:RL UPS, mixed puzzles (ups/)"
+        "runs/sudoku-r6-test-ups-50-givens:RL UPS, 50-given puzzles (ups-50-givens/)")
+python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --baseline "tps_entropy + remask" --runs "${R6RUNS[@]}" \
+  --out runs/sudoku-r6-report.md --latex paper/generated/sudoku_mixed_rl.tex --latex-label tab:sudoku-mixed-rl
+python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --runs "${R6RUNS[@]:2}" \
+  --baseline "RL UPS, 50-given puzzles (ups-50-givens/) + remask" --out runs/sudoku-r6-report-vs-50-givens.md
+SUDR6H="python -m remedi.eval --data data/sudoku40u/test.jsonl --limit 200 --gen-length 96 --batch-size 100 --seed 0
+        --answer-format sudoku --no-detection --trajectory-index 0 --model out/sudoku-r4-mdm --remask-modes on"
+$SUDR6H --sources tps_entropy --steps 96 --out runs/sudoku-r6-hard40-entropy-remask
+$SUDR6H --ups out/sudoku-r6-rl-best/ups --sources ups --steps 96 --out runs/sudoku-r6-hard40-ups
+$SUDR6H --sources tps_entropy --steps 24 12 --out runs/sudoku-r6-hard40-entropy-remask-24-12
+$SUDR6H --ups out/sudoku-r6-rl-best/ups --sources ups --steps 24 12 --out runs/sudoku-r6-hard40-ups-24-12
+python scripts/sudoku_report.py --data data/sudoku40u/test.jsonl --baseline "tps_entropy + remask" \
+  --runs runs/sudoku-r6-hard40-entropy-remask runs/sudoku-r6-hard40-entropy-remask-24-12 \
+  "runs/sudoku-r6-hard40-ups:RL UPS, mixed puzzles (ups/)" "runs/sudoku-r6-hard40-ups-24-12:RL UPS, mixed puzzles (ups/)" \
+  --out runs/sudoku-r6-hard40-report.md
 
 # 8. Confidence-threshold parallel decoding with the shipped model: a threshold grid for LLaDA's rule (tps_prob)
 #    and for UPS + remask on the validation split, then on the 1000 test problems, with the UPS policy's fixed

@@ -730,6 +730,16 @@ python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --baseline "tps
   --out runs/sudoku-r6-report.md --latex paper/generated/sudoku_mixed_rl.tex --latex-label tab:sudoku-mixed-rl
 python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --runs "${R6RUNS[@]:2}" \
   --baseline "RL UPS, 50-given puzzles (ups-50-givens/) + remask" --out runs/sudoku-r6-report-vs-50-givens.md
+#     LLaDA's blocks at the full budget, for the best one-block heuristic (tps_entropy + remask) and for LLaDA's own
+#     rule (tps_prob without remasking)
+SUDR6F="python -m remedi.eval --data data/sudoku50r/test.jsonl --limit 1000 --gen-length 96 --batch-size 100 --seed 0
+        --answer-format sudoku --no-detection --trajectory-index 0 --model out/sudoku-r4-mdm --steps 96"
+$SUDR6F --sources tps_entropy --remask-modes on --block-lengths 32 --out runs/sudoku-r6-test-full-blocks32-entropy-remask
+$SUDR6F --sources tps_prob --remask-modes off --block-lengths 32 8 --out runs/sudoku-r6-test-full-blocks-prob
+python scripts/sudoku_report.py --data data/sudoku50r/test.jsonl --baseline "tps_entropy + remask" \
+  --runs runs/sudoku-r6-test-full-entropy-remask "runs/sudoku-r6-test-full-ups:RL UPS, mixed puzzles (ups/)" \
+  runs/sudoku-r6-test-full-blocks32-entropy-remask runs/sudoku-r6-test-full-blocks-prob \
+  --out runs/sudoku-r6-full-blocks-report.md
 SUDR6H="python -m remedi.eval --data data/sudoku40u/test.jsonl --limit 200 --gen-length 96 --batch-size 100 --seed 0
         --answer-format sudoku --no-detection --trajectory-index 0 --model out/sudoku-r4-mdm --remask-modes on"
 $SUDR6H --sources tps_entropy --steps 96 --out runs/sudoku-r6-hard40-entropy-remask

@@ -28,6 +28,13 @@ def test_numbers_missing_from_every_output_are_listed_and_code_is_skipped(tmp_pa
     assert [(claim.line, claim.text) for claim in missing] == [(2, "45.6")]
 
 
+def test_a_negative_difference_is_found_in_an_output_that_prints_it_negative(tmp_path):
+    card = tmp_path / "README.md"
+    card.write_text("Blocks of 32 are below it (-22.9 [-25.7, -19.9] points).\n")
+    (tmp_path / "report.md").write_text("| blocks of 32 | 96 | 69.2 | -22.9 [-25.7, -19.9] |\n")
+    assert numbers_without_output([card], [tmp_path / "report.md"]) == []
+
+
 def test_precision_decides_what_counts_as_the_same_number():
     numbers = output_numbers([])
     assert not is_produced("98.1", numbers)

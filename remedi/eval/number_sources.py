@@ -51,7 +51,8 @@ def output_numbers(roots, exclude=()):
     """{decimals: sorted values} of every number written in the output files under `roots` (not in `exclude`).
 
     A number is kept with the precision it was printed at, so a per-token confidence printed to six places
-    cannot stand in for a reported 98.1 that rounds from it by chance.
+    cannot stand in for a reported 98.1 that rounds from it by chance, and without its sign, since a claim is
+    read without one (a paired difference of -22.9 is the claim 22.9).
     """
     excluded = {Path(path).resolve() for path in exclude}
     by_decimals = {}
@@ -64,7 +65,7 @@ def output_numbers(roots, exclude=()):
                 text = path.read_text(encoding="utf-8", errors="replace")
                 for token in OUTPUT_NUMBER.findall(text):
                     decimals = len(token.split(".")[1]) if "." in token and "e" not in token.lower() else 0
-                    by_decimals.setdefault(decimals, set()).add(float(token))
+                    by_decimals.setdefault(decimals, set()).add(abs(float(token)))
     return {decimals: sorted(values) for decimals, values in by_decimals.items()}
 
 
